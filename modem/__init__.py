@@ -1,0 +1,4 @@
+"""The modem side: AT engine, modem pool and the simulated modem.
+
+This package never imports ``gateway``, Flask or SQLAlchemy.
+"""

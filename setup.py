@@ -1,0 +1,49 @@
+"""msisdn-gateway: a self-hosted phone-number verification gateway."""
+from setuptools import find_packages, setup
+
+setup(
+    name="msisdn-gateway",
+    version="0.1.0",
+    description="Self-hosted MSISDN verification gateway (SMS over USB GSM/LTE modems)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MPL-2.0",
+    python_requires=">=3.11",
+    packages=find_packages(include=["gateway", "gateway.*", "modem", "modem.*"]),
+    include_package_data=True,
+    package_data={
+        "gateway": [
+            "storage/migrations/*.ini",
+            "storage/migrations/*.mako",
+            "http/static/*",
+            "i18n/locale/*/LC_MESSAGES/*.po",
+            "i18n/locale/*/LC_MESSAGES/*.mo",
+            "i18n/*.pot",
+        ],
+    },
+    install_requires=[
+        "flask>=3.0,<4",
+        "mohawk>=1.1,<2",
+        "cryptography>=42,<51",
+        "sqlalchemy>=2.0,<2.2",
+        "alembic>=1.13,<2",
+        "apscheduler>=3.10,<4",
+        "pyserial>=3.5,<4",
+        # Pinned: we rely on its PDU codec's exact behaviour (see design.md).
+        "python-gsmmodem-new==0.13.0",
+        "phonenumbers>=8.13,<10",
+        "babel>=2.14,<3",
+        "click>=8.1,<9",
+        "gunicorn>=22,<28",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8,<10",
+            "requests>=2.31,<3",
+            "requests-hawk>=1.2,<2",
+        ],
+    },
+    entry_points={
+        "console_scripts": ["msisdn-gateway = gateway.cli:main"],
+    },
+)
