@@ -1,0 +1,38 @@
+"""The application factory: ``create_app(deps, engine)`` returns the Flask app.
+
+Nothing happens at import time; the composition root (gateway.cli, or a test) builds the
+dependencies and calls this.
+"""
+from __future__ import annotations
+
+from flask import Flask, request
+from sqlalchemy import Engine
+
+from gateway.http import errors
+from gateway.http.bodies import check_length
+from gateway.http.clients import limit_client
+from gateway.http.meta import meta
+from gateway.http.views import api
+from gateway.verification.deps import Deps
+
+UNLIMITED_PATHS = ("/__heartbeat__", "/__lbheartbeat__")
+
+
+def create_app(deps: Deps, engine: Engine) -> Flask:
+    app = Flask("gateway")
+    app.config["PUBLIC_URL"] = deps.settings.public_url
+    app.json.sort_keys = False
+    app.extensions["deps"] = deps
+    app.extensions["engine"] = engine
+    app.url_map.strict_slashes = False
+    errors.install(app)
+
+    @app.before_request
+    def _guard():
+        check_length(request, deps.settings.max_body_bytes)
+        if request.path not in UNLIMITED_PATHS:
+            limit_client(deps, request)
+
+    app.register_blueprint(meta)
+    app.register_blueprint(api)
+    return app

@@ -1,0 +1,47 @@
+"""One error handler: every error, ours or Werkzeug's, becomes the spec's JSON body."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from gateway.errors import (ApiError, BodyTooLarge, LengthRequired, MethodNotAllowed,
+                            NotFound, UnexpectedError)
+
+log = logging.getLogger(__name__)
+
+_WERKZEUG = {404: NotFound, 405: MethodNotAllowed, 411: LengthRequired, 413: BodyTooLarge}
+
+
+def render(error: ApiError):
+    response = jsonify(error.to_dict())
+    response.status_code = error.status
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    response.headers.update(error.headers)
+    return response
+
+
+def _http_exception(exc: HTTPException):
+    kind = _WERKZEUG.get(exc.code or 500)
+    if kind is None:
+        error = ApiError(exc.description)
+        error.status, error.errno = exc.code or 500, 999
+    else:
+        error = kind()
+    response = render(error)
+    if exc.code == 405 and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _unexpected(exc: Exception):
+    log.exception("unhandled error")
+    return render(UnexpectedError())
+
+
+def install(app: Flask) -> None:
+    app.register_error_handler(ApiError, render)
+    app.register_error_handler(HTTPException, _http_exception)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,52 @@
+"""Service endpoints: root, heartbeats, the BrowserID support document."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify, request, send_from_directory
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway import __version__
+
+log = logging.getLogger(__name__)
+
+meta = Blueprint("meta", __name__, static_folder="static")
+WARNING_PAGE = "/.well-known/browserid/warning.html"
+
+
+@meta.get("/")
+def root():
+    return jsonify(name="msisdn-gateway", version=__version__,
+                   endpoint=(current_app.config["PUBLIC_URL"] or request.host_url).rstrip("/"))
+
+
+@meta.get("/__lbheartbeat__")
+def lbheartbeat():
+    return jsonify({})
+
+
+@meta.get("/__heartbeat__")
+def heartbeat():
+    """200 when every dependency answers, else 503; one entry per dependency."""
+    try:
+        with current_app.extensions["engine"].connect() as connection:
+            connection.execute(text("SELECT 1"))
+        database = "ok"
+    except SQLAlchemyError as exc:
+        log.warning("heartbeat: database unreachable: %s", exc.__class__.__name__)
+        database = "unreachable"
+    status = {"database": database}
+    return jsonify(status), 200 if all(v == "ok" for v in status.values()) else 503
+
+
+@meta.get("/.well-known/browserid")
+def browserid_support():
+    deps = current_app.extensions["deps"]
+    return jsonify({"public-key": deps.signing_key.public_key_document(),
+                    "authentication": WARNING_PAGE, "provisioning": WARNING_PAGE})
+
+
+@meta.get(WARNING_PAGE)
+def browserid_warning():
+    return send_from_directory(meta.static_folder, "browserid-warning.html")

@@ -1,0 +1,249 @@
+"""One typed, frozen Settings object for the whole process.
+
+Sources, lowest to highest precedence: built-in defaults < TOML file (``--config`` or
+``MSISDN_GATEWAY_CONFIG``) < ``MSISDN_GATEWAY_<NAME>`` environment variables < CLI flags.
+This is the only module that reads the environment. ``load_settings`` validates everything
+and raises ``SettingsError`` with a message naming the offending setting and its source.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "MSISDN_GATEWAY_"
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
+
+_PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RULE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or inconsistent; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class RateRule:
+    """At most ``limit`` events per ``period`` seconds (fixed windows)."""
+
+    limit: int
+    period: int
+
+    @classmethod
+    def parse(cls, text: str) -> "RateRule":
+        """Parse ``"3/10m"``, ``"10/1d"``, ``"1000/m"`` (units s, m, h, d)."""
+        match = _RULE.match(text)
+        if not match or int(match.group(1)) < 1:
+            raise ValueError(f"{text!r} is not a rate such as '3/10m' or '1000/1m'")
+        count = int(match.group(2) or 1)
+        if count < 1:
+            raise ValueError(f"{text!r} has a zero period")
+        return cls(int(match.group(1)), count * _PERIOD_UNITS[match.group(3)])
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.period}s"
+
+
+def _rules(*texts: str) -> tuple[RateRule, ...]:
+    return tuple(RateRule.parse(t) for t in texts)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the gateway. Field names are the TOML keys; the environment
+    variable is ``MSISDN_GATEWAY_`` + the upper-cased name."""
+
+    # Running mode: simulated modems and network, throw-away keys allowed.
+    simulate: bool = False
+    # Where state lives (database, generated keys under --simulate).
+    state_dir: Path = Path("./var")
+    # SQLAlchemy URL; empty means SQLite at <state_dir>/msisdn-gateway.sqlite3.
+    database_url: str = ""
+    # The URL clients use to reach us (scheme, host, port); Hawk signatures and the
+    # certificate issuer are checked against it, so set it when behind a TLS proxy.
+    public_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 5000
+    # API worker processes; 0 means one per CPU core.
+    workers: int = 0
+    # Networks whose X-Forwarded-For header is trusted to carry the client address.
+    trusted_proxies: tuple[str, ...] = ()
+
+    # Secrets: the certificate signing key (PEM) and a 32-byte server secret (hex).
+    signing_key_file: Path | None = None
+    secret_key_file: Path | None = None
+
+    # HTTP limits.
+    max_body_bytes: int = 25 * 1024
+    hawk_skew_seconds: int = 60
+
+    # Verification codes and sessions.
+    short_code_ttl: int = 600
+    long_code_ttl: int = 3600
+    max_code_attempts: int = 3
+    pending_session_ttl: int = 86400
+    verified_session_ttl: int = 365 * 86400
+    certificate_max_duration: int = 86400
+    # Certificate issuer host; empty means the host of public_url.
+    issuer: str = ""
+
+    # SMS: sender shown for sms/mt (number or sender id) and the MO number for sms/momt.
+    mt_sender: str = ""
+    mo_verifier: str = ""
+    sms_ttl: int = 600
+
+    # Rate limits, each a list of rules such as "3/10m".
+    rate_limit_short_code: tuple[RateRule, ...] = _rules("5/1h")
+    rate_limit_msisdn: tuple[RateRule, ...] = _rules("3/10m", "10/1d")
+    rate_limit_method: tuple[RateRule, ...] = _rules("500/1h")
+    rate_limit_client: tuple[RateRule, ...] = _rules("1000/1m")
+    rate_limit_exempt_networks: tuple[str, ...] = ()
+
+    # Background jobs.
+    cleanup_interval: int = 60
+
+    log_level: str = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'msisdn-gateway.sqlite3'}"
+
+    @property
+    def effective_public_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def effective_issuer(self) -> str:
+        return self.issuer or (urlsplit(self.effective_public_url).hostname or "localhost")
+
+    @property
+    def effective_signing_key_file(self) -> Path:
+        return self.signing_key_file or self.state_dir / "keys" / "signing-key.pem"
+
+    @property
+    def effective_secret_key_file(self) -> Path:
+        return self.secret_key_file or self.state_dir / "keys" / "secret.hex"
+
+    @property
+    def effective_workers(self) -> int:
+        return self.workers or max(1, os.cpu_count() or 1)
+
+
+FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Convert a TOML/env/CLI value to the field's type; raises ValueError."""
+    kind = FIELDS[name].type
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        lowered = str(value).strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"{value!r} is not a boolean")
+    if kind == "int":
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not an integer")
+        return int(value)
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not a string")
+        return value
+    if kind in ("Path", "Path | None"):
+        return Path(value) if str(value) else None
+    items = value if isinstance(value, (list, tuple)) else [
+        item for item in str(value).split(",") if item.strip()]
+    if kind == "tuple[RateRule, ...]":
+        return tuple(i if isinstance(i, RateRule) else RateRule.parse(str(i)) for i in items)
+    if kind == "tuple[str, ...]":
+        return tuple(str(i).strip() for i in items)
+    raise AssertionError(f"no coercion for {name}: {kind}")
+
+
+def _apply(values: dict, source: Mapping[str, Any], origin: str) -> None:
+    for name, raw in source.items():
+        if name not in FIELDS:
+            raise SettingsError(f"{origin}: unknown setting {name!r}")
+        try:
+            values[name] = _coerce(name, raw)
+        except ValueError as exc:
+            raise SettingsError(f"{origin}: setting {name!r}: {exc}") from None
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"config file {path} cannot be read: {exc.strerror}") from None
+
+
+def load_settings(config_file: str | Path | None = None,
+                  overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Build and validate Settings from all sources.
+
+    ``overrides`` are CLI flags (None values are ignored). ``environ`` defaults to
+    ``os.environ``. Raises SettingsError.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or environ.get(CONFIG_ENV)
+    if path:
+        _apply(values, _read_toml(Path(path)), f"config file {path}")
+    env_values = {key[len(ENV_PREFIX):].lower(): val for key, val in environ.items()
+                  if key.startswith(ENV_PREFIX) and key != CONFIG_ENV}
+    _apply(values, env_values, "environment")
+    _apply(values, {k: v for k, v in (overrides or {}).items() if v is not None},
+           "command line")
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Check cross-field rules; raises SettingsError."""
+    url = urlsplit(settings.effective_public_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise SettingsError(f"public_url {settings.public_url!r} must be an http(s) URL")
+    if not settings.effective_database_url.split(":", 1)[0]:
+        raise SettingsError(f"database_url {settings.database_url!r} is not a database URL")
+    for name in ("port", "max_body_bytes", "hawk_skew_seconds", "short_code_ttl",
+                 "long_code_ttl", "max_code_attempts", "pending_session_ttl",
+                 "verified_session_ttl", "certificate_max_duration", "sms_ttl",
+                 "cleanup_interval"):
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{name} must be positive, not {getattr(settings, name)}")
+    if not 0 < settings.port < 65536:
+        raise SettingsError(f"port {settings.port} is not a TCP port")
+    if settings.workers < 0:
+        raise SettingsError("workers must be 0 (one per core) or more")
+    for name in ("trusted_proxies", "rate_limit_exempt_networks"):
+        for net in getattr(settings, name):
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise SettingsError(f"{name}: {net!r} is not an IP network") from None
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """A copy with some fields changed, validated again."""
+    new = dataclasses.replace(settings, **changes)
+    validate(new)
+    return new
+
+
+__all__ = ["Settings", "SettingsError", "RateRule", "load_settings", "replace"]

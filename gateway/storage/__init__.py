@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy engine, tables, migrations and the unit of work."""

@@ -1,0 +1,137 @@
+"""Data access for the use cases: small repositories over one SQLAlchemy session.
+
+Use cases call these methods and never build queries themselves. Every method runs inside
+the caller's transaction (see gateway.storage.uow).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gateway.storage.models import (OUTBOX_FINAL, HawkNonce, OutboundSms, RateCounter,
+                                    VerificationCode, VerificationSession)
+
+
+def _insert_for(session: Session):
+    """The dialect's INSERT supporting ON CONFLICT (SQLite and PostgreSQL)."""
+    name = session.get_bind().dialect.name
+    if name == "sqlite":
+        return sqlite.insert
+    if name == "postgresql":
+        return postgresql.insert
+    raise NotImplementedError(f"database {name!r} is not supported (SQLite, PostgreSQL)")
+
+
+class SessionRepository:
+    def __init__(self, session: Session) -> None:
+        self._db = session
+
+    def add(self, row: VerificationSession) -> None:
+        self._db.add(row)
+        self._db.flush()
+
+    def by_digest(self, hawk_id_digest: str) -> VerificationSession | None:
+        return self._db.scalar(select(VerificationSession)
+                               .where(VerificationSession.hawk_id_digest == hawk_id_digest))
+
+    def delete(self, row: VerificationSession) -> None:
+        self._db.execute(delete(VerificationCode).where(VerificationCode.session_id == row.id))
+        self._db.delete(row)
+
+
+class CodeRepository:
+    def __init__(self, session: Session) -> None:
+        self._db = session
+
+    def for_session(self, session_id: int) -> VerificationCode | None:
+        """The session's code, locked for update (PostgreSQL; SQLite locks the database)."""
+        return self._db.scalar(select(VerificationCode)
+                               .where(VerificationCode.session_id == session_id)
+                               .with_for_update())
+
+    def replace(self, row: VerificationCode) -> None:
+        """Make ``row`` the session's only code (any previous code is deleted)."""
+        self._db.execute(delete(VerificationCode)
+                         .where(VerificationCode.session_id == row.session_id))
+        self._db.add(row)
+        self._db.flush()
+
+    def delete(self, row: VerificationCode) -> None:
+        self._db.delete(row)
+
+    def record_failure(self, row: VerificationCode) -> int:
+        """Count one wrong try atomically (concurrent workers); returns the new total."""
+        self._db.execute(update(VerificationCode).where(VerificationCode.id == row.id)
+                         .values(failed_attempts=VerificationCode.failed_attempts + 1))
+        self._db.refresh(row)
+        return row.failed_attempts
+
+
+class NonceRepository:
+    def __init__(self, session: Session) -> None:
+        self._db = session
+
+    def remember(self, digest: str, expires_at: datetime) -> bool:
+        """Record a nonce; False when it was already seen (a replay)."""
+        insert = _insert_for(self._db)
+        result = self._db.execute(insert(HawkNonce)
+                                  .values(digest=digest, expires_at=expires_at)
+                                  .on_conflict_do_nothing(index_elements=["digest"]))
+        return result.rowcount == 1
+
+
+class CounterRepository:
+    def __init__(self, session: Session) -> None:
+        self._db = session
+
+    def hit(self, key: str, expires_at: datetime) -> int:
+        """Add one to the counter ``key`` and return its new value (atomic upsert)."""
+        insert = _insert_for(self._db)
+        statement = (insert(RateCounter).values(key=key, count=1, expires_at=expires_at)
+                     .on_conflict_do_update(index_elements=["key"],
+                                            set_={"count": RateCounter.count + 1})
+                     .returning(RateCounter.count))
+        return self._db.execute(statement).scalar_one()
+
+
+class OutboxRepository:
+    def __init__(self, session: Session) -> None:
+        self._db = session
+
+    def add(self, row: OutboundSms) -> None:
+        self._db.add(row)
+        self._db.flush()
+
+    def pending_count(self) -> int:
+        from sqlalchemy import func
+
+        return self._db.scalar(select(func.count()).select_from(OutboundSms)
+                               .where(OutboundSms.status.in_(("queued", "sending")))) or 0
+
+
+def delete_expired(session: Session, now: datetime, outbox_retention_seconds: int) -> dict:
+    """Remove expired sessions, codes, nonces and counters, expire overdue outbox rows and
+    delete finished ones older than the retention. Returns the number of rows per table."""
+    from datetime import timedelta
+
+    counts = {}
+    for model in (VerificationCode, HawkNonce, RateCounter):
+        counts[model.__tablename__] = session.execute(
+            delete(model).where(model.expires_at <= now)).rowcount
+    expired_sessions = select(VerificationSession.id).where(VerificationSession.expires_at <= now)
+    session.execute(delete(VerificationCode)
+                    .where(VerificationCode.session_id.in_(expired_sessions)))
+    counts["sessions"] = session.execute(
+        delete(VerificationSession).where(VerificationSession.expires_at <= now)).rowcount
+    counts["outbox_expired"] = session.execute(
+        update(OutboundSms).where(OutboundSms.status == "queued", OutboundSms.expires_at <= now)
+        .values(status="expired", updated_at=now, last_error="expired before it was sent")
+    ).rowcount
+    cutoff = now - timedelta(seconds=outbox_retention_seconds)
+    counts["outbox"] = session.execute(
+        delete(OutboundSms).where(OutboundSms.status.in_(OUTBOX_FINAL),
+                                  OutboundSms.updated_at <= cutoff)).rowcount
+    return counts

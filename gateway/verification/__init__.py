@@ -1,0 +1,1 @@
+"""Use cases of the MSISDN Verification API. Imports neither Flask nor pyserial."""

@@ -1,0 +1,42 @@
+"""Verification codes: generated with ``secrets``, stored as keyed hashes, compared in
+constant time."""
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+
+from gateway.crypto.tokens import ServerSecret
+
+SHORT_CODE_DIGITS = 6
+LONG_CODE_BYTES = 32
+SHORT_CODE_PATTERN = re.compile(r"^[0-9]{6}$")
+LONG_CODE_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+
+
+def new_short_code() -> str:
+    """Six uniformly random decimal digits (leading zeros kept)."""
+    return f"{secrets.randbelow(10 ** SHORT_CODE_DIGITS):0{SHORT_CODE_DIGITS}d}"
+
+
+def new_long_code() -> str:
+    """32 random bytes as 64 lowercase hex characters."""
+    return secrets.token_hex(LONG_CODE_BYTES)
+
+
+def normalise_code(code: str) -> str:
+    """What the user typed, as stored: surrounding blanks removed, hex lowercased."""
+    return code.strip().lower()
+
+
+def looks_like_code(code: str) -> bool:
+    return bool(SHORT_CODE_PATTERN.match(code) or LONG_CODE_PATTERN.match(code))
+
+
+def code_digest(secret: ServerSecret, session_digest: str, code: str) -> str:
+    """Keyed hash of a code, bound to its session."""
+    return secret.digest("code", f"{session_digest}:{normalise_code(code)}")
+
+
+def code_matches(secret: ServerSecret, session_digest: str, code: str, stored: str) -> bool:
+    return hmac.compare_digest(code_digest(secret, session_digest, code), stored)

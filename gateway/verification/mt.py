@@ -1,0 +1,101 @@
+"""Sending codes: sms/mt/verify, sms/resend_code, and the code issuing shared with the
+SMS-MO flow. The SMS is written to the outbox in the same transaction as the code."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+from gateway.errors import InvalidParameter, TooManyForMethod, TooManyForMsisdn, TooManyShortCodes
+from gateway.i18n import short_code_sms
+from gateway.storage.models import OutboundSms, VerificationCode, VerificationSession
+from gateway.storage.uow import UnitOfWork
+from gateway.verification import codes, ratelimit
+from gateway.verification.deps import Deps
+from gateway.verification.msisdn import mask_msisdn, region_of
+from gateway.verification.sessions import MSISDN, load_session, session_msisdn
+
+log = logging.getLogger(__name__)
+
+METHOD_MT = "sms/mt"
+METHOD_MOMT = "sms/momt"
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    """What to send: to whom, how, and in which languages (Accept-Language order)."""
+
+    msisdn: str  # E.164, already validated
+    method: str
+    short_code: bool
+    languages: Sequence[str] = ()
+    mcc: str | None = None
+    mnc: str | None = None
+
+
+def start_mt_verification(deps: Deps, hawk_id: str, request: CodeRequest) -> None:
+    """Bind ``request.msisdn`` to the session (one per session) and send it a code.
+
+    Raises InvalidToken, InvalidParameter (another MSISDN already bound) and the 429
+    errors 114/115/116.
+    """
+    with deps.uow() as uow:
+        row = load_session(uow, deps, hawk_id)
+        bind_msisdn(deps, hawk_id, row, request.msisdn)
+        issue_code(uow, deps, hawk_id, row, request)
+        uow.commit()
+    log.info("code queued for %s by %s (%s code)", mask_msisdn(request.msisdn),
+             request.method, "short" if request.short_code else "long")
+
+
+def resend_code(deps: Deps, hawk_id: str, languages: Sequence[str]) -> None:
+    """A fresh code to the session's MSISDN by the same method and code kind; the
+    previous code stops working. Raises InvalidToken, InvalidParameter (nothing to
+    resend) and the 429 errors."""
+    with deps.uow() as uow:
+        row = load_session(uow, deps, hawk_id)
+        msisdn = session_msisdn(deps, hawk_id, row)
+        if msisdn is None or row.method is None:
+            raise InvalidParameter("no verification was started for this session: "
+                                   "call /v1/msisdn/sms/mt/verify first")
+        issue_code(uow, deps, hawk_id, row, CodeRequest(
+            msisdn=msisdn, method=row.method, short_code=row.short_code, languages=languages))
+        uow.commit()
+    log.info("code re-sent to %s", mask_msisdn(msisdn))
+
+
+def bind_msisdn(deps: Deps, hawk_id: str, row: VerificationSession, msisdn: str) -> None:
+    """Seal ``msisdn`` into the session; a session holds one MSISDN for its life."""
+    current = session_msisdn(deps, hawk_id, row)
+    if current is None:
+        row.msisdn_sealed = deps.secret.seal(hawk_id, MSISDN, msisdn)
+    elif current != msisdn:
+        raise InvalidParameter("this session is already bound to another MSISDN; "
+                               "register a new session to verify a different number")
+
+
+def issue_code(uow: UnitOfWork, deps: Deps, hawk_id: str, row: VerificationSession,
+               request: CodeRequest) -> None:
+    """Check the rate limits, replace the session's code and queue the SMS."""
+    settings, now = deps.settings, deps.now()
+    if request.short_code:
+        ratelimit.enforce(uow, now, settings.rate_limit_short_code, "short-code",
+                          row.hawk_id_digest, TooManyShortCodes)
+    ratelimit.enforce(uow, now, settings.rate_limit_msisdn, "msisdn",
+                      deps.secret.digest("msisdn", request.msisdn), TooManyForMsisdn)
+    ratelimit.enforce(uow, now, settings.rate_limit_method, "method", request.method,
+                      TooManyForMethod)
+    ttl = settings.short_code_ttl if request.short_code else settings.long_code_ttl
+    code = codes.new_short_code() if request.short_code else codes.new_long_code()
+    uow.codes.replace(VerificationCode(
+        session_id=row.id, code_digest=codes.code_digest(deps.secret, row.hawk_id_digest, code),
+        kind="short" if request.short_code else "long", method=request.method,
+        failed_attempts=0, created_at=now, expires_at=deps.later(ttl)))
+    row.method, row.short_code = request.method, request.short_code
+    text = (short_code_sms(code, request.languages, valid_minutes=max(1, ttl // 60))
+            if request.short_code else code)
+    uow.outbox.add(OutboundSms(
+        recipient=request.msisdn, sender=settings.mt_sender or None, text=text,
+        purpose=request.method, region=region_of(request.msisdn), mcc=request.mcc,
+        mnc=request.mnc, status="queued", attempts=0, next_attempt_at=now,
+        expires_at=deps.later(min(ttl, settings.sms_ttl)), created_at=now, updated_at=now))

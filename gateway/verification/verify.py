@@ -1,0 +1,42 @@
+"""sms/verify_code: check a code, with limited tries and lifetime."""
+from __future__ import annotations
+
+import logging
+
+from gateway.errors import CodeGone, InvalidCode
+from gateway.verification import codes
+from gateway.verification.deps import Deps
+from gateway.verification.msisdn import mask_msisdn
+from gateway.verification.sessions import load_session, session_msisdn
+
+log = logging.getLogger(__name__)
+
+
+def verify_code(deps: Deps, hawk_id: str, code: str) -> str:
+    """Verify ``code`` for the session; returns the now-verified MSISDN (E.164).
+
+    Raises InvalidToken, InvalidCode (400/105: wrong code, or no code was sent) and
+    CodeGone (410/111: the code expired or was burnt by too many wrong tries).
+    A wrong try is committed before the error is raised.
+    """
+    with deps.uow() as uow:
+        row = load_session(uow, deps, hawk_id)
+        current = uow.codes.for_session(row.id)
+        if current is None:
+            raise InvalidCode("no verification code is pending for this session")
+        if current.expires_at <= deps.now():
+            raise CodeGone("this verification code has expired; request a new one")
+        if current.failed_attempts >= deps.settings.max_code_attempts:
+            raise CodeGone("too many wrong tries: this code no longer works; request a new one")
+        if not codes.code_matches(deps.secret, row.hawk_id_digest, code, current.code_digest):
+            failures = uow.codes.record_failure(current)
+            uow.commit()
+            left = max(0, deps.settings.max_code_attempts - failures)
+            raise InvalidCode(f"invalid verification code ({left} tries left)")
+        msisdn = session_msisdn(deps, hawk_id, row)
+        uow.codes.delete(current)
+        row.verified_at = deps.now()
+        row.expires_at = deps.later(deps.settings.verified_session_ttl)
+        uow.commit()
+    log.info("verified %s", mask_msisdn(msisdn))
+    return msisdn

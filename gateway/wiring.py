@@ -1,0 +1,43 @@
+"""Building the object graph: Settings -> engine -> services -> app or scheduler.
+
+Called by the composition root (gateway.cli) in each process, and by tests with their
+own parts (a fake clock, a temporary database).
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine
+
+from gateway.clock import Clock, SystemClock
+from gateway.keys import load_keys
+from gateway.settings import Settings
+from gateway.storage.db import make_engine
+from gateway.storage.migrate import upgrade
+from gateway.storage.uow import uow_factory
+from gateway.verification.deps import Deps
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
+
+
+def build_deps(settings: Settings, engine: Engine, clock: Clock | None = None) -> Deps:
+    keys = load_keys(settings)
+    return Deps(settings=settings, clock=clock or SystemClock(), secret=keys.secret,
+                uow=uow_factory(engine), signing_key=keys.signing_key)
+
+
+def prepare_database(settings: Settings) -> Engine:
+    """The engine, with migrations applied."""
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    return engine
+
+
+def build_app(settings: Settings, clock: Clock | None = None):
+    from gateway.http.app import create_app
+
+    engine = make_engine(settings.effective_database_url)
+    return create_app(build_deps(settings, engine, clock), engine)
