@@ -1,0 +1,395 @@
+"""The AT session of one modem: one command in flight, one reader thread, URCs queued.
+
+Threads (both named after the modem and joined by :meth:`AtEngine.stop`):
+
+- ``modem-reader-NAME`` reads the port, decodes bytes leniently (a byte that is not UTF-8 is
+  logged with its hex and replaced), splits lines and classifies each one: a final result
+  code or an information line of the command in flight, the ``> `` prompt of ``AT+CMGS``, or
+  an unsolicited result code (with the PDU line that follows ``+CMT``/``+CDS``), even in the
+  middle of another command's response. It never runs handlers and never blocks on them.
+- ``modem-events-NAME`` takes URCs and posted tasks from a bounded queue and runs them, so a
+  handler may itself issue AT commands while the reader keeps reading.
+
+Commands are serialised by one lock held for a whole exchange, including ``AT+CMGS``, its
+prompt, the PDU and Ctrl-Z, so concurrent callers never interleave on the wire.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import re
+import threading
+from typing import Callable
+
+import serial
+
+from modem import commands as at
+from modem.errors import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown
+
+log = logging.getLogger(__name__)
+_HEX_LINE = re.compile(r"[0-9A-Fa-f]+")
+_JUNK = re.compile(r"[\x00-\x1f\x7f\ufffd]")
+_STOP = object()
+MAX_BACKOFF = 5.0  # seconds: the longest wait between two busy retries
+
+
+@dataclasses.dataclass(frozen=True)
+class Urc:
+    """An unsolicited result code: ``name`` (``"+CMTI"``), the raw ``line``, the text after
+    the prefix in ``args``, and for ``+CMT``/``+CDS``/``+CBM`` the ``pdu`` line that followed."""
+
+    name: str
+    line: str
+    args: str
+    pdu: str | None = None
+
+
+@dataclasses.dataclass
+class _Exchange:
+    command: str
+    wants_prompt: bool = False
+    prompt: bool = False
+    final: at.Final | None = None
+    lines: list[str] = dataclasses.field(default_factory=list)
+
+
+class AtEngine:
+    """The AT session over an open pyserial port (the engine owns and closes it).
+
+    ``on_urc(urc)`` and posted tasks run on the events thread; ``on_gone(exc)`` runs once on
+    the reader thread when the port fails and must return quickly without AT commands.
+    ``transcript(direction, text)`` (direction ``"->"`` or ``"<-"``) sees every command and
+    every line, from either thread. ``backoff_wait(seconds)`` waits between busy retries
+    (default: an event wait that a stop interrupts). Timeouts are seconds.
+    """
+
+    def __init__(self, port: serial.SerialBase, *, name: str,
+                 on_urc: Callable[[Urc], None] | None = None,
+                 on_gone: Callable[[BaseException], None] | None = None,
+                 transcript: Callable[[str, str], None] | None = None,
+                 command_timeout: float = 10.0, busy_retries: int = 5, busy_backoff: float = 0.5,
+                 backoff_wait: Callable[[float], object] | None = None, queue_size: int = 256):
+        self.name = name
+        self._port = port
+        self._on_urc = on_urc or (lambda urc: log.debug("%s: URC %s", name, urc.line))
+        self._on_gone = on_gone
+        self._transcript = transcript
+        self.command_timeout = command_timeout
+        self._busy_retries = busy_retries
+        self._busy_backoff = busy_backoff
+        self._stopping = threading.Event()
+        self._backoff_wait = backoff_wait or self._stopping.wait
+        self._lock = threading.Lock()  # one exchange on the wire at a time
+        self._cond = threading.Condition()  # guards the fields below, shared with the reader
+        self._exchange: _Exchange | None = None
+        self._gone: BaseException | None = None
+        self._urc_waiting_pdu: Urc | None = None
+        self._needs_sync = False
+        self._events: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.dropped_events = 0
+        self._threads = [
+            threading.Thread(target=self._read_loop, name=f"modem-reader-{name}", daemon=True),
+            threading.Thread(target=self._event_loop, name=f"modem-events-{name}", daemon=True),
+        ]
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Start the reader and events threads."""
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def gone(self) -> bool:
+        """True once the port failed or the engine was stopped."""
+        return self._gone is not None
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop both threads, close the port, fail a command in flight with ModemGone.
+
+        Idempotent; safe from any thread, including a handler on the events thread.
+        """
+        self._stopping.set()
+        self._fail(ModemGone(f"{self.name}: stopped"), notify=False)
+        cancel = getattr(self._port, "cancel_read", None)
+        if callable(cancel):
+            try:
+                cancel()
+            except (serial.SerialException, OSError, AttributeError, TypeError):
+                pass
+        try:
+            self._events.put(_STOP, timeout=timeout)
+        except queue.Full:
+            pass  # the events thread also watches the stop flag
+        for thread in self._threads:
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join(timeout)
+        try:
+            self._port.close()
+        except (serial.SerialException, OSError):
+            pass
+
+    def post(self, task: Callable[[], object]) -> bool:
+        """Run ``task()`` on the events thread; False (and logged) if the queue is full."""
+        return self._enqueue(task)
+
+    # ------------------------------------------------------------ commands
+    def command(self, command: str, timeout: float | None = None) -> list[str]:
+        """Send ``command`` and return its information lines (without the final ``OK``).
+
+        Busy answers (CME 14, CME 515, CMS 314) are retried up to ``busy_retries`` times
+        with doubling waits. Raises CommandRejected, ModemTimeout or ModemGone.
+        """
+        for attempt in range(self._busy_retries + 1):
+            with self._lock:
+                exchange = self._run(command, timeout)
+            final = exchange.final
+            if final.ok:
+                return exchange.lines
+            if not final.busy or attempt == self._busy_retries:
+                break
+            self._wait_busy(command, attempt)
+        raise CommandRejected(command, final.kind, final.code, final.text)
+
+    def submit(self, length: int, pdu_hex: str, *, prompt_timeout: float,
+               result_timeout: float) -> list[str]:
+        """Send one SMS-SUBMIT (``AT+CMGS=<length>``, prompt, PDU, Ctrl-Z) under one lock hold.
+
+        Returns the information lines (``+CMGS: <mr>``). Raises CommandRejected (nothing
+        was sent), ModemTimeout (no prompt: nothing was sent), ModemGone (before the PDU was
+        written) or SendOutcomeUnknown (the PDU was written and no result came back in time).
+        """
+        command = at.SUBMIT.format(length=length)
+        for attempt in range(self._busy_retries + 1):
+            with self._lock:
+                exchange = self._prompted(command, prompt_timeout)
+                if exchange.prompt:
+                    return self._finish_submit(exchange, pdu_hex, result_timeout)
+            if not exchange.final.busy or attempt == self._busy_retries:
+                break
+            self._wait_busy(command, attempt)
+        final = exchange.final
+        raise CommandRejected(command, final.kind, final.code, final.text)
+
+    def _wait_busy(self, command: str, attempt: int) -> None:
+        delay = min(self._busy_backoff * 2 ** attempt, MAX_BACKOFF)
+        log.info("%s: %s answered busy, retrying in %.2f s", self.name, command, delay)
+        self._backoff_wait(delay)
+
+    def _run(self, command: str, timeout: float | None) -> _Exchange:
+        """One exchange: write, wait for the final result code. Caller holds the lock."""
+        timeout = self.command_timeout if timeout is None else timeout
+        self._sync_if_needed()
+        exchange = self._begin(_Exchange(command))
+        try:
+            self._write(command.encode("ascii") + b"\r", command)
+            self._await(exchange, timeout, lambda: exchange.final is not None)
+        finally:
+            self._end()
+        return exchange
+
+    def _prompted(self, command: str, timeout: float) -> _Exchange:
+        """Write ``AT+CMGS``, wait for the prompt (or an error). Leaves it open on a prompt."""
+        self._sync_if_needed()
+        exchange = self._begin(_Exchange(command, wants_prompt=True))
+        try:
+            self._write(command.encode("ascii") + b"\r", command)
+            self._await(exchange, timeout, lambda: exchange.prompt or exchange.final is not None)
+        except ModemTimeout:
+            self._end()
+            self._write_quietly(at.ESCAPE)  # leave the prompt: nothing is sent
+            raise
+        except ModemGone:
+            self._end()
+            raise
+        if not exchange.prompt:
+            self._end()
+        return exchange
+
+    def _finish_submit(self, exchange: _Exchange, pdu_hex: str, timeout: float) -> list[str]:
+        try:
+            self._write(pdu_hex.encode("ascii") + at.CTRL_Z, pdu_hex + "<Ctrl-Z>")
+            self._await(exchange, timeout, lambda: exchange.final is not None)
+        except ModemTimeout as exc:
+            raise SendOutcomeUnknown(f"no +CMGS result within {timeout:g} s") from exc
+        except ModemGone as exc:
+            raise SendOutcomeUnknown(f"port failed after the PDU was written: {exc}") from exc
+        finally:
+            self._end()
+        if not exchange.final.ok:
+            final = exchange.final
+            raise CommandRejected(exchange.command, final.kind, final.code, final.text)
+        return exchange.lines
+
+    def _sync_if_needed(self) -> None:
+        """After a timeout, one plain ``AT`` soaks up a late answer before the next command."""
+        if not self._needs_sync:
+            return
+        self._needs_sync = False
+        exchange = self._begin(_Exchange(at.ATTENTION))
+        try:
+            self._write(b"AT\r", at.ATTENTION)
+            self._await(exchange, self.command_timeout, lambda: exchange.final is not None)
+        except ModemTimeout:
+            log.warning("%s: still no answer to a plain AT", self.name)
+        finally:
+            self._end()
+
+    def _begin(self, exchange: _Exchange) -> _Exchange:
+        with self._cond:
+            if self._gone is not None:
+                raise ModemGone(f"{self.name}: {self._gone}")
+            self._exchange = exchange
+        return exchange
+
+    def _end(self) -> None:
+        with self._cond:
+            self._exchange = None
+
+    def _await(self, exchange: _Exchange, timeout: float, done: Callable[[], bool]) -> None:
+        with self._cond:
+            finished = self._cond.wait_for(lambda: done() or self._gone is not None, timeout)
+            if self._gone is not None and not done():
+                raise ModemGone(f"{self.name}: {self._gone}")
+            if not finished:
+                self._needs_sync = True
+                raise ModemTimeout(exchange.command, timeout)
+
+    def _write(self, data: bytes, shown: str) -> None:
+        if self._transcript:
+            self._transcript("->", shown)
+        log.debug("%s -> %s", self.name, shown)
+        try:
+            self._port.write(data)
+            self._port.flush()
+        except (serial.SerialException, OSError, ValueError, TypeError, AttributeError) as exc:
+            self._fail(exc)
+            raise ModemGone(f"{self.name}: write failed: {exc}") from exc
+
+    def _write_quietly(self, data: bytes) -> None:
+        try:
+            self._write(data, repr(data))
+        except ModemGone:
+            pass
+
+    def _fail(self, exc: BaseException, notify: bool = True) -> None:
+        with self._cond:
+            if self._gone is not None:
+                return
+            self._gone = exc
+            self._cond.notify_all()
+        if notify and self._on_gone and not self._stopping.is_set():
+            self._on_gone(exc)
+
+    # ------------------------------------------------------------ reader thread
+    def _read_loop(self) -> None:
+        buffer = b""
+        try:
+            while not self._stopping.is_set():
+                data = self._port.read(self._port.in_waiting or 1)
+                if data:
+                    buffer = self._feed(buffer + data)
+        except (serial.SerialException, OSError, ValueError, TypeError, AttributeError) as exc:
+            if not self._stopping.is_set():
+                log.warning("%s: port failed: %s", self.name, exc)
+            self._fail(exc)
+        except Exception as exc:  # noqa: BLE001  top of the thread: log, never die silently
+            log.exception("%s: reader thread crashed", self.name)
+            self._fail(exc)
+
+    def _feed(self, buffer: bytes) -> bytes:
+        """Consume whole lines (and a prompt) from ``buffer``; return the unfinished rest."""
+        while True:
+            stripped = buffer.lstrip(b"\r\n")
+            if stripped.startswith(b">") and self._awaiting_prompt():
+                self._on_prompt()
+                buffer = stripped[1:].lstrip(b" ")
+                continue
+            end = re.search(rb"[\r\n]", stripped)
+            if end is None:
+                return stripped
+            self._on_line(self._decode(stripped[:end.start()]))
+            buffer = stripped[end.end():]
+
+    def _decode(self, raw: bytes) -> str:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("%s: undecodable bytes on the line: %s", self.name, raw.hex(" "))
+            text = raw.decode("utf-8", errors="replace")
+        return _JUNK.sub("", text).strip()
+
+    def _awaiting_prompt(self) -> bool:
+        with self._cond:
+            exchange = self._exchange
+            return bool(exchange and exchange.wants_prompt and not exchange.prompt)
+
+    def _on_prompt(self) -> None:
+        if self._transcript:
+            self._transcript("<-", "> ")
+        with self._cond:
+            if self._exchange is not None:
+                self._exchange.prompt = True
+                self._cond.notify_all()
+
+    def _on_line(self, text: str) -> None:
+        if not text:
+            return
+        if self._transcript:
+            self._transcript("<-", text)
+        log.debug("%s <- %s", self.name, text)
+        if self._take_urc_pdu(text):
+            return
+        with self._cond:
+            exchange = self._exchange
+            command = exchange.command if exchange and exchange.final is None else None
+            kind = at.urc_kind(text, command)
+            if kind is None and command is not None:
+                self._add_to_exchange(exchange, text)
+                return
+        if kind is None:
+            log.info("%s: unsolicited line ignored: %r", self.name, text)
+        elif kind.has_pdu:
+            self._urc_waiting_pdu = Urc(kind.prefix.rstrip(":"), text, text[len(kind.prefix):].strip())
+        else:
+            self._enqueue(Urc(kind.prefix.rstrip(":"), text, text[len(kind.prefix):].strip()))
+
+    def _take_urc_pdu(self, text: str) -> bool:
+        """The line after ``+CMT:``/``+CDS:`` is its PDU; anything else drops that header."""
+        urc, self._urc_waiting_pdu = self._urc_waiting_pdu, None
+        if urc is None:
+            return False
+        if _HEX_LINE.fullmatch(text):
+            self._enqueue(dataclasses.replace(urc, pdu=text))
+            return True
+        log.warning("%s: %s without its PDU line (got %r)", self.name, urc.line, text)
+        return False
+
+    def _add_to_exchange(self, exchange: _Exchange, text: str) -> None:
+        """Called with the condition held: a final result code or an information line."""
+        final = at.parse_final(text)
+        if final is not None:
+            exchange.final = final
+            self._cond.notify_all()
+        elif text != exchange.command:  # an echo (before ATE0) is not an answer
+            exchange.lines.append(text)
+
+    def _enqueue(self, item: object) -> bool:
+        try:
+            self._events.put_nowait(item)
+            return True
+        except queue.Full:
+            self.dropped_events += 1
+            log.error("%s: event queue full, dropped %r", self.name, item)
+            return False
+
+    # ------------------------------------------------------------ events thread
+    def _event_loop(self) -> None:
+        while not self._stopping.is_set():
+            item = self._events.get()
+            if item is _STOP:
+                return
+            try:
+                self._on_urc(item) if isinstance(item, Urc) else item()
+            except Exception:  # noqa: BLE001  top of the thread: a handler must not kill it
+                log.exception("%s: event handler failed on %r", self.name, item)

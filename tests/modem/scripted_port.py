@@ -1,0 +1,120 @@
+"""A fake pyserial port for engine and driver tests: it expects writes and replies bytes.
+
+Replies come from, in order: the head of the script (``expect``), when the write matches it
+exactly; else the first standing rule (``on``) whose regex matches the write. A write that
+matches neither is recorded in ``unexpected`` and gets no answer (the engine times out).
+A reply may be bytes, or a callable taking the regex match and returning bytes (or None to
+stay silent). ``push`` injects bytes at any time (URCs, garbage); ``unplug`` makes every
+read and write raise like a vanished USB device.
+"""
+from __future__ import annotations
+
+import collections
+import re
+import threading
+from typing import Callable
+
+import serial
+
+Reply = bytes | Callable[[re.Match], bytes | None]
+
+
+class ScriptedPort:
+    def __init__(self, timeout: float = 0.05):
+        self.timeout = timeout
+        self.writes: list[bytes] = []
+        self.unexpected: list[bytes] = []
+        self.is_open = True
+        self._incoming = bytearray()
+        self._cond = threading.Condition()
+        self._script: collections.deque[tuple[bytes, Reply]] = collections.deque()
+        self._rules: list[tuple[re.Pattern, Reply]] = []
+        self._broken = False
+        self._cancelled = False
+
+    # ------------------------------------------------------------ test side
+    def expect(self, write: bytes | str, reply: Reply = b"\r\nOK\r\n") -> "ScriptedPort":
+        """Expect exactly ``write`` next (``str`` gets ``\\r`` appended) and answer ``reply``."""
+        if isinstance(write, str):
+            write = write.encode() + b"\r"
+        self._script.append((write, reply))
+        return self
+
+    def on(self, pattern: bytes | str, reply: Reply = b"\r\nOK\r\n") -> "ScriptedPort":
+        """Answer any write fully matching ``pattern`` (``str``: an AT command regex + CR)."""
+        if isinstance(pattern, str):
+            pattern = pattern.encode() + rb"\r"
+        self._rules.append((re.compile(pattern, re.DOTALL), reply))
+        return self
+
+    def push(self, data: bytes) -> None:
+        with self._cond:
+            self._incoming += data
+            self._cond.notify_all()
+
+    def unplug(self) -> None:
+        with self._cond:
+            self._broken = True
+            self._cond.notify_all()
+
+    @property
+    def script_done(self) -> bool:
+        return not self._script
+
+    def commands(self) -> list[str]:
+        """Every write decoded, without trailing CR (the transcript as the modem saw it)."""
+        return [w.decode("latin-1").rstrip("\r") for w in self.writes]
+
+    # ------------------------------------------------------------ pyserial side
+    @property
+    def in_waiting(self) -> int:
+        with self._cond:
+            if self._broken:
+                raise serial.SerialException("device disconnected")
+            return len(self._incoming)
+
+    def read(self, size: int = 1) -> bytes:
+        with self._cond:
+            self._cond.wait_for(lambda: self._incoming or self._broken or self._cancelled
+                                or not self.is_open, self.timeout)
+            self._cancelled = False
+            if self._broken or not self.is_open:
+                raise serial.SerialException("device disconnected")
+            data = bytes(self._incoming[:size])
+            del self._incoming[:size]
+            return data
+
+    def write(self, data: bytes) -> int:
+        with self._cond:
+            if self._broken or not self.is_open:
+                raise serial.SerialException("write failed: device disconnected")
+            self.writes.append(bytes(data))
+            reply, match = self._reply_for(bytes(data))
+        if callable(reply):
+            reply = reply(match)  # outside the lock: a reply may block on the test's event
+        if reply:
+            self.push(reply)
+        return len(data)
+
+    def _reply_for(self, data: bytes) -> tuple[Reply | None, re.Match | None]:
+        if self._script and self._script[0][0] == data:
+            return self._script.popleft()[1], re.match(re.escape(data), data)
+        for pattern, reply in self._rules:
+            match = pattern.fullmatch(data)
+            if match:
+                return reply, match
+        self.unexpected.append(data)
+        return None, None
+
+    def flush(self) -> None:
+        pass
+
+    def cancel_read(self) -> None:
+        with self._cond:
+            self._cancelled = True
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self.is_open = False
+            self._cond.notify_all()

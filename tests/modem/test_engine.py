@@ -1,0 +1,275 @@
+"""The AT engine over a scripted port: classification, URCs, timeouts, busy retries, submit."""
+import logging
+import re
+import threading
+
+import pytest
+
+from modem.engine import AtEngine
+from modem.errors import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown
+
+try:
+    from tests.modem.scripted_port import ScriptedPort
+except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
+    from scripted_port import ScriptedPort
+
+WAIT = 5.0  # seconds: an upper bound for events that happen at once
+
+
+class Collected(list):
+    """A list that a test can wait on while another thread appends to it."""
+
+    def __init__(self):
+        super().__init__()
+        self._cond = threading.Condition()
+
+    def append(self, item):
+        with self._cond:
+            super().append(item)
+            self._cond.notify_all()
+
+    def wait(self, count):
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self) >= count, WAIT), list(self)
+
+
+@pytest.fixture
+def make_engine():
+    engines = []
+
+    def make(port, **options):
+        received = Collected()
+        options.setdefault("command_timeout", 1.0)
+        options.setdefault("on_urc", received.append)
+        engine = AtEngine(port, name="t", **options)
+        engine.received = received
+        engines.append(engine)
+        engine.start()
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.stop()
+
+
+def wait_for_urcs(engine, count):
+    engine.received.wait(count)
+
+
+def test_a_command_returns_its_information_lines_without_the_final_ok(make_engine):
+    port = ScriptedPort().expect("AT+CSQ", b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n")
+    engine = make_engine(port)
+    assert engine.command("AT+CSQ") == ["+CSQ: 20,99"]
+
+
+@pytest.mark.parametrize("answer, kind, code", [
+    (b"\r\nERROR\r\n", "ERROR", None),
+    (b"\r\n+CME ERROR: 10\r\n", "CME", 10),
+    (b"\r\n+CMS ERROR: 330\r\n", "CMS", 330),
+    (b"\r\nCOMMAND NOT SUPPORT\r\n", "NOT_SUPPORTED", None),
+])
+def test_error_final_result_codes_raise_command_rejected_with_kind_and_code(
+        make_engine, answer, kind, code):
+    engine = make_engine(ScriptedPort().expect("AT+CNUM", answer))
+    with pytest.raises(CommandRejected) as caught:
+        engine.command("AT+CNUM")
+    assert (caught.value.kind, caught.value.code) == (kind, code)
+
+
+def test_a_cme_error_given_as_text_keeps_the_text(make_engine):
+    engine = make_engine(ScriptedPort().expect("AT+CPIN?", b"\r\n+CME ERROR: SIM not inserted\r\n"))
+    with pytest.raises(CommandRejected) as caught:
+        engine.command("AT+CPIN?")
+    assert caught.value.code is None and caught.value.text == "SIM not inserted"
+
+
+def test_a_urc_inside_a_response_is_queued_and_not_taken_as_an_answer(make_engine):
+    port = ScriptedPort().expect("AT+CSQ", b'\r\n+CSQ: 20,99\r\n+CMTI: "SM",3\r\n\r\nOK\r\n')
+    engine = make_engine(port)
+    assert engine.command("AT+CSQ") == ["+CSQ: 20,99"]
+    wait_for_urcs(engine, 1)
+    assert [(u.name, u.args) for u in engine.received] == [("+CMTI", '"SM",3')]
+
+
+def test_a_cmt_urc_carries_the_pdu_line_that_follows_it_even_inside_a_response(make_engine):
+    port = ScriptedPort().expect(
+        "AT+CGMI", b"\r\nSIMCOM\r\n+CMT: ,24\r\n07911326040000F0040B911346610089F60000\r\nOK\r\n")
+    engine = make_engine(port)
+    assert engine.command("AT+CGMI") == ["SIMCOM"]
+    wait_for_urcs(engine, 1)
+    urc = engine.received[0]
+    assert (urc.name, urc.pdu) == ("+CMT", "07911326040000F0040B911346610089F60000")
+
+
+def test_creg_is_an_answer_to_creg_and_a_urc_elsewhere(make_engine):
+    port = ScriptedPort().expect("AT+CREG?", b"\r\n+CREG: 1,5\r\nOK\r\n")
+    engine = make_engine(port)
+    assert engine.command("AT+CREG?") == ["+CREG: 1,5"]
+    port.push(b"\r\n+CREG: 2\r\n")
+    wait_for_urcs(engine, 1)
+    assert engine.received[0].name == "+CREG"
+
+
+def test_power_and_boot_notices_are_recognised_as_urcs(make_engine):
+    engine = make_engine(ScriptedPort())
+    engine._port.push(b"\r\nRDY\r\n\r\nUNDER-VOLTAGE WARNNING\r\n\r\n^RSSI: 17\r\n\r\nSMS Ready\r\n")
+    wait_for_urcs(engine, 4)
+    assert [u.name for u in engine.received] == ["RDY", "UNDER-VOLTAGE", "^RSSI", "SMS Ready"]
+
+
+def test_a_non_utf8_byte_is_logged_with_its_hex_and_the_reader_keeps_reading(make_engine, caplog):
+    port = ScriptedPort().expect("AT", b"\r\n\xff\xfe\r\nOK\r\n").expect("AT+CGMM", b"\r\nE3372\r\nOK\r\n")
+    engine = make_engine(port)
+    with caplog.at_level(logging.WARNING, logger="modem.engine"):
+        assert engine.command("AT") == []
+    assert "ff fe" in caplog.text
+    assert engine.command("AT+CGMM") == ["E3372"]
+
+
+def test_echo_of_the_command_is_not_part_of_the_answer(make_engine):
+    engine = make_engine(ScriptedPort().expect("AT+CGMI", b"AT+CGMI\r\r\nQuectel\r\n\r\nOK\r\n"))
+    assert engine.command("AT+CGMI") == ["Quectel"]
+
+
+def test_no_answer_raises_modem_timeout_and_the_next_command_resynchronises(make_engine):
+    port = ScriptedPort().expect("AT+CSQ", b"").expect("AT", b"\r\nOK\r\n").expect("AT+CGMI", b"\r\nX\r\nOK\r\n")
+    engine = make_engine(port, command_timeout=0.1)
+    with pytest.raises(ModemTimeout):
+        engine.command("AT+CSQ")
+    assert engine.command("AT+CGMI", timeout=WAIT) == ["X"]
+    assert port.commands() == ["AT+CSQ", "AT", "AT+CGMI"]
+
+
+def test_busy_answers_are_retried_with_doubling_waits(make_engine):
+    waits = []
+    port = (ScriptedPort().expect("AT+CPMS?", b"\r\n+CME ERROR: 14\r\n")
+            .expect("AT+CPMS?", b"\r\n+CME ERROR: 515\r\n").expect("AT+CPMS?", b"\r\n+CPMS: 1,2\r\nOK\r\n"))
+    engine = make_engine(port, backoff_wait=waits.append, busy_backoff=0.5)
+    assert engine.command("AT+CPMS?") == ["+CPMS: 1,2"]
+    assert waits == [0.5, 1.0]
+
+
+def test_busy_retries_are_bounded(make_engine):
+    waits = []
+    port = ScriptedPort().on(r"AT\+CPMS\?", b"\r\n+CMS ERROR: 314\r\n")
+    engine = make_engine(port, backoff_wait=waits.append, busy_retries=3)
+    with pytest.raises(CommandRejected) as caught:
+        engine.command("AT+CPMS?")
+    assert caught.value.code == 314 and len(waits) == 3 and len(port.writes) == 4
+
+
+def cmgs_port():
+    references = iter(range(1, 1000))
+    return (ScriptedPort().on(r"AT\+CMGS=\d+", b"\r\n> ")
+            .on(rb"[0-9A-F]+\x1a", lambda m: b"\r\n+CMGS: %d\r\n\r\nOK\r\n" % next(references)))
+
+
+def test_submit_writes_the_command_waits_for_the_prompt_then_the_pdu_and_ctrl_z(make_engine):
+    port = cmgs_port()
+    engine = make_engine(port)
+    assert engine.submit(12, "0011AA", prompt_timeout=1, result_timeout=1) == ["+CMGS: 1"]
+    assert port.writes == [b"AT+CMGS=12\r", b"0011AA\x1a"]
+
+
+def test_a_cms_error_after_the_pdu_is_a_rejection(make_engine):
+    port = ScriptedPort().expect("AT+CMGS=5", b"\r\n> ").expect(b"00AA\x1a", b"\r\n+CMS ERROR: 330\r\n")
+    engine = make_engine(port)
+    with pytest.raises(CommandRejected) as caught:
+        engine.submit(5, "00AA", prompt_timeout=1, result_timeout=1)
+    assert (caught.value.kind, caught.value.code) == ("CMS", 330)
+
+
+def test_no_prompt_is_a_timeout_and_escape_leaves_the_prompt(make_engine):
+    port = ScriptedPort().expect("AT+CMGS=5", b"").on(rb"\x1b", b"")
+    engine = make_engine(port)
+    with pytest.raises(ModemTimeout):
+        engine.submit(5, "00AA", prompt_timeout=0.1, result_timeout=1)
+    assert port.writes == [b"AT+CMGS=5\r", b"\x1b"]
+
+
+def test_no_result_after_the_pdu_is_an_unknown_outcome(make_engine):
+    port = ScriptedPort().expect("AT+CMGS=5", b"\r\n> ").expect(b"00AA\x1a", b"")
+    engine = make_engine(port)
+    with pytest.raises(SendOutcomeUnknown):
+        engine.submit(5, "00AA", prompt_timeout=1, result_timeout=0.1)
+
+
+def test_concurrent_submits_from_several_threads_never_interleave(make_engine):
+    port = cmgs_port()
+    engine = make_engine(port)
+    start = threading.Barrier(8)
+    errors = []
+
+    def send(n):
+        start.wait()
+        try:
+            engine.submit(10 + n, f"00{n:02X}" * 20, prompt_timeout=WAIT, result_timeout=WAIT)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not errors and len(port.writes) == 16
+    for command, pdu in zip(port.writes[::2], port.writes[1::2]):
+        n = int(re.fullmatch(rb"AT\+CMGS=(\d+)\r", command).group(1)) - 10
+        assert pdu == (f"00{n:02X}" * 20).encode() + b"\x1a"
+
+
+def test_an_unplugged_port_fails_the_command_with_modem_gone_and_reports_once(make_engine):
+    gone = []
+    port = ScriptedPort().expect("AT+CSQ", lambda m: port.unplug())
+    engine = make_engine(port, on_gone=gone.append)
+    with pytest.raises(ModemGone):
+        engine.command("AT+CSQ", timeout=WAIT)
+    with pytest.raises(ModemGone):
+        engine.command("AT")
+    assert len(gone) == 1 and engine.gone
+
+
+def test_a_handler_runs_on_the_events_thread_and_may_issue_commands(make_engine):
+    answers, threads, done = [], [], threading.Event()
+    port = ScriptedPort().expect("AT+CMGR=3", b"\r\n+CMGR: 0,,5\r\n0011\r\nOK\r\n")
+
+    def handler(urc):
+        threads.append(threading.current_thread().name)
+        answers.append(engine.command("AT+CMGR=3"))
+        done.set()
+
+    engine = make_engine(port, on_urc=handler)
+    port.push(b'\r\n+CMTI: "SM",3\r\n')
+    assert done.wait(WAIT)
+    assert threads == ["modem-events-t"] and answers == [["+CMGR: 0,,5", "0011"]]
+
+
+def test_the_event_queue_is_bounded_and_counts_what_it_drops(make_engine):
+    release, blocked, all_read = threading.Event(), threading.Event(), threading.Event()
+    lines = []
+
+    def seen(direction, text):
+        lines.append(text)
+        if len(lines) == 5:
+            all_read.set()
+
+    def slow(urc):
+        blocked.set()
+        release.wait(WAIT)
+
+    engine = make_engine(ScriptedPort(), on_urc=slow, queue_size=2, transcript=seen)
+    engine._port.push(b"\r\nRING\r\n")
+    assert blocked.wait(WAIT)
+    engine._port.push(b"\r\nRING\r\n" * 4)
+    assert all_read.wait(WAIT)
+    assert engine.dropped_events == 2
+    release.set()
+
+
+def test_stop_joins_both_named_threads_and_closes_the_port(make_engine):
+    port = ScriptedPort()
+    engine = make_engine(port)
+    names = {t.name for t in engine._threads}
+    engine.stop()
+    assert names == {"modem-reader-t", "modem-events-t"}
+    assert not any(t.is_alive() for t in engine._threads) and not port.is_open
