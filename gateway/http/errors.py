@@ -4,13 +4,16 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from gateway.errors import (ApiError, BodyTooLarge, LengthRequired, MethodNotAllowed,
-                            NotFound, UnexpectedError)
+                            NotFound, ServiceUnavailable, UnexpectedError)
 
 log = logging.getLogger(__name__)
 
+# How long a client should wait when the database is locked or unreachable.
+DATABASE_RETRY_AFTER = 5
 _WERKZEUG = {404: NotFound, 405: MethodNotAllowed, 411: LengthRequired, 413: BodyTooLarge}
 
 
@@ -36,6 +39,12 @@ def _http_exception(exc: HTTPException):
     return response
 
 
+def _database_unavailable(exc: OperationalError):
+    log.error("database unavailable: %s", exc.orig.__class__.__name__ if exc.orig else exc)
+    return render(ServiceUnavailable("The database is temporarily unavailable, please retry",
+                                     retry_after=DATABASE_RETRY_AFTER))
+
+
 def _unexpected(exc: Exception):
     log.exception("unhandled error")
     return render(UnexpectedError())
@@ -44,4 +53,5 @@ def _unexpected(exc: Exception):
 def install(app: Flask) -> None:
     app.register_error_handler(ApiError, render)
     app.register_error_handler(HTTPException, _http_exception)
+    app.register_error_handler(OperationalError, _database_unavailable)
     app.register_error_handler(Exception, _unexpected)

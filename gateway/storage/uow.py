@@ -32,10 +32,9 @@ class UnitOfWork:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        try:
-            self.db.rollback()
-        finally:
-            self.db.close()
+        # close() rolls back what was not committed and detaches the objects without
+        # expiring them, so callers may read what they loaded after the block.
+        self.db.close()
 
     def commit(self) -> None:
         self.db.commit()

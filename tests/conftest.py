@@ -1,0 +1,122 @@
+"""Shared fixtures: real settings, a real SQLite file, the real Flask app served over
+real HTTP on 127.0.0.1, and a fake clock (the only thing faked)."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import pytest
+import requests
+from requests_hawk import HawkAuth
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from gateway.clock import FakeClock
+from gateway.http.app import create_app
+from gateway.keys import generate_keys
+from gateway.settings import load_settings
+from gateway.storage.models import OutboundSms
+from gateway.wiring import build_deps, prepare_database
+
+
+@pytest.fixture(scope="session")
+def key_files(tmp_path_factory):
+    """One signing key and secret for the whole run (RSA generation is slow)."""
+    settings = load_settings(overrides={"state_dir": tmp_path_factory.mktemp("keys")}, environ={})
+    return tuple(generate_keys(settings))
+
+
+@pytest.fixture
+def make_settings(tmp_path, key_files):
+    """Settings as the CLI would build them, with no environment and a temporary state dir."""
+    def make(**overrides):
+        values = {"state_dir": tmp_path, "signing_key_file": key_files[0],
+                  "secret_key_file": key_files[1]}
+        values.update(overrides)
+        return load_settings(overrides=values, environ={})
+    return make
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(start=datetime.now(timezone.utc).replace(microsecond=0))
+
+
+class Gateway:
+    """A gateway app served over HTTP on 127.0.0.1, and a client for it."""
+
+    def __init__(self, settings, clock, engine, deps, url):
+        self.settings, self.clock, self.engine, self.deps, self.url = (
+            settings, clock, engine, deps, url)
+        self.http = requests.Session()
+
+    def auth(self, token, **kwargs):
+        kwargs.setdefault("_timestamp", int(self.clock.now().timestamp()))
+        kwargs.setdefault("server_url", self.settings.public_url or self.url)
+        return HawkAuth(hawk_session=token, **kwargs)
+
+    def post(self, path, body=None, token=None, **kwargs):
+        if token is not None:
+            kwargs["auth"] = self.auth(token)
+            if body is None and "data" not in kwargs:
+                body = {}  # requests-hawk refuses to sign a request without a body
+        if body is not None:
+            kwargs["json"] = body
+        return self.http.post(self.url + path, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.http.get(self.url + path, **kwargs)
+
+    def register(self) -> str:
+        response = self.post("/v1/msisdn/register")
+        assert response.status_code == 200, response.text
+        return response.json()["msisdnSessionToken"]
+
+    def outbox(self) -> list[OutboundSms]:
+        with self.deps.uow() as uow:
+            return list(uow.db.scalars(select(OutboundSms).order_by(OutboundSms.id)))
+
+    def last_sms_to(self, msisdn: str) -> str:
+        texts = [row.text for row in self.outbox() if row.recipient == msisdn]
+        assert texts, f"no SMS queued for {msisdn}"
+        return texts[-1]
+
+
+@pytest.fixture
+def start_gateway(make_settings, clock):
+    servers = []
+
+    def start(**overrides) -> Gateway:
+        settings = make_settings(**overrides)
+        engine = prepare_database(settings)
+        deps = build_deps(settings, engine, clock)
+        server = make_server("127.0.0.1", 0, create_app(deps, engine), threaded=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="test-http", daemon=True)
+        thread.start()
+        servers.append((server, thread, engine))
+        return Gateway(settings, clock, engine, deps, f"http://127.0.0.1:{server.server_port}")
+
+    yield start
+    for server, thread, engine in servers:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+        engine.dispose()
+
+
+@pytest.fixture
+def gateway(start_gateway) -> Gateway:
+    return start_gateway()
+
+
+def assert_error(response, status: int, errno: int) -> dict:
+    """The response is the spec's error body with this status and errno."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) >= {"code", "errno", "error", "message", "info"}
+    assert body["code"] == status and body["errno"] == errno, body
+    if status in (429, 503):
+        assert body["retryAfter"] >= 1
+        assert response.headers["Retry-After"] == str(body["retryAfter"])
+    return body
