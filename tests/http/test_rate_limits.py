@@ -1,0 +1,82 @@
+"""Back-off protocol: 429s say truthfully when to retry; limits are shared and configurable."""
+from conftest import assert_error
+
+NUMBER = "+33612345678"
+
+
+def mt_verify(gw, token, number=NUMBER, **extra):
+    return gw.post("/v1/msisdn/sms/mt/verify", {"msisdn": number, "mcc": "208", **extra}, token)
+
+
+def test_too_many_sms_for_one_number_says_when_to_retry_and_that_is_true(start_gateway):
+    gw = start_gateway(rate_limit_msisdn="2/10m,3/1d")
+    tokens = [gw.register() for _ in range(4)]
+    assert [mt_verify(gw, t).status_code for t in tokens[:2]] == [204, 204]
+    body = assert_error(mt_verify(gw, tokens[2]), 429, 115)
+    gw.clock.advance(body["retryAfter"] - 1)
+    assert_error(mt_verify(gw, tokens[2]), 429, 115)
+    gw.clock.advance(1)
+    assert mt_verify(gw, tokens[2]).status_code == 204  # third of the day
+    gw.clock.advance(600)
+    day = assert_error(mt_verify(gw, tokens[3]), 429, 115)  # the daily rule now
+    assert day["retryAfter"] > 600
+    assert len(gw.outbox()) == 3  # refused requests queued nothing
+
+
+def test_a_refused_request_does_not_consume_the_budget_of_other_numbers(start_gateway):
+    gw = start_gateway(rate_limit_msisdn="1/10m")
+    assert mt_verify(gw, gw.register()).status_code == 204
+    assert_error(mt_verify(gw, gw.register()), 429, 115)
+    assert mt_verify(gw, gw.register(), "+33698765432").status_code == 204
+
+
+def test_short_code_requests_are_limited_per_session(start_gateway):
+    gw = start_gateway(rate_limit_short_code="2/1h")
+    token = gw.register()
+    assert mt_verify(gw, token, shortVerificationCode=True).status_code == 204
+    assert gw.post("/v1/msisdn/sms/resend_code", {}, token).status_code == 204
+    assert_error(gw.post("/v1/msisdn/sms/resend_code", {}, token), 429, 114)
+    other = gw.register()  # another session is not affected
+    assert mt_verify(gw, other, "+33698765432", shortVerificationCode=True).status_code == 204
+
+
+def test_a_global_sms_budget_per_method(start_gateway):
+    gw = start_gateway(rate_limit_method="2/1h")
+    for number in ("+33612345678", "+33698765432"):
+        assert mt_verify(gw, gw.register(), number).status_code == 204
+    body = assert_error(mt_verify(gw, gw.register(), "+33611111111"), 429, 116)
+    assert body["retryAfter"] <= 3600
+
+
+def test_one_client_address_is_limited_on_every_endpoint(start_gateway):
+    gw = start_gateway(rate_limit_client="3/1m")
+    assert gw.post("/v1/msisdn/register").status_code == 200
+    assert gw.post("/v1/msisdn/discover", {"mcc": "208", "mnc": "01"}).status_code == 200
+    assert gw.get("/").status_code == 200
+    body = assert_error(gw.get("/.well-known/browserid"), 429, 117)
+    assert body["retryAfter"] <= 60
+    assert gw.get("/__heartbeat__").status_code == 200  # monitoring is never throttled
+    gw.clock.advance(body["retryAfter"])
+    assert gw.post("/v1/msisdn/register").status_code == 200
+
+
+def test_exempt_networks_are_not_limited(start_gateway):
+    gw = start_gateway(rate_limit_client="1/1m", rate_limit_exempt_networks="127.0.0.0/8")
+    assert all(gw.post("/v1/msisdn/register").status_code == 200 for _ in range(3))
+
+
+def test_clients_behind_a_trusted_proxy_are_counted_apart(start_gateway):
+    gw = start_gateway(rate_limit_client="1/1m", trusted_proxies="127.0.0.1/32")
+    first = {"X-Forwarded-For": "203.0.113.7"}
+    second = {"X-Forwarded-For": "198.51.100.9, 127.0.0.1"}
+    assert gw.post("/v1/msisdn/register", headers=first).status_code == 200
+    assert gw.post("/v1/msisdn/register", headers=second).status_code == 200
+    assert_error(gw.post("/v1/msisdn/register", headers=first), 429, 117)
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_ignored(start_gateway):
+    gw = start_gateway(rate_limit_client="1/1m")
+    assert gw.post("/v1/msisdn/register", headers={"X-Forwarded-For": "203.0.113.1"}
+                   ).status_code == 200
+    assert_error(gw.post("/v1/msisdn/register", headers={"X-Forwarded-For": "203.0.113.2"}),
+                 429, 117)
