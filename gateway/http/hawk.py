@@ -7,6 +7,7 @@ remembered in the database for the skew window (shared by all workers).
 """
 from __future__ import annotations
 
+import calendar
 import functools
 import logging
 import time
@@ -26,6 +27,12 @@ def _request_url() -> str:
     base = current_app.config["PUBLIC_URL"] or request.host_url
     query = request.query_string.decode("latin-1")
     return base.rstrip("/") + request.path + (f"?{query}" if query else "")
+
+
+def _clock_offset(clock) -> int:
+    """Whole seconds from mohawk's clock (time.gmtime) to ours: zero with the system
+    clock, the difference with a fake one."""
+    return int(clock.now().timestamp()) - calendar.timegm(time.gmtime())
 
 
 def authenticate(deps) -> str:
@@ -53,7 +60,7 @@ def authenticate(deps) -> str:
             credentials, header, _request_url(), request.method,
             content=body, content_type=request.headers.get("Content-Type", ""),
             seen_nonce=seen_nonce, timestamp_skew_in_seconds=deps.settings.hawk_skew_seconds,
-            localtime_offset_in_seconds=deps.clock.now().timestamp() - time.time())
+            localtime_offset_in_seconds=_clock_offset(deps.clock))
     except CredentialsLookupError:
         raise InvalidToken("unknown or ended session") from None
     except MissingAuthorization:
