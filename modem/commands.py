@@ -15,11 +15,11 @@ NUMERIC_ERRORS = "AT+CMEE=1"
 PIN_STATUS = "AT+CPIN?"
 PIN_ENTER = 'AT+CPIN="{pin}"'
 PDU_MODE = "AT+CMGF=0"
-SMS_SERVICE = "AT+CSMS?"
 STORAGE_SELECT = 'AT+CPMS="{mem}","{mem}","{mem}"'
 STORAGE_STATUS = "AT+CPMS?"
 #: New-message indications, best first: +CMTI for stored SMS and +CDS (direct) or +CDSI
 #: (stored) for status reports; the last one gives up status-report indications.
+NEW_MESSAGE_INDICATION = "AT+CNMI={args}"
 NEW_MESSAGE_INDICATIONS = ("AT+CNMI=2,1,0,1,0", "AT+CNMI=2,1,0,2,0", "AT+CNMI=2,1,0,0,0")
 REGISTRATION_URCS = ("AT+CREG=1", "AT+CEREG=1")
 MANUFACTURER = "AT+CGMI"
@@ -171,7 +171,7 @@ def _int(text: str) -> int | None:
 
 
 # ------------------------------------------------------------------ response parsers
-_PREFIX = re.compile(r"^[+^][A-Z]+:\s*")
+_PREFIX = re.compile(r"^(?:[+^][A-Z]+:|Revision:)\s*")
 REGISTRATION_STATES = {
     0: "not_registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming",
     6: "home", 7: "roaming", 8: "denied", 9: "home", 10: "roaming",
@@ -332,8 +332,3 @@ def storage_usage(lines: list[str]) -> tuple[int, int] | None:
     numbers = [n for n in (_int(f) for f in found or []) if n is not None]
     return (numbers[0], numbers[1]) if len(numbers) >= 2 else None
 
-
-def sms_service(lines: list[str]) -> int | None:
-    """The <service> of ``+CSMS: <service>,<mt>,<mo>,<bm>``: 1 means +CMT/+CDS need CNMA."""
-    found = first_args(lines, "+CSMS:")
-    return _int(found[0]) if found else None

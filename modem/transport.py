@@ -53,6 +53,8 @@ class ModemConfig:
     submits (message parts) per modem; ``None`` means no cap. ``send_timeout`` is how long a
     ``+CMGS`` result may take (up to 120 s on LTE modules); past it the outcome is unknown.
     ``storage`` is the message store for ``AT+CPMS`` ("SM" = SIM, "ME"/"MT" = modem).
+    ``cnmi`` forces the ``AT+CNMI=`` arguments (e.g. ``"2,2,0,1,0"`` for direct ``+CMT``
+    delivery, ``"2,1,0,2,0"`` for stored ``+CDSI`` reports) instead of trying the defaults.
     """
 
     url: str
@@ -72,6 +74,7 @@ class ModemConfig:
     rate_limit_per_minute: float | None = None
     daily_quota: int | None = None
     storage: str = "SM"
+    cnmi: str | None = None
 
     @property
     def label(self) -> str:
