@@ -1,0 +1,339 @@
+"""The AT state machine of a simulated modem: bytes in, bytes out, no threads, no clock.
+
+Drive it with ``receive(data, now)`` (what the host writes), ``tick(now)`` (lets timed
+things happen: a held slow +CMGS answer, +CMT acknowledgement timeouts, vendor spam) and
+``deliver_sms`` / ``deliver_status_report`` (what the network hands it); collect what it
+writes with ``read_output()``. ``now`` is monotonic seconds from the caller. The machine
+is not thread-safe: its owner (the virtual network) serialises every call.
+
+Wire format as in 3GPP TS 27.007 / 27.005 with V1 (verbose) results: a response is
+``\\r\\n<line>\\r\\n<line>\\r\\n`` then ``\\r\\nOK\\r\\n`` (or ERROR, +CME ERROR: n,
++CMS ERROR: n, or the profile's own line for unknown commands); AT+CMGS answers
+``\\r\\n> `` and then takes hex PDU digits up to Ctrl-Z (0x1A; ESC 0x1B cancels).
+Commands themselves live in :mod:`modem.sim.commands`.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from modem.pdu import SubmittedSms, encode_deliver
+from modem.sim import commands
+from modem.sim.card import REC_READ, SimCard
+from modem.sim.faults import GARBAGE, Faults
+from modem.sim.profiles import Profile
+
+CTRL_Z, ESC = 0x1A, 0x1B
+MAX_LINE = 4096  # a real modem drops an over-long line; so do we
+REGISTRATION_CODES = {"none": 0, "home": 1, "searching": 2, "denied": 3, "unknown": 4, "roaming": 5}
+CME_TEXT = {
+    3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
+    11: "SIM PIN required", 12: "SIM PUK required", 13: "SIM failure", 14: "SIM busy",
+    16: "incorrect password", 30: "no network service", 100: "unknown",
+}
+
+
+class Uplink(Protocol):
+    """Where a modem's radio goes: the virtual network."""
+
+    def submit(self, reference: int, sms: SubmittedSms, pdu_hex: str) -> None: ...
+
+    def bounce(self, pdu_hex: str) -> None: ...
+
+
+class NullUplink:
+    """An uplink that accepts everything and forgets it (a machine driven on its own)."""
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[int, SubmittedSms]] = []
+        self.bounced: list[str] = []
+
+    def submit(self, reference: int, sms: SubmittedSms, pdu_hex: str) -> None:
+        self.submitted.append((reference, sms))
+
+    def bounce(self, pdu_hex: str) -> None:
+        self.bounced.append(pdu_hex)
+
+
+def _block(lines: list[str]) -> bytes:
+    return ("\r\n" + "\r\n".join(lines) + "\r\n").encode("utf-8") if lines else b""
+
+
+class ModemMachine:
+    def __init__(
+        self,
+        profile: Profile,
+        card: SimCard,
+        imei: str,
+        *,
+        uplink: Uplink | None = None,
+        faults: Faults | None = None,
+        plmn: str | None = None,
+        operator_name: str = "SIMNET",
+        registration: str = "home",
+        signal: int = 20,
+    ) -> None:
+        if registration not in REGISTRATION_CODES:
+            raise ValueError(f"registration must be one of {', '.join(REGISTRATION_CODES)}")
+        self.profile, self.card, self.imei = profile, card, imei
+        self.uplink: Uplink = uplink or NullUplink()
+        self.faults = faults or Faults()
+        self.plmn = plmn or card.home_plmn
+        self.operator_name = operator_name
+        self.registration = registration
+        self.signal = signal
+        self.powered = self.pin_entered = False
+        self._out = bytearray()
+        self._in = bytearray()
+        self._deferred: list[bytes] = []
+        self._held: tuple[float, bytes] | None = None
+        self._pdu_target: tuple[str, int] | None = None
+        self._ack_pending: tuple[float, str] | None = None
+        self._next_spam: float | None = None
+        self._next_mr = 0
+        self._last_reg = self.reg_state()
+        self.reset_session()
+
+    # ------------------------------------------------------------ session
+
+    def reset_session(self) -> None:
+        """Settings back to power-on values (ATZ, AT&F, a power cycle)."""
+        self.echo, self.cmee, self.cmgf = True, 0, 0
+        self.cnmi = [2, 1, 0, 0, 0]  # <mode>,<mt>,<bm>,<ds>,<bfr>
+        self.reg_urc = {"+CREG": 0, "+CGREG": 0, "+CEREG": 0}
+        self.cops_format = 0
+        self.mems = ["SM", "SM", "SM"]
+        self.spam_on = True
+
+    def power_on(self, now: float) -> None:
+        """Boot: fresh session, PIN to be entered again, the profile's boot lines."""
+        self.powered, self.pin_entered = True, False
+        self._in.clear(), self._out.clear(), self._deferred.clear()
+        self._held = self._pdu_target = None
+        self.reset_session()
+        boot = [u if u != "+CPIN: READY" else f"+CPIN: {self.sim_status()}" for u in self.profile.boot_urcs]
+        for line in boot:
+            self.urc([line])
+        self._next_spam = now + self.profile.spam_interval if self.profile.spam_interval else None
+        self._last_reg = self.reg_state()
+
+    def power_off(self) -> None:
+        """Power gone (unplugged): buffers lost; an unacknowledged +CMT goes back to the network."""
+        if self._ack_pending:
+            self.uplink.bounce(self._ack_pending[1])
+        self.powered, self._ack_pending, self._held, self._pdu_target = False, None, None, None
+        self._in.clear(), self._out.clear(), self._deferred.clear()
+
+    def sim_status(self) -> str:
+        if self.card.puk_attempts <= 0:
+            return "SIM failure"
+        if self.card.pin is None or self.pin_entered:
+            return "READY"
+        return "SIM PIN" if self.card.pin_attempts > 0 else "SIM PUK"
+
+    def reg_state(self) -> str:
+        if self.faults.no_network:
+            return "searching"
+        if self.sim_status() != "READY":
+            return "none"
+        return self.registration
+
+    def registered(self) -> bool:
+        return self.reg_state() in ("home", "roaming")
+
+    def refresh_registration(self) -> None:
+        """Announce a registration change (+CREG: <stat>) to whoever enabled it."""
+        state = self.reg_state()
+        if state != self._last_reg:
+            self._last_reg = state
+            for name, mode in self.reg_urc.items():
+                if mode and (name != "+CEREG" or self.profile.lte):
+                    self.urc([f"{name}: {REGISTRATION_CODES[state]}"])
+
+    # ------------------------------------------------------------ bytes in / out
+
+    @property
+    def output_waiting(self) -> int:
+        return len(self._out)
+
+    def read_output(self, size: int | None = None) -> bytes:
+        size = len(self._out) if size is None else size
+        data = bytes(self._out[:size])
+        del self._out[:size]
+        return data
+
+    def receive(self, data: bytes, now: float) -> None:
+        if not self.powered or self.faults.no_answer:
+            return  # a hung modem swallows everything, echo included
+        if self.echo:
+            self._out += data
+        self._in += data
+        self._process(now)
+
+    def tick(self, now: float) -> None:
+        if not self.powered:
+            return
+        if self._held and now >= self._held[0]:
+            self._write(self._held[1])
+            self._held = None
+            self._process(now)
+        if self._ack_pending and now >= self._ack_pending[0]:
+            # 27.005 +CNMA: without an ack the ME tells the network and stops routing to the TE.
+            self.cnmi[1] = self.cnmi[3] = 0
+            self.uplink.bounce(self._ack_pending[1])
+            self._ack_pending = None
+        if self._next_spam is not None and now >= self._next_spam:
+            if self.spam_on:
+                values = {"rssi": self.signal, "rssi_lte": 30 + self.signal}
+                for line in self.profile.spam_lines:
+                    self.urc([line.format(**values)])
+            self._next_spam = now + self.profile.spam_interval
+        self._flush_deferred()
+
+    def urc(self, lines: list[str]) -> None:
+        """Emit an unsolicited result (held back while a command or a PDU is in progress)."""
+        block = _block(lines)
+        if self.faults.urc_in_response or self._busy():
+            self._deferred.append(block)
+        else:
+            self._out += block
+
+    def _busy(self) -> bool:
+        return self._held is not None or self._pdu_target is not None
+
+    def _flush_deferred(self) -> None:
+        if self._deferred and not self._busy() and not self.faults.urc_in_response:
+            self._out += b"".join(self._deferred)
+            self._deferred.clear()
+
+    def _write(self, data: bytes) -> None:
+        self._out += data
+        self._flush_deferred()
+
+    # ------------------------------------------------------------ commands
+
+    def _process(self, now: float) -> None:
+        while not self._held:
+            if self._pdu_target:
+                ends = [i for i in (self._in.find(bytes([CTRL_Z])), self._in.find(bytes([ESC]))) if i >= 0]
+                if not ends:
+                    return
+                end = min(ends)
+                body, terminator = bytes(self._in[:end]), self._in[end]
+                del self._in[:end + 1]
+                target, self._pdu_target = self._pdu_target, None
+                if terminator == ESC:
+                    self.respond([], "OK")
+                else:
+                    commands.finish_pdu(self, target[0], target[1], body.decode("latin-1"), now)
+                continue
+            end = self._in.find(b"\r")
+            if end < 0:
+                if len(self._in) > MAX_LINE:
+                    self._in.clear()
+                return
+            line = bytes(self._in[:end]).decode("latin-1").strip()
+            del self._in[:end + 1]
+            if line[:2].upper() == "AT":
+                self._run_line(line[2:], now)
+
+    def _run_line(self, rest: str, now: float) -> None:
+        if self.faults.sim_busy > 0:
+            self.faults.sim_busy -= 1
+            code = self.faults.busy_code or self.profile.busy_code
+            self.respond([], self.final_for(commands.AtError("CME", code)))
+            return
+        lines: list[str] = []
+        try:
+            for command in commands.parse_line(rest):
+                result = commands.dispatch(self, command, now)
+                if result is commands.PROMPT:
+                    self._out += b"\r\n> "
+                    return
+                lines += result
+        except commands.AtError as error:
+            self.respond(lines, self.final_for(error))
+            return
+        self.respond(lines, "OK")
+
+    def start_pdu(self, target: str, length: int) -> None:
+        self._pdu_target = (target, length)
+
+    def final_for(self, error: commands.AtError) -> str:
+        if error.kind == "UNKNOWN":
+            return self.profile.unknown_command
+        if error.kind == "ERROR" or self.cmee == 0:
+            return "ERROR"
+        if error.kind == "CME" and self.cmee == 2:
+            return f"+CME ERROR: {CME_TEXT.get(error.code, error.code)}"
+        return f"+{error.kind} ERROR: {error.code}"
+
+    def respond(self, lines: list[str], final: str, *, hold_until: float | None = None) -> None:
+        data = b""
+        if self.faults.garbage > 0:
+            self.faults.garbage -= 1
+            data += GARBAGE
+        data += _block(lines)
+        if self.faults.urc_in_response and self._deferred:
+            data += b"".join(self._deferred)  # between the information lines and the result
+            self._deferred.clear()
+        data += _block([final])
+        if hold_until is not None:
+            self._held = (hold_until, data)
+        else:
+            self._write(data)
+
+    # ------------------------------------------------------------ radio side
+
+    def next_reference(self) -> int:
+        self._next_mr = (self._next_mr + 1) % 256
+        return self._next_mr
+
+    def deliver_sms(self, pdu_hex: str, now: float) -> bool:
+        """An SMS-DELIVER arrives; False when the modem cannot take it now (network retries)."""
+        if not self.powered or not self.registered():
+            return False
+        if self.cnmi[1] == 2:
+            if self.profile.cnma_required and self._ack_pending:
+                return False
+            tpdu_length = len(pdu_hex) // 2 - 1 - int(pdu_hex[:2], 16)
+            self.urc([f"+CMT: ,{tpdu_length}", pdu_hex])
+            if self.profile.cnma_required:
+                self._ack_pending = (now + self.profile.cnma_timeout, pdu_hex)
+            return True
+        return self._store_and_announce(pdu_hex, "+CMTI" if self.cnmi[1] in (1, 3) else None)
+
+    def deliver_status_report(self, pdu_hex: str, now: float) -> bool:
+        if not self.powered or not self.registered():
+            return False
+        ds = self.cnmi[3]
+        if ds == 1:
+            self.urc([f"+CDS: {len(pdu_hex) // 2 - 1 - int(pdu_hex[:2], 16)}", pdu_hex])
+            return True
+        if ds == 2:
+            return self._store_and_announce(pdu_hex, "+CDSI")
+        return True  # not routed to the TE: the report is dropped, as on a real modem
+
+    def acknowledge(self) -> bool:
+        if self._ack_pending is None:
+            return False
+        self._ack_pending = None
+        return True
+
+    def _store_and_announce(self, pdu_hex: str, urc_name: str | None) -> bool:
+        index = self.card.store(pdu_hex)
+        if index is None:
+            if self.profile.storage_full_urc:
+                self.urc([self.profile.storage_full_urc])
+            return False
+        if urc_name:
+            self.urc([f'{urc_name}: "{self.mems[2]}",{index + self.profile.first_index}'])
+        return True
+
+    def fill_store(self, timestamp: datetime) -> None:
+        """The storage_full fault: fill every free slot with old, read messages."""
+        serial = 0
+        while not self.card.full:
+            serial += 1
+            pdu = encode_deliver("+10000000001", f"old message {serial}", timestamp=timestamp)[0]
+            self.card.store(pdu, REC_READ)
