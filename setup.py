@@ -41,7 +41,10 @@ setup(
             "pytest>=8,<10",
             "requests>=2.31,<3",
             "requests-hawk>=1.2,<2",
+            "psycopg[binary]>=3.1,<4",
         ],
+        # PostgreSQL instead of SQLite: database_url = "postgresql+psycopg://..."
+        "postgresql": ["psycopg[binary]>=3.1,<4"],
     },
     entry_points={
         "console_scripts": ["msisdn-gateway = gateway.cli:main"],
