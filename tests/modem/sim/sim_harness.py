@@ -53,15 +53,27 @@ def open_port(query: str = "", *, timeout: float = 0.5, name: str | None = None)
     return network, port, url
 
 
-def command(port, line: str, *, until: bytes = b"OK\r\n", limit: int = 4096) -> bytes:
-    """Write one AT line and read until ``until`` (or the port's timeout)."""
+FINALS = (b"OK\r\n", b"ERROR\r\n", b"COMMAND NOT SUPPORT\r\n", b"> ")
+
+
+def command(port, line: str, *, until: bytes | None = None, limit: int = 4096) -> bytes:
+    """Write one AT line and read until ``until`` or a final result (or the port's timeout)."""
     port.write(line.encode() + b"\r")
     return read_until(port, until, limit)
 
 
-def read_until(port, token: bytes, limit: int = 4096) -> bytes:
+def _done(data: bytes, token: bytes | None) -> bool:
+    if token is not None:
+        return token in data
+    if data.endswith(FINALS):
+        return True
+    tail = data.rsplit(b"\r\n", 2)
+    return data.endswith(b"\r\n") and len(tail) == 3 and tail[1].startswith((b"+CME ERROR:", b"+CMS ERROR:"))
+
+
+def read_until(port, token: bytes | None = None, limit: int = 4096) -> bytes:
     data = b""
-    while token not in data and len(data) < limit:
+    while not _done(data, token) and len(data) < limit:
         chunk = port.read(1)
         if not chunk:
             break
