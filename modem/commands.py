@@ -189,7 +189,7 @@ def plain_value(lines: list[str]) -> str | None:
     """The first non-empty line without a ``+XXX:`` prefix and quotes (CGMI, CGMM...)."""
     for line in lines:
         value = _PREFIX.sub("", line.strip()).strip().strip('"').strip()
-        if value:
+        if re.search(r"[A-Za-z0-9]", value):  # skips a line of noise
             return value
     return None
 

@@ -23,7 +23,6 @@ from modem.transport import Clock, ModemConfig, SystemClock, open_port
 
 log = logging.getLogger(__name__)
 __all__ = ["Modem", "Identity", "NetworkStatus", "PartReceipt", "DeliveryReport", "InboundSms"]
-SYNC_ATTEMPTS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,9 +141,7 @@ class Modem:
     # ------------------------------------------------------------ init and identity
     def initialise(self) -> None:
         """Echo off, numeric errors, PIN, PDU mode, storage, new-message indications."""
-        self._sync()
-        self.command(at.ECHO_OFF)
-        self.command(at.NUMERIC_ERRORS)
+        self._prepare()
         self._unlock()
         self.command(at.PDU_MODE)
         self._select_storage()
@@ -152,15 +149,19 @@ class Modem:
         for command in at.REGISTRATION_URCS:
             self.optional(command)
 
-    def _sync(self) -> None:
-        """A plain ``AT`` until it is answered (a booting modem or line noise may eat one)."""
-        for attempt in range(1, SYNC_ATTEMPTS + 1):
+    def _prepare(self) -> None:
+        """``AT``, ``ATE0``, ``AT+CMEE=1``, retried with backoff: a booting modem may miss
+        one, and before ``AT+CMEE=1`` a busy SIM can only answer a bare ``ERROR``."""
+        for attempt in range(self.config.busy_retries + 1):
             try:
-                self.command(at.ATTENTION)
+                for command in (at.ATTENTION, at.ECHO_OFF, at.NUMERIC_ERRORS):
+                    self.command(command)
                 return
-            except (ModemTimeout, CommandRejected):
-                if attempt == SYNC_ATTEMPTS:
+            except (ModemTimeout, CommandRejected) as exc:
+                silent = isinstance(exc, ModemTimeout)  # a mute modem gets one more chance
+                if attempt == self.config.busy_retries or (silent and attempt >= 1):
                     raise
+                self.engine.pause(attempt)
 
     def _unlock(self) -> None:
         state = self._pin_state()

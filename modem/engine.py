@@ -171,10 +171,14 @@ class AtEngine:
         final = exchange.final
         raise CommandRejected(command, final.kind, final.code, final.text)
 
+    def pause(self, attempt: int) -> None:
+        """Wait before retry number ``attempt + 1``: ``busy_backoff`` doubled per attempt,
+        at most MAX_BACKOFF seconds; a stop ends the wait early."""
+        self._backoff_wait(min(self._busy_backoff * 2 ** attempt, MAX_BACKOFF))
+
     def _wait_busy(self, command: str, attempt: int) -> None:
-        delay = min(self._busy_backoff * 2 ** attempt, MAX_BACKOFF)
-        log.info("%s: %s answered busy, retrying in %.2f s", self.name, command, delay)
-        self._backoff_wait(delay)
+        log.info("%s: %s answered busy, retrying", self.name, command)
+        self.pause(attempt)
 
     def _run(self, command: str, timeout: float | None) -> _Exchange:
         """One exchange: write, wait for the final result code. Caller holds the lock."""

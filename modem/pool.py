@@ -116,9 +116,14 @@ class ModemPool:
     def start(self, on_sms: Callable[[InboundSms], None] | None = None,
               on_report: Callable[[DeliveryReport], None] | None = None) -> None:
         """Open every modem (a failure marks it gone or failed, never raises) and start the
-        supervisor; with handlers, also the inbound thread (else pull with :meth:`receive`)."""
-        for slot in self._slots:
-            self._open(slot)
+        supervisor; with handlers, also the inbound thread (else pull with :meth:`receive`).
+        Modems are opened in parallel (threads ``modem-open-NAME``, joined before returning)."""
+        openers = [threading.Thread(target=self._open, args=(slot,), daemon=True,
+                                    name=f"modem-open-{slot.config.label}") for slot in self._slots]
+        for thread in openers:
+            thread.start()
+        for thread in openers:
+            thread.join()
         self._spawn("modem-pool-supervisor", self._supervise)
         if on_sms or on_report:
             self._spawn("modem-pool-inbound", lambda: self._dispatch(on_sms, on_report))

@@ -118,3 +118,28 @@ class ScriptedPort:
         with self._cond:
             self.is_open = False
             self._cond.notify_all()
+
+
+class Collected(list):
+    """A list that a test can wait on while another thread appends to it (a handler)."""
+
+    WAIT = 5.0  # seconds: an upper bound for things that happen at once
+
+    def __init__(self):
+        super().__init__()
+        self._cond = threading.Condition()
+
+    def append(self, item):
+        with self._cond:
+            super().append(item)
+            self._cond.notify_all()
+
+    def wait(self, count: int = 1):
+        """Block until at least ``count`` items arrived; fails the test after WAIT seconds."""
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self) >= count, self.WAIT), list(self)
+        return self[count - 1]
+
+    def wait_until(self, predicate):
+        with self._cond:
+            assert self._cond.wait_for(lambda: predicate(self), self.WAIT), list(self)

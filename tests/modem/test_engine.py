@@ -9,28 +9,11 @@ from modem.engine import AtEngine
 from modem.errors import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown
 
 try:
-    from tests.modem.scripted_port import ScriptedPort
+    from tests.modem.scripted_port import Collected, ScriptedPort
 except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
-    from scripted_port import ScriptedPort
+    from scripted_port import Collected, ScriptedPort
 
 WAIT = 5.0  # seconds: an upper bound for events that happen at once
-
-
-class Collected(list):
-    """A list that a test can wait on while another thread appends to it."""
-
-    def __init__(self):
-        super().__init__()
-        self._cond = threading.Condition()
-
-    def append(self, item):
-        with self._cond:
-            super().append(item)
-            self._cond.notify_all()
-
-    def wait(self, count):
-        with self._cond:
-            assert self._cond.wait_for(lambda: len(self) >= count, WAIT), list(self)
 
 
 @pytest.fixture
