@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
+import os
+import signal
+import subprocess
 import sys
+import threading
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.settings import SettingsError, load_settings
 from gateway.storage.db import DatabaseUrlError
@@ -46,17 +50,30 @@ def main(ctx: click.Context, config: str | None) -> None:
     ctx.ensure_object(dict)["config"] = config
 
 
+def _open_database(settings):
+    """The engine with migrations applied; a database that cannot be opened (bad URL,
+    missing driver, unwritable directory, not a database) is a clean error."""
+    from gateway.wiring import prepare_database
+
+    try:
+        return prepare_database(settings)
+    except DatabaseUrlError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise click.ClickException(f"cannot open the database: {exc}") from None
+
+
 def _prepare(settings):
     """Logging, keys check and migrations, in the parent before any fork."""
     from gateway.keys import load_keys
-    from gateway.wiring import configure_logging, prepare_database
+    from gateway.wiring import configure_logging
 
     configure_logging(settings)
     try:
         load_keys(settings)
-        return prepare_database(settings)
-    except (SettingsError, DatabaseUrlError) as exc:
+    except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    return _open_database(settings)
 
 
 def _worker_main(settings) -> None:
@@ -74,6 +91,29 @@ def _serve_api(settings) -> None:
     ApiServer(settings).run()
 
 
+def _spawn_worker(ctx: click.Context, flags: dict) -> subprocess.Popen:
+    """Start `msisdn-gateway worker` with the same configuration sources and flags."""
+    args = [sys.executable, "-m", "gateway.cli"]
+    if ctx.obj.get("config"):
+        args += ["--config", ctx.obj["config"]]
+    args.append("worker")
+    for name, value in flags.items():
+        if value is None or value is False:
+            continue
+        option = "--" + name.replace("_", "-")
+        args += [option] if value is True else [option, str(value)]
+    return subprocess.Popen(args)
+
+
+def _watch_worker(worker: subprocess.Popen, failed: threading.Event) -> None:
+    """Stop the API (SIGTERM to ourselves) if the worker process dies on its own."""
+    code = worker.wait()
+    if not failed.is_set():
+        failed.set()
+        log.error("worker process exited with code %s; stopping the API", code)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 @main.command()
 @_server_options
 @click.pass_context
@@ -81,14 +121,32 @@ def serve(ctx, **flags):
     """Run the API workers and the worker process on this box."""
     settings = _settings(ctx, **flags)
     _prepare(settings).dispose()
-    worker = multiprocessing.get_context("spawn").Process(
-        target=_worker_main, args=(settings,), name="msisdn-gateway-worker")
-    worker.start()
+    parent = os.getpid()
+    worker = _spawn_worker(ctx, flags)
+    worker_failed = threading.Event()
+    threading.Thread(target=_watch_worker, args=(worker, worker_failed),
+                     name="worker-watch", daemon=True).start()
     try:
         _serve_api(settings)
     finally:
+        # gunicorn forks its workers from this process: only the parent owns the worker.
+        if os.getpid() == parent:
+            stopping_on_request = not worker_failed.is_set()
+            worker_failed.set()
+            _stop(worker)
+            if not stopping_on_request:
+                sys.exit(1)
+
+
+def _stop(worker: subprocess.Popen, grace: float = 30.0) -> None:
+    if worker.poll() is None:
         worker.terminate()
-        worker.join(30)
+        try:
+            worker.wait(grace)
+        except subprocess.TimeoutExpired:
+            log.error("worker process did not stop in %ss; killing it", grace)
+            worker.kill()
+            worker.wait()
 
 
 @main.command()
@@ -144,14 +202,13 @@ def db():
 def db_upgrade(ctx, database_url, state_dir):
     """Apply the schema migrations."""
     from gateway.storage.migrate import current_revision
-    from gateway.wiring import prepare_database
 
     settings = _settings(ctx.find_root(), database_url=database_url, state_dir=state_dir)
+    engine = _open_database(settings)
     try:
-        engine = prepare_database(settings)
-    except DatabaseUrlError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"database at revision {current_revision(engine)}")
+        click.echo(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -88,6 +88,18 @@ def test_serve_runs_gunicorn_workers_and_the_worker_and_stops_cleanly_on_sigterm
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
     assert not [pid for pid in children if running(pid)]
+    output = process.stdout.read()
+    assert "worker stopped" in output and "Shutting down: Master" in output
+    assert "Traceback" not in output and "[ERROR]" not in output, output
+
+
+def test_serve_stops_with_an_error_when_its_worker_process_dies(served):
+    url, process, _ = served
+    [worker] = [pid for pid in descendants(process.pid)
+                if b"\0worker\0" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(worker, signal.SIGKILL)
+    assert process.wait(30) == 1  # so that systemd's Restart=on-failure restarts it
+    assert "worker process exited" in process.stdout.read()
 
 
 def test_the_whole_mt_flow_over_real_http_with_requests_hawk(served):
