@@ -7,6 +7,9 @@ Message slots are numbered from 0 here; the modem adds its profile's first index
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from modem.pdu import encode_deliver
 
 # <stat> values of AT+CMGR / AT+CMGL in PDU mode (3GPP TS 27.005)
 REC_UNREAD, REC_READ, STO_UNSENT, STO_SENT = 0, 1, 2, 3
@@ -78,3 +81,10 @@ class SimCard:
 
     def listing(self, stat: int) -> list[tuple[int, StoredMessage]]:
         return [(i, s) for i, s in enumerate(self.slots) if s is not None and stat in (4, s.stat)]
+
+    def fill(self, timestamp: datetime) -> None:
+        """The storage_full fault: every free slot gets an old, read message."""
+        serial = 0
+        while not self.full:
+            serial += 1
+            self.store(encode_deliver("+10000000001", f"old message {serial}", timestamp=timestamp)[0], REC_READ)

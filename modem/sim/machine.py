@@ -14,18 +14,17 @@ Commands themselves live in :mod:`modem.sim.commands`.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Protocol
 
-from modem.pdu import SubmittedSms, encode_deliver
+from modem.pdu import SubmittedSms
 from modem.sim import commands
-from modem.sim.card import REC_READ, SimCard
+from modem.sim.card import SimCard
 from modem.sim.faults import GARBAGE, Faults
 from modem.sim.profiles import Profile
 
 CTRL_Z, ESC = 0x1A, 0x1B
 MAX_LINE = 4096  # a real modem drops an over-long line; so do we
-REGISTRATION_CODES = {"none": 0, "home": 1, "searching": 2, "denied": 3, "unknown": 4, "roaming": 5}
+REGISTRATION_CODES = commands.REGISTRATION_CODES
 CME_TEXT = {
     3: "operation not allowed", 4: "operation not supported", 10: "SIM not inserted",
     11: "SIM PIN required", 12: "SIM PUK required", 13: "SIM failure", 14: "SIM busy",
@@ -329,11 +328,3 @@ class ModemMachine:
         if urc_name:
             self.urc([f'{urc_name}: "{self.mems[2]}",{index + self.profile.first_index}'])
         return True
-
-    def fill_store(self, timestamp: datetime) -> None:
-        """The storage_full fault: fill every free slot with old, read messages."""
-        serial = 0
-        while not self.card.full:
-            serial += 1
-            pdu = encode_deliver("+10000000001", f"old message {serial}", timestamp=timestamp)[0]
-            self.card.store(pdu, REC_READ)

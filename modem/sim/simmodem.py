@@ -95,7 +95,7 @@ class SimModem:
                 return
             apply_fault(self.faults, name, parsed)
             if name == "storage_full":
-                self.machine.fill_store(self.network.clock.now())
+                self.machine.card.fill(self.network.clock.now())
             self.machine.refresh_registration()
             self.network._changed()
 
@@ -124,6 +124,13 @@ class SimModem:
         with self.network.lock:
             self.faults.unplug = False
             self.machine.power_on(self.network.clock.monotonic())
+            self.network._changed()
+
+    def emit_urc(self, *lines: str) -> None:
+        """Make the modem print unsolicited lines now, e.g. ``emit_urc("UNDER-VOLTAGE WARNING")``
+        (with the urc_in_response fault on, they come inside the next response)."""
+        with self.network.lock:
+            self.machine.urc(list(lines))
             self.network._changed()
 
     def set_registration(self, state: str) -> None:

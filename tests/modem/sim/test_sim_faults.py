@@ -190,3 +190,14 @@ def test_garbage_puts_non_utf8_bytes_before_the_next_answers():
     with pytest.raises(UnicodeDecodeError):
         second.decode("utf-8")
     assert third == b"\r\nOK\r\n"
+
+
+def test_any_urc_can_be_emitted_at_run_time_and_placed_inside_a_response():
+    network, port, _ = open_port()
+    command(port, "ATE0")
+    modem = network.modem("m0")
+    modem.emit_urc("UNDER-VOLTAGE WARNING")
+    assert read_until(port, b"WARNING\r\n") == b"\r\nUNDER-VOLTAGE WARNING\r\n"
+    modem.inject("urc_in_response")
+    modem.emit_urc("+CMTI: \"SM\",7")
+    assert command(port, "AT+CGMI") == b'\r\nMSISDN-GATEWAY\r\n\r\n+CMTI: "SM",7\r\n\r\nOK\r\n'
