@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 ENV_PREFIX = "MSISDN_GATEWAY_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 _PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RULE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
@@ -116,7 +117,8 @@ class Settings:
 
     @property
     def effective_public_url(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
+        return self.public_url or f"http://{host}:{self.port}"
 
     @property
     def effective_issuer(self) -> str:
@@ -151,15 +153,23 @@ def _coerce(name: str, value: Any) -> Any:
             return False
         raise ValueError(f"{value!r} is not a boolean")
     if kind == "int":
-        if isinstance(value, bool):
+        # No bool (an int subclass) and no float: 5000.7 must not silently become 5000.
+        if isinstance(value, (bool, float)):
             raise ValueError(f"{value!r} is not an integer")
-        return int(value)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not an integer") from None
     if kind == "str":
         if not isinstance(value, str):
             raise ValueError(f"{value!r} is not a string")
         return value
     if kind in ("Path", "Path | None"):
-        return Path(value) if str(value) else None
+        if str(value).strip():
+            return Path(value)
+        if kind == "Path":
+            raise ValueError("must not be empty")
+        return None
     items = value if isinstance(value, (list, tuple)) else [
         item for item in str(value).split(",") if item.strip()]
     if kind == "tuple[RateRule, ...]":
@@ -169,14 +179,16 @@ def _coerce(name: str, value: Any) -> Any:
     raise AssertionError(f"no coercion for {name}: {kind}")
 
 
-def _apply(values: dict, source: Mapping[str, Any], origin: str) -> None:
+def _apply(values: dict, origins: dict, source: Mapping[str, Any], origin) -> None:
+    """Coerce and record ``source``; ``origin(name)`` says where a value came from."""
     for name, raw in source.items():
         if name not in FIELDS:
-            raise SettingsError(f"{origin}: unknown setting {name!r}")
+            raise SettingsError(f"{origin(name)}: unknown setting {name!r}")
         try:
             values[name] = _coerce(name, raw)
         except ValueError as exc:
-            raise SettingsError(f"{origin}: setting {name!r}: {exc}") from None
+            raise SettingsError(f"{origin(name)}: setting {name!r}: {exc}") from None
+        origins[name] = origin(name)
 
 
 def _read_toml(path: Path) -> dict:
@@ -201,42 +213,66 @@ def load_settings(config_file: str | Path | None = None,
     """
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     path = config_file or environ.get(CONFIG_ENV)
     if path:
-        _apply(values, _read_toml(Path(path)), f"config file {path}")
+        _apply(values, origins, _read_toml(Path(path)), lambda _name: f"config file {path}")
     env_values = {key[len(ENV_PREFIX):].lower(): val for key, val in environ.items()
                   if key.startswith(ENV_PREFIX) and key != CONFIG_ENV}
-    _apply(values, env_values, "environment")
-    _apply(values, {k: v for k, v in (overrides or {}).items() if v is not None},
-           "command line")
+    _apply(values, origins, env_values,
+           lambda name: f"environment variable {ENV_PREFIX}{name.upper()}")
+    _apply(values, origins, {k: v for k, v in (overrides or {}).items() if v is not None},
+           lambda _name: "command line")
     settings = Settings(**values)
-    validate(settings)
+    validate(settings, origins)
     return settings
 
 
-def validate(settings: Settings) -> None:
-    """Check cross-field rules; raises SettingsError."""
-    url = urlsplit(settings.effective_public_url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise SettingsError(f"public_url {settings.public_url!r} must be an http(s) URL")
+def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> None:
+    """Check cross-field rules; raises SettingsError naming the setting and, when
+    ``origins`` (setting -> source) is given, where its value came from."""
+    origins = origins or {}
+
+    def fail(name: str, message: str) -> SettingsError:
+        where = origins.get(name)
+        return SettingsError(f"{where}: {message}" if where else message)
+
     if not settings.effective_database_url.split(":", 1)[0]:
-        raise SettingsError(f"database_url {settings.database_url!r} is not a database URL")
+        raise fail("database_url",
+                   f"database_url {settings.database_url!r} is not a database URL")
     for name in ("port", "max_body_bytes", "hawk_skew_seconds", "short_code_ttl",
                  "long_code_ttl", "max_code_attempts", "pending_session_ttl",
                  "verified_session_ttl", "certificate_max_duration", "sms_ttl",
                  "cleanup_interval"):
         if getattr(settings, name) <= 0:
-            raise SettingsError(f"{name} must be positive, not {getattr(settings, name)}")
+            raise fail(name, f"{name} must be positive, not {getattr(settings, name)}")
     if not 0 < settings.port < 65536:
-        raise SettingsError(f"port {settings.port} is not a TCP port")
+        raise fail("port", f"port {settings.port} is not a TCP port")
+    _validate_public_url(settings, fail)
     if settings.workers < 0:
-        raise SettingsError("workers must be 0 (one per core) or more")
+        raise fail("workers", "workers must be 0 (one per core) or more")
+    if settings.log_level.upper() not in LOG_LEVELS:
+        raise fail("log_level", f"log_level {settings.log_level!r} is not one of "
+                                f"{', '.join(LOG_LEVELS)}")
     for name in ("trusted_proxies", "rate_limit_exempt_networks"):
         for net in getattr(settings, name):
             try:
                 ipaddress.ip_network(net, strict=False)
             except ValueError:
-                raise SettingsError(f"{name}: {net!r} is not an IP network") from None
+                raise fail(name, f"{name}: {net!r} is not an IP network") from None
+
+
+def _validate_public_url(settings: Settings, fail) -> None:
+    # Only scheme, host and port: views append paths to it and Hawk checks host and port.
+    problem = f"public_url {settings.effective_public_url!r} must be http(s)://host[:port]"
+    url = urlsplit(settings.effective_public_url)
+    if (url.scheme not in ("http", "https") or not url.hostname or url.username
+            or url.query or url.fragment or url.path not in ("", "/")):
+        raise fail("public_url" if settings.public_url else "host", problem)
+    try:
+        url.port  # raises ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        raise fail("public_url" if settings.public_url else "port", problem) from None
 
 
 def replace(settings: Settings, **changes: Any) -> Settings:
