@@ -90,13 +90,15 @@ class ModemPool:
     """The modems of one worker process. ``send`` may be called from any thread.
 
     ``modem_factory(config, **callbacks)`` builds a :class:`Modem` (tests pass their own).
-    Times are seconds of ``clock.monotonic()``; the daily quota counts per UTC day.
+    Times are seconds of ``clock.monotonic()``; the daily quota counts per UTC day. With
+    ``supervise=False`` no supervisor thread runs: the owner calls :meth:`reopen_due` and
+    :meth:`maintain` itself (from scheduler jobs, or a test after advancing its clock).
     """
 
     def __init__(self, configs: Iterable[ModemConfig], *, clock: Clock | None = None,
                  modem_factory: Callable[..., Modem] = Modem, inbound_capacity: int = 1000,
                  reopen_backoff: tuple[float, float] = (1.0, 60.0),
-                 maintenance_interval: float = 60.0):
+                 maintenance_interval: float = 60.0, supervise: bool = True):
         self._clock = clock or SystemClock()
         self._factory = modem_factory
         self._slots = [_Slot(config) for config in configs]
@@ -106,7 +108,9 @@ class ModemPool:
         self.inbound: queue.Queue = queue.Queue(maxsize=inbound_capacity)
         self._backoff = reopen_backoff
         self._interval = maintenance_interval
+        self._supervise_enabled = supervise
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # notified when a modem's state changes
         self._reopen_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -124,7 +128,8 @@ class ModemPool:
             thread.start()
         for thread in openers:
             thread.join()
-        self._spawn("modem-pool-supervisor", self._supervise)
+        if self._supervise_enabled:
+            self._spawn("modem-pool-supervisor", self._supervise)
         if on_sms or on_report:
             self._spawn("modem-pool-inbound", lambda: self._dispatch(on_sms, on_report))
 
@@ -172,6 +177,7 @@ class ModemPool:
             slot.identity_changed = slot.identity_changed or changed
             slot.known, slot.modem, slot.state = identity, modem, "ready"
             slot.reopen_attempts, slot.reopen_at = 0, None
+            self._changed.notify_all()
         log.info("%s ready: IMSI %s, IMEI %s", slot.config.label, identity.imsi, identity.imei)
         return True
 
@@ -329,6 +335,7 @@ class ModemPool:
         with self._lock:
             slot.last_error, slot.last_error_at = str(exc), self._clock.now()
             slot.state = state or slot.state
+            self._changed.notify_all()
 
     # ------------------------------------------------------------ receiving
     def _enqueue(self, slot: _Slot, item: object, counter: str) -> None:
@@ -377,6 +384,24 @@ class ModemPool:
         now = self._clock.monotonic()
         with self._lock:
             return [self._snapshot(slot, now) for slot in self._slots]
+
+    def wait_for(self, predicate: Callable[[list[ModemHealth]], bool], timeout: float) -> bool:
+        """Block until ``predicate(health())`` holds (checked at each state change) or
+        ``timeout`` seconds passed; whether it holds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self.health()), timeout)
+
+    def refresh_status(self) -> None:
+        """Read signal, registration and storage of every ready modem now (this thread)."""
+        for slot in self._slots:
+            modem = slot.modem
+            if slot.state == "ready" and modem is not None:
+                try:
+                    modem.refresh_status()
+                except ModemGone as exc:
+                    self._mark_gone(slot, exc)
+                except ModemError as exc:
+                    self._set_error(slot, exc)
 
     def _snapshot(self, slot: _Slot, now: float) -> ModemHealth:
         modem = slot.modem
