@@ -31,9 +31,15 @@ def make_engine(url: str) -> Engine:
             return create_engine(parsed, pool_pre_ping=True)
         except Exception as exc:  # missing driver and the like: report, don't crash
             raise DatabaseUrlError(f"cannot use {parsed.render_as_string()}: {exc}") from None
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    try:
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    except OSError as exc:
+        raise DatabaseUrlError(f"cannot create the directory of {parsed.database}: "
+                               f"{exc.strerror}") from None
+    except Exception as exc:  # unknown driver and the like
+        raise DatabaseUrlError(f"cannot use {parsed.render_as_string()}: {exc}") from None
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
