@@ -118,9 +118,9 @@ class AtEngine:
             except (serial.SerialException, OSError, AttributeError, TypeError):
                 pass
         try:
-            self._events.put(_STOP, timeout=timeout)
+            self._events.put_nowait(_STOP)  # wakes an idle events thread
         except queue.Full:
-            pass  # the events thread also watches the stop flag
+            pass  # a busy one sees the stop flag after its current item
         for thread in self._threads:
             if thread.is_alive() and thread is not threading.current_thread():
                 thread.join(timeout)

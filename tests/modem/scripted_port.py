@@ -1,7 +1,8 @@
 """A fake pyserial port for engine and driver tests: it expects writes and replies bytes.
 
 Replies come from, in order: the head of the script (``expect``), when the write matches it
-exactly; else the first standing rule (``on``) whose regex matches the write. A write that
+exactly; else the most recently added standing rule (``on``) whose regex matches the
+write, so a test can override a general rule with a specific one. A write that
 matches neither is recorded in ``unexpected`` and gets no answer (the engine times out).
 A reply may be bytes, or a callable taking the regex match and returning bytes (or None to
 stay silent). ``push`` injects bytes at any time (URCs, garbage); ``unplug`` makes every
@@ -19,10 +20,35 @@ import serial
 Reply = bytes | Callable[[re.Match], bytes | None]
 
 
+class Collected(list):
+    """A list that a test can wait on while another thread appends to it (a handler)."""
+
+    WAIT = 5.0  # seconds: an upper bound for things that happen at once
+
+    def __init__(self):
+        super().__init__()
+        self._cond = threading.Condition()
+
+    def append(self, item):
+        with self._cond:
+            super().append(item)
+            self._cond.notify_all()
+
+    def wait(self, count: int = 1):
+        """Block until at least ``count`` items arrived; fails the test after WAIT seconds."""
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self) >= count, self.WAIT), list(self)
+        return self[count - 1]
+
+    def wait_until(self, predicate):
+        with self._cond:
+            assert self._cond.wait_for(lambda: predicate(self), self.WAIT), list(self)
+
+
 class ScriptedPort:
     def __init__(self, timeout: float = 0.05):
         self.timeout = timeout
-        self.writes: list[bytes] = []
+        self.writes = Collected()  # every write, in order; tests may wait on it
         self.unexpected: list[bytes] = []
         self.is_open = True
         self._incoming = bytearray()
@@ -99,7 +125,7 @@ class ScriptedPort:
     def _reply_for(self, data: bytes) -> tuple[Reply | None, re.Match | None]:
         if self._script and self._script[0][0] == data:
             return self._script.popleft()[1], re.match(re.escape(data), data)
-        for pattern, reply in self._rules:
+        for pattern, reply in reversed(self._rules):
             match = pattern.fullmatch(data)
             if match:
                 return reply, match
@@ -119,27 +145,3 @@ class ScriptedPort:
             self.is_open = False
             self._cond.notify_all()
 
-
-class Collected(list):
-    """A list that a test can wait on while another thread appends to it (a handler)."""
-
-    WAIT = 5.0  # seconds: an upper bound for things that happen at once
-
-    def __init__(self):
-        super().__init__()
-        self._cond = threading.Condition()
-
-    def append(self, item):
-        with self._cond:
-            super().append(item)
-            self._cond.notify_all()
-
-    def wait(self, count: int = 1):
-        """Block until at least ``count`` items arrived; fails the test after WAIT seconds."""
-        with self._cond:
-            assert self._cond.wait_for(lambda: len(self) >= count, self.WAIT), list(self)
-        return self[count - 1]
-
-    def wait_until(self, predicate):
-        with self._cond:
-            assert self._cond.wait_for(lambda: predicate(self), self.WAIT), list(self)

@@ -310,7 +310,7 @@ def test_undecodable_stored_messages_are_deleted_not_left_to_clog_the_store(benc
 
 # ---------------------------------------------------------------- faults
 def test_fault_no_answer_times_out_and_sends_nothing(bench):
-    modem = bench.modem(prompt_timeout=0.1)
+    modem = bench.modem(prompt_timeout=0.1, command_timeout=0.1)
     bench.sim().inject("no_answer")
     with pytest.raises(ModemTimeout):
         modem.command("AT+CSQ", timeout=0.1)
