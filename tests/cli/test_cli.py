@@ -217,7 +217,7 @@ def test_db_upgrade_twice_reports_the_same_revision(tmp_path):
 
 @pytest.mark.parametrize("url, words", [
     ("not a url", ["'not a url'", "not a database URL"]),
-    ("sqlite+nodriver:///x.db", ["cannot open the database", "nodriver"]),
+    ("sqlite+nodriver:///x.db", ["cannot use", "nodriver"]),
 ])
 def test_db_upgrade_with_an_unusable_database_url_is_a_clear_error(url, words):
     assert_clean_error(run("db", "upgrade", "--database-url", url), *words)
