@@ -22,6 +22,8 @@ from modem.pdu import DeliveredSms, PduError, Reassembler, StatusReport, decode_
 from modem.transport import Clock, ModemConfig, SystemClock, open_port
 
 log = logging.getLogger(__name__)
+#: Periodic vendor notices (Huawei sticks print them every few seconds): debug-logged only.
+_CHATTER = frozenset({"^HCSQ", "^BOOT", "^MODE", "^SRVST", "+QIND", "+CIEV", "+CPIN", "+CFUN"})
 __all__ = ["Modem", "Identity", "NetworkStatus", "PartReceipt", "DeliveryReport", "InboundSms"]
 
 
@@ -400,6 +402,9 @@ class _Claim:
         indices, self._indices = self._indices, ()
         self._inbox.unclaim(indices)
 
+    def __deepcopy__(self, memo):  # dataclasses.asdict(InboundSms) must not copy the modem
+        return self
+
 
 def _tail(number: str) -> str:
     """The last 8 digits: national and international forms of a number compare equal."""
@@ -436,6 +441,8 @@ class Inbox:
         elif urc.name == "^SMMEMFULL" or (urc.name == "+CIEV" and "FULL" in urc.args.upper()):
             log.warning("%s: message store full, draining it", self._modem.name)
             self.sweep()
+        elif urc.name in _CHATTER:
+            log.debug("%s: %s", self._modem.name, urc.line)
         else:
             log.info("%s: %s", self._modem.name, urc.line)
 

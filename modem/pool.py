@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import queue
 import threading
-from datetime import datetime
+from datetime import datetime, time, timedelta, timezone
 from typing import Callable, Iterable
 
 import phonenumbers
@@ -268,9 +268,9 @@ class ModemPool:
                 if exc.accepted:
                     raise
                 failure = exc
-            except (ModemGone, ModemTimeout) as exc:
+            except (ModemGone, ModemTimeout) as exc:  # nothing went out
                 self._refund(slot, parts)
-                self._mark_gone(slot, exc) if isinstance(exc, ModemGone) else self._set_error(slot, exc)
+                self._mark_gone(slot, exc)  # a mute modem is reopened like a vanished one
                 failure = exc
             else:
                 self._count(slot, "sent_parts", None, len(receipts))
@@ -308,7 +308,7 @@ class ModemPool:
             if slot.day != today:
                 slot.day, slot.sent_today = today, 0
             if cfg.daily_quota is not None and slot.sent_today + parts > cfg.daily_quota:
-                return 24 * 3600.0  # an upper bound: the next UTC day
+                return self._seconds_to_midnight()
             if cfg.rate_limit_per_minute:
                 rate = cfg.rate_limit_per_minute / 60.0
                 slot.tokens = min(cfg.rate_limit_per_minute,
@@ -319,6 +319,11 @@ class ModemPool:
                 slot.tokens -= parts
             slot.sent_today += parts
         return 0.0
+
+    def _seconds_to_midnight(self) -> float:
+        now = self._clock.now().astimezone(timezone.utc)
+        midnight = datetime.combine(now.date() + timedelta(days=1), time(), timezone.utc)
+        return (midnight - now).total_seconds()
 
     def _refund(self, slot: _Slot, parts: int) -> None:
         with self._lock:
@@ -398,7 +403,7 @@ class ModemPool:
             if slot.state == "ready" and modem is not None:
                 try:
                     modem.refresh_status()
-                except ModemGone as exc:
+                except (ModemGone, ModemTimeout) as exc:
                     self._mark_gone(slot, exc)
                 except ModemError as exc:
                     self._set_error(slot, exc)

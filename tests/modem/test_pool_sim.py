@@ -119,6 +119,14 @@ def test_an_unknown_outcome_is_never_failed_over(bench):
     assert len(bench.net.messages(kind="MT")) == 1
 
 
+def test_a_mute_modem_is_failed_over_and_reopened_like_a_vanished_one(bench):
+    pool = bench.pool(bench.config("a", "plmn=20801", prompt_timeout=0.1, command_timeout=0.1),
+                      bench.config("b"), supervise=False)
+    bench.sim("a").inject("no_answer")
+    assert pool.send(PHONE, "hello", mcc="208", mnc="01").modem == "b"
+    assert health_of(pool, "a").state == "gone" and len(bench.net.messages(kind="MT")) == 1
+
+
 # ---------------------------------------------------------------- limits
 def test_the_rate_limit_holds_messages_back_and_says_when_to_retry(bench):
     pool = bench.pool(bench.config("a", rate_limit_per_minute=2))
@@ -133,8 +141,9 @@ def test_the_rate_limit_holds_messages_back_and_says_when_to_retry(bench):
 def test_the_daily_quota_counts_parts_and_resets_the_next_day(bench):
     pool = bench.pool(bench.config("a", daily_quota=3))
     assert len(pool.send(PHONE, "x" * 300).receipts) == 2
-    with pytest.raises(NoModemAvailable):
+    with pytest.raises(NoModemAvailable) as caught:
         pool.send(PHONE, "x" * 300)
+    assert caught.value.retry_after == 24 * 3600  # the manual clock starts at midnight UTC
     assert pool.send(PHONE, "short").modem == "a"
     bench.clock.advance(timedelta(days=1).total_seconds())
     assert pool.send(PHONE, "next day").modem == "a"
@@ -210,6 +219,7 @@ def test_inbound_sms_is_pulled_and_deleted_from_the_sim_only_on_ack(bench):
     bench.net.tick()
     message = pool.receive(timeout=WAIT)
     assert isinstance(message, InboundSms) and message.text == "hello gateway"
+    assert dataclasses.asdict(message)["sender"] == PHONE  # plain data for the caller
     assert bench.sim("a").machine.card.used == 1
     message.ack()
     assert bench.sim("a").machine.card.used == 0 and health_of(pool, "a").received == 1
