@@ -93,6 +93,7 @@ class Modem:
         self.engine: AtEngine | None = None
         self.identity = Identity()
         self.status = NetworkStatus()
+        self._domains: dict[str, str | None] = {"+CREG": None, "+CEREG": None}
         self.inbox = Inbox(self, on_sms=on_sms, on_report=on_report, auto_ack=auto_ack,
                            clock=self._clock, reassembly_timeout=reassembly_timeout)
         self._concat_reference = random.randrange(256)
@@ -116,7 +117,7 @@ class Modem:
             self.initialise()
             self.identify()
             self.refresh_status()
-        except ModemError:
+        except BaseException:  # never leave the engine's threads running
             self.close()
             raise
         return self.identity
@@ -243,9 +244,10 @@ class Modem:
 
     def refresh_status(self) -> NetworkStatus:
         """Read registration (CREG and CEREG), signal (CSQ), operator (COPS), storage (CPMS)."""
-        registration = at.combined_registration(
-            at.registration_answer(self.optional(at.REGISTRATION_CS) or [], "+CREG:"),
-            at.registration_answer(self.optional(at.REGISTRATION_EPS) or [], "+CEREG:"))
+        self._domains = {
+            "+CREG": at.registration_answer(self.optional(at.REGISTRATION_CS) or [], "+CREG:"),
+            "+CEREG": at.registration_answer(self.optional(at.REGISTRATION_EPS) or [], "+CEREG:")}
+        registration = at.combined_registration(self._domains["+CREG"], self._domains["+CEREG"])
         self.optional(at.OPERATOR_FORMAT_NUMERIC)
         operator = at.operator_numeric(self.optional(at.OPERATOR) or [])
         usage = at.storage_usage(self.optional(at.STORAGE_STATUS) or [])
@@ -317,9 +319,10 @@ class Modem:
         self.inbox.expire_parts()
 
     def _on_urc(self, urc: Urc) -> None:
-        if urc.name in ("+CREG", "+CEREG"):
-            self.status = dataclasses.replace(self.status,
-                                              registration=at.registration_urc(urc.args))
+        if urc.name in ("+CREG", "+CEREG"):  # an LTE-only modem may be on one domain only
+            self._domains[urc.name] = at.registration_urc(urc.args)
+            registration = at.combined_registration(self._domains["+CREG"], self._domains["+CEREG"])
+            self.status = dataclasses.replace(self.status, registration=registration)
         elif urc.name == "^RSSI":
             self.status = dataclasses.replace(self.status, signal_dbm=at.signal_dbm([f"+CSQ: {urc.args}"]))
         elif urc.name in ("RDY", "^SYSSTART"):

@@ -156,10 +156,12 @@ class ModemPool:
 
     # ------------------------------------------------------------ opening and reopening
     def _open(self, slot: _Slot) -> bool:
+        made: list[Modem] = []
         modem = self._factory(slot.config, clock=self._clock, auto_ack=False,
                               on_sms=lambda m: self._enqueue(slot, m, "received"),
                               on_report=lambda r: self._enqueue(slot, r, "reports"),
-                              on_gone=lambda exc: self._mark_gone(slot, exc))
+                              on_gone=lambda exc: self._mark_gone(slot, exc, made[0]))
+        made.append(modem)
         try:
             identity = modem.open()
         except PinError as exc:
@@ -174,6 +176,9 @@ class ModemPool:
             if changed:
                 log.warning("%s: now IMSI %s IMEI %s (was %s / %s)", slot.config.label,
                             identity.imsi, identity.imei, slot.known.imsi, slot.known.imei)
+            if self._stopping.is_set():
+                modem.close()
+                return False
             slot.identity_changed = slot.identity_changed or changed
             slot.known, slot.modem, slot.state = identity, modem, "ready"
             slot.reopen_attempts, slot.reopen_at = 0, None
@@ -181,12 +186,13 @@ class ModemPool:
         log.info("%s ready: IMSI %s, IMEI %s", slot.config.label, identity.imsi, identity.imei)
         return True
 
-    def _mark_gone(self, slot: _Slot, exc: BaseException) -> None:
-        """A port failed (any thread): close it on the supervisor, reopen with backoff."""
+    def _mark_gone(self, slot: _Slot, exc: BaseException, modem: Modem) -> None:
+        """``modem`` failed (any thread): the supervisor closes it and reopens the slot
+        with backoff. A late notice from a modem the slot no longer uses is ignored."""
         with self._lock:
-            if slot.state != "ready":
+            if slot.state != "ready" or slot.modem is not modem:
                 return
-        self._schedule_reopen(slot, exc)
+            self._schedule_reopen(slot, exc)
         self._wake.set()
 
     def _schedule_reopen(self, slot: _Slot, exc: BaseException) -> None:
@@ -270,7 +276,7 @@ class ModemPool:
                 failure = exc
             except (ModemGone, ModemTimeout) as exc:  # nothing went out
                 self._refund(slot, parts)
-                self._mark_gone(slot, exc)  # a mute modem is reopened like a vanished one
+                self._mark_gone(slot, exc, modem)  # a mute modem is reopened like a vanished one
                 failure = exc
             else:
                 self._count(slot, "sent_parts", None, len(receipts))
@@ -404,7 +410,7 @@ class ModemPool:
                 try:
                     modem.refresh_status()
                 except (ModemGone, ModemTimeout) as exc:
-                    self._mark_gone(slot, exc)
+                    self._mark_gone(slot, exc, modem)
                 except ModemError as exc:
                     self._set_error(slot, exc)
 

@@ -3,6 +3,7 @@ import pytest
 
 from modem import commands as at
 from modem.driver import Modem
+from modem.engine import Urc
 from modem.errors import ModemGone, PukRequired, SendRejected, SimNotReady
 from modem.pdu import encode_status_report
 from modem.sim import ManualClock
@@ -170,3 +171,11 @@ def test_listings_and_reads_pair_headers_with_their_pdu_lines():
     (["+CPMS: bogus"], None)])
 def test_storage_usage_reads_either_cpms_form(lines, usage):
     assert at.storage_usage(lines) == usage
+
+
+def test_a_circuit_domain_urc_does_not_unregister_an_lte_only_modem(make_modem):
+    modem = make_modem(scripted())  # CREG roaming, CEREG roaming
+    modem._on_urc(Urc("+CREG", "+CREG: 0", "0"))
+    assert modem.status.registration == "roaming"
+    modem._on_urc(Urc("+CEREG", "+CEREG: 3", "3"))
+    assert modem.status.registration == "denied"
