@@ -32,6 +32,8 @@ _HEX_LINE = re.compile(r"[0-9A-Fa-f]+")
 _JUNK = re.compile(r"[\x00-\x1f\x7f\ufffd]")
 _STOP = object()
 MAX_BACKOFF = 5.0  # seconds: the longest wait between two busy retries
+SYNC_ROUNDS = 3  # plain AT rounds after a timeout, at most
+SYNC_QUIET = 0.2  # seconds without stray lines that end a resynchronisation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +88,7 @@ class AtEngine:
         self._gone: BaseException | None = None
         self._urc_waiting_pdu: Urc | None = None
         self._needs_sync = False
+        self._strays = 0  # lines that came with no command in flight
         self._events: queue.Queue = queue.Queue(maxsize=queue_size)
         self.dropped_events = 0
         self._threads = [
@@ -226,18 +229,30 @@ class AtEngine:
         return exchange.lines
 
     def _sync_if_needed(self) -> None:
-        """After a timeout, one plain ``AT`` soaks up a late answer before the next command."""
+        """After a timeout, plain ``AT`` rounds soak up a late answer before the next command.
+
+        A round is clean when its ``AT`` got a bare ``OK`` and nothing stray followed within
+        SYNC_QUIET seconds; otherwise the ``OK`` may have been the late one, so go again.
+        An answer later than that can still be taken for the next command's (logged).
+        """
         if not self._needs_sync:
             return
         self._needs_sync = False
-        exchange = self._begin(_Exchange(at.ATTENTION))
-        try:
-            self._write(b"AT\r", at.ATTENTION)
-            self._await(exchange, self.command_timeout, lambda: exchange.final is not None)
-        except ModemTimeout:
-            log.warning("%s: still no answer to a plain AT", self.name)
-        finally:
-            self._end()
+        for _ in range(SYNC_ROUNDS):
+            exchange = self._begin(_Exchange(at.ATTENTION))
+            strays = self._strays
+            try:
+                self._write(b"AT\r", at.ATTENTION)
+                self._await(exchange, self.command_timeout, lambda: exchange.final is not None)
+            except ModemTimeout:
+                log.warning("%s: still no answer to a plain AT", self.name)
+                return
+            finally:
+                self._end()
+            with self._cond:
+                self._cond.wait_for(lambda: self._strays != strays, SYNC_QUIET)
+                if not exchange.lines and self._strays == strays:
+                    return
 
     def _begin(self, exchange: _Exchange) -> _Exchange:
         with self._cond:
@@ -352,6 +367,9 @@ class AtEngine:
                 self._add_to_exchange(exchange, text)
                 return
         if kind is None:
+            with self._cond:
+                self._strays += 1
+                self._cond.notify_all()
             log.info("%s: unsolicited line ignored: %r", self.name, text)
         elif kind.has_pdu:
             self._urc_waiting_pdu = Urc(kind.prefix.rstrip(":"), text, text[len(kind.prefix):].strip())

@@ -123,6 +123,17 @@ def test_no_answer_raises_modem_timeout_and_the_next_command_resynchronises(make
     assert port.commands() == ["AT+CSQ", "AT", "AT+CGMI"]
 
 
+def test_a_late_answer_after_a_timeout_is_not_taken_for_the_next_command(make_engine):
+    port = (ScriptedPort().expect("AT+CSQ", b"")
+            .expect("AT", b"\r\n+CSQ: 5,99\r\n\r\nOK\r\n\r\nOK\r\n")  # late answer, then AT's own
+            .expect("AT", b"\r\nOK\r\n").expect("AT+CGMM", b"\r\nEC25\r\n\r\nOK\r\n"))
+    engine = make_engine(port, command_timeout=0.1)
+    with pytest.raises(ModemTimeout):
+        engine.command("AT+CSQ")
+    assert engine.command("AT+CGMM", timeout=WAIT) == ["EC25"]
+    assert port.commands() == ["AT+CSQ", "AT", "AT", "AT+CGMM"]
+
+
 def test_busy_answers_are_retried_with_doubling_waits(make_engine):
     waits = []
     port = (ScriptedPort().expect("AT+CPMS?", b"\r\n+CME ERROR: 14\r\n")
