@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from gateway.modem_settings import modem_configs
+from modem.transport import ModemConfig
+
 ENV_PREFIX = "MSISDN_GATEWAY_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
@@ -106,6 +109,27 @@ class Settings:
     rate_limit_client: tuple[RateRule, ...] = _rules("1000/1m")
     rate_limit_exempt_networks: tuple[str, ...] = ()
 
+    # Modems: [[modems]] tables (url, name, pin, baudrate, rtscts, dsrdtr, xonxoff,
+    # exclusive, own_number, send_timeout, rate_limit_per_minute, daily_quota, ...).
+    modems: tuple[ModemConfig, ...] = ()
+    # --simulate: how many simulated modems, their network (MCC+MNC) and send latency.
+    simulated_modems: int = 1
+    simulated_network: str = "20801"
+    simulated_delay: float = 0.0
+    # Networks ("MCC" or "MCCMNC") our modems may send codes to; empty means all.
+    mt_networks: tuple[str, ...] = ()
+    # Offer sms/momt only to devices in the country of a modem (no roaming charges).
+    momt_same_country: bool = True
+
+    # The outbox dispatcher.
+    dispatch_interval: float = 0.1
+    max_send_attempts: int = 5
+    retry_backoff: int = 10
+    # Refuse new SMS (503/201) when the queue would take longer than this to send.
+    queue_time_budget: int = 120
+    # A modem status older than this is not trusted by the API (seconds).
+    modem_status_ttl: int = 60
+
     # Background jobs.
     cleanup_interval: int = 60
 
@@ -160,6 +184,13 @@ def _coerce(name: str, value: Any) -> Any:
             return int(value)
         except (TypeError, ValueError):
             raise ValueError(f"{value!r} is not an integer") from None
+    if kind == "float":
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not a number") from None
     if kind == "str":
         if not isinstance(value, str):
             raise ValueError(f"{value!r} is not a string")
@@ -176,6 +207,8 @@ def _coerce(name: str, value: Any) -> Any:
         return tuple(i if isinstance(i, RateRule) else RateRule.parse(str(i)) for i in items)
     if kind == "tuple[str, ...]":
         return tuple(str(i).strip() for i in items)
+    if kind == "tuple[ModemConfig, ...]":
+        return modem_configs(i.strip() if isinstance(i, str) else i for i in items)
     raise AssertionError(f"no coercion for {name}: {kind}")
 
 
@@ -243,7 +276,8 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
     for name in ("port", "max_body_bytes", "hawk_skew_seconds", "short_code_ttl",
                  "long_code_ttl", "max_code_attempts", "pending_session_ttl",
                  "verified_session_ttl", "certificate_max_duration", "sms_ttl",
-                 "cleanup_interval"):
+                 "cleanup_interval", "dispatch_interval", "max_send_attempts",
+                 "retry_backoff", "queue_time_budget", "modem_status_ttl"):
         if getattr(settings, name) <= 0:
             raise fail(name, f"{name} must be positive, not {getattr(settings, name)}")
     if not 0 < settings.port < 65536:
@@ -251,6 +285,13 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
     _validate_public_url(settings, fail)
     if settings.workers < 0:
         raise fail("workers", "workers must be 0 (one per core) or more")
+    if settings.simulate and not 1 <= settings.simulated_modems <= 9:
+        raise fail("simulated_modems", "simulated_modems must be between 1 and 9")
+    if not re.fullmatch(r"[0-9]{5,6}", settings.simulated_network):
+        raise fail("simulated_network", "simulated_network must be MCC+MNC, 5 or 6 digits")
+    for pattern in settings.mt_networks:
+        if not re.fullmatch(r"[0-9]{3}([0-9]{2,3})?", pattern):
+            raise fail("mt_networks", f"mt_networks: {pattern!r} is not MCC or MCC+MNC")
     if settings.log_level.upper() not in LOG_LEVELS:
         raise fail("log_level", f"log_level {settings.log_level!r} is not one of "
                                 f"{', '.join(LOG_LEVELS)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gateway.storage.types import UTCDateTime
@@ -103,3 +103,99 @@ class OutboundSms(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The worker that claimed the row for sending (several boxes may share PostgreSQL).
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class OutboundPart(Base):
+    """One accepted SMS-SUBMIT of an outbox row (a part of a concatenated message), with
+    the modem's TP-MR so that delivery reports can be matched, also after a restart."""
+
+    __tablename__ = "outbox_parts"
+    __table_args__ = (Index("ix_outbox_parts_match", "modem", "reference", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"),
+                                           index=True)
+    part_number: Mapped[int] = mapped_column(Integer)
+    part_count: Mapped[int] = mapped_column(Integer)
+    modem: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[int | None] = mapped_column(Integer)
+    # sent, delivered, temporary_failure (the SMSC still tries), failed
+    status: Mapped[str] = mapped_column(String(20))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class InboundSms(Base):
+    """Every SMS received by a modem, stored before it is deleted from the SIM.
+
+    ``dedupe_key`` makes a second delivery of the same SMS (a sweep after a crash between
+    commit and deletion) a no-op. ``outcome`` says what was done with it."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    modem: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str | None] = mapped_column(String(32))
+    sender: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    smsc_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    partial: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(16))  # "momt-verify" or "other"
+    outcome: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ModemStatus(Base):
+    """What the worker knows of each modem, for the API (discover, backoff, heartbeat)."""
+
+    __tablename__ = "modem_status"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    healthy: Mapped[bool] = mapped_column(Boolean)
+    model: Mapped[str | None] = mapped_column(String(128))
+    imsi_masked: Mapped[str | None] = mapped_column(String(32))
+    number: Mapped[str | None] = mapped_column(String(32))
+    mcc: Mapped[str | None] = mapped_column(String(3))
+    mnc: Mapped[str | None] = mapped_column(String(3))
+    region: Mapped[str | None] = mapped_column(String(2))
+    signal_dbm: Mapped[int | None] = mapped_column(Integer)
+    registration: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_today: Mapped[int] = mapped_column(Integer, default=0)
+    failed_today: Mapped[int] = mapped_column(Integer, default=0)
+    daily_quota: Mapped[int | None] = mapped_column(Integer)
+    # Measured sending speed: seconds per SMS part (moving average), None until measured.
+    seconds_per_part: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SimPhoneMessage(Base):
+    """--simulate only: an SMS received by a virtual phone, mirrored by the worker."""
+
+    __tablename__ = "sim_phone_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32), index=True)
+    sender: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SimMoRequest(Base):
+    """--simulate only: an SMS-MO that a virtual phone should send (from the API)."""
+
+    __tablename__ = "sim_mo_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

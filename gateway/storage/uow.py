@@ -13,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
+from gateway.storage.pipeline import Inbox, ModemStatusTable, OutboxQueue, SimMailboxes
 from gateway.storage.repositories import (CodeRepository, CounterRepository,
                                           NonceRepository, OutboxRepository,
                                           SessionRepository)
@@ -29,6 +30,10 @@ class UnitOfWork:
         self.nonces = NonceRepository(self.db)
         self.counters = CounterRepository(self.db)
         self.outbox = OutboxRepository(self.db)
+        self.queue = OutboxQueue(self.db)
+        self.inbox = Inbox(self.db)
+        self.modems = ModemStatusTable(self.db)
+        self.sim = SimMailboxes(self.db)
         return self
 
     def __exit__(self, *exc_info) -> None:
