@@ -7,22 +7,64 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.storage.models import (OUTBOX_FINAL, HawkNonce, OutboundSms, RateCounter,
                                     VerificationCode, VerificationSession)
 
 
-def _insert_for(session: Session):
-    """The dialect's INSERT supporting ON CONFLICT (SQLite and PostgreSQL)."""
-    name = session.get_bind().dialect.name
-    if name == "sqlite":
-        return sqlite.insert
-    if name == "postgresql":
-        return postgresql.insert
-    raise NotImplementedError(f"database {name!r} is not supported (SQLite, PostgreSQL)")
+def _on_conflict_insert(session: Session):
+    """The dialect's INSERT supporting ON CONFLICT (SQLite, PostgreSQL), or None when the
+    dialect has none and the portable fallbacks below are used (MySQL, MariaDB, ...)."""
+    return {"sqlite": sqlite.insert,
+            "postgresql": postgresql.insert}.get(session.get_bind().dialect.name)
+
+
+# A concurrent first hit on a counter makes our INSERT fail; we then UPDATE the row it
+# created. Losing that race more than a few times in a row means something else is wrong.
+COUNTER_INSERT_RACES = 5
+
+
+def remember_nonce_portably(session: Session, digest: str, expires_at: datetime) -> bool:
+    """NonceRepository.remember for any dialect: a plain INSERT inside a SAVEPOINT; the
+    primary key refusing it (IntegrityError) means the nonce was seen. Only the savepoint
+    is rolled back, the caller's transaction goes on."""
+    try:
+        with session.begin_nested():
+            session.execute(insert(HawkNonce).values(digest=digest, expires_at=expires_at))
+    except IntegrityError:
+        return False
+    return True
+
+
+def hit_counter_portably(session: Session, key: str, expires_at: datetime) -> int:
+    """CounterRepository.hit for any dialect: UPDATE count = count + 1; when no row was
+    there, INSERT it with count 1 inside a SAVEPOINT. An IntegrityError there means a
+    concurrent transaction inserted the key first (our INSERT waited for it to commit):
+    roll back the savepoint and UPDATE again, which now finds the committed row.
+
+    The UPDATE row lock is held until the caller commits, so the SELECT that follows it
+    reads our own increment. Raises RuntimeError after COUNTER_INSERT_RACES lost races.
+    On MySQL/MariaDB at REPEATABLE READ (InnoDB's default) an UPDATE that finds no row
+    takes a gap lock, so two racing first hits may deadlock instead (one transaction is
+    rolled back with an OperationalError); READ COMMITTED has no such gap locks."""
+    for _ in range(COUNTER_INSERT_RACES):
+        updated = session.execute(update(RateCounter).where(RateCounter.key == key)
+                                  .values(count=RateCounter.count + 1))
+        if updated.rowcount:
+            return session.scalar(select(RateCounter.count).where(RateCounter.key == key))
+        try:
+            with session.begin_nested():
+                session.execute(insert(RateCounter)
+                                .values(key=key, count=1, expires_at=expires_at))
+        except IntegrityError:
+            continue
+        return 1
+    raise RuntimeError(f"counter {key!r}: the INSERT lost {COUNTER_INSERT_RACES} races "
+                       "in a row and the UPDATE still found no row")
 
 
 class SessionRepository:
@@ -76,11 +118,16 @@ class NonceRepository:
 
     def remember(self, digest: str, expires_at: datetime) -> bool:
         """Record a nonce; False when it was already seen (a replay)."""
-        insert = _insert_for(self._db)
-        result = self._db.execute(insert(HawkNonce)
-                                  .values(digest=digest, expires_at=expires_at)
-                                  .on_conflict_do_nothing(index_elements=["digest"]))
-        return result.rowcount == 1
+        upsert = _on_conflict_insert(self._db)
+        if upsert is None:
+            return remember_nonce_portably(self._db, digest, expires_at)
+        # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for an INSERT once
+        # SQLAlchemy has closed the cursor (sqlalchemy/sqlalchemy#10696).
+        inserted = self._db.execute(upsert(HawkNonce)
+                                    .values(digest=digest, expires_at=expires_at)
+                                    .on_conflict_do_nothing(index_elements=["digest"])
+                                    .returning(HawkNonce.digest)).first()
+        return inserted is not None
 
 
 class CounterRepository:
@@ -89,8 +136,10 @@ class CounterRepository:
 
     def hit(self, key: str, expires_at: datetime) -> int:
         """Add one to the counter ``key`` and return its new value (atomic upsert)."""
-        insert = _insert_for(self._db)
-        statement = (insert(RateCounter).values(key=key, count=1, expires_at=expires_at)
+        upsert = _on_conflict_insert(self._db)
+        if upsert is None:
+            return hit_counter_portably(self._db, key, expires_at)
+        statement = (upsert(RateCounter).values(key=key, count=1, expires_at=expires_at)
                      .on_conflict_do_update(index_elements=["key"],
                                             set_={"count": RateCounter.count + 1})
                      .returning(RateCounter.count))
