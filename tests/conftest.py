@@ -64,6 +64,17 @@ class Gateway:
             kwargs["json"] = body
         return self.http.post(self.url + path, **kwargs)
 
+    def publish_modem(self, name="modem0", **values):
+        """Write a modem status row as the worker would (the API's only view of modems)."""
+        row = {"name": name, "url": f"/dev/gsm-{name}", "state": "ready", "healthy": True,
+               "model": "SIMCOM_SIM7600", "number": "+33700000001", "mcc": "208",
+               "mnc": "01", "region": "FR", "signal_dbm": -71, "registration": "home",
+               "sent_today": 0, "failed_today": 0, "updated_at": self.clock.now()}
+        row.update(values)
+        with self.deps.uow() as uow:
+            uow.modems.upsert(row)
+            uow.commit()
+
     def get(self, path, **kwargs):
         return self.http.get(self.url + path, **kwargs)
 
@@ -86,7 +97,10 @@ class Gateway:
 def start_gateway(make_settings, clock):
     servers = []
 
-    def start(**overrides) -> Gateway:
+    def start(modems=1, **overrides) -> Gateway:
+        """A gateway whose worker (absent) published ``modems`` healthy modem statuses
+        that never go stale, unless ``modem_status_ttl`` is overridden."""
+        overrides.setdefault("modem_status_ttl", 10 ** 9)
         settings = make_settings(**overrides)
         engine = prepare_database(settings)
         deps = build_deps(settings, engine, clock)
@@ -94,7 +108,10 @@ def start_gateway(make_settings, clock):
         thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="test-http", daemon=True)
         thread.start()
         servers.append((server, thread, engine))
-        return Gateway(settings, clock, engine, deps, f"http://127.0.0.1:{server.server_port}")
+        gateway = Gateway(settings, clock, engine, deps, f"http://127.0.0.1:{server.server_port}")
+        for index in range(modems):
+            gateway.publish_modem(f"modem{index}", number=f"+3370000000{index + 1}")
+        return gateway
 
     yield start
     for server, thread, engine in servers:

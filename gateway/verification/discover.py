@@ -1,23 +1,48 @@
-"""discover: which verification methods this gateway offers for a device's network."""
+"""discover: which verification methods this gateway offers for a device's network,
+derived from the configured modems that the worker reports healthy."""
 from __future__ import annotations
 
+from gateway.storage.models import ModemStatus
+from gateway.verification.capacity import healthy_modems, no_modem_error
 from gateway.verification.deps import Deps
 from gateway.verification.mt import METHOD_MOMT, METHOD_MT
+
+
+def network_allowed(patterns: tuple[str, ...], mcc: str, mnc: str) -> bool:
+    """Whether MCC/MNC matches one of ``patterns`` ("MCC" or "MCCMNC"); empty allows all."""
+    return not patterns or any(p == mcc or p == mcc + mnc for p in patterns)
+
+
+def _closest(modems: list[ModemStatus], mcc: str, mnc: str) -> list[ModemStatus]:
+    """Modems on the device's network first, then in its country, then the others."""
+    return sorted(modems, key=lambda m: (not (m.mcc == mcc and m.mnc == mnc), m.mcc != mcc,
+                                         m.name))
 
 
 def discover(deps: Deps, *, msisdn: str | None, mcc: str, mnc: str, roaming: bool,
              mt_verify_url: str) -> dict:
     """The methods in preferred order with their details (the spec's response body).
 
-    sms/mt is always offered; sms/momt only when an MO number is configured and the
-    device is not roaming (the SMS-MO must be free for the user). With a claimed MSISDN,
-    sms/mt comes first, as the spec asks.
+    sms/mt when a healthy modem may send to the network (``mt_networks``); sms/momt when
+    the device is not roaming and a modem with a known number is in its country (or any,
+    without ``momt_same_country``). A claimed MSISDN puts sms/mt first. Raises
+    ServiceUnavailable (503/201) when no modem is healthy.
     """
     settings = deps.settings
-    details = {METHOD_MT: {"mtSender": settings.mt_sender, "url": mt_verify_url}}
-    if settings.mo_verifier and not roaming:
-        details[METHOD_MOMT] = {"mtSender": settings.mt_sender,
-                                "moVerifier": settings.mo_verifier}
+    with deps.uow() as uow:
+        modems = _closest(healthy_modems(uow, deps), mcc, mnc)
+    if not modems:
+        raise no_modem_error()
+    details = {}
+    if network_allowed(settings.mt_networks, mcc, mnc):
+        details[METHOD_MT] = {"mtSender": settings.mt_sender or modems[0].number or "",
+                              "url": mt_verify_url}
+    reachable = [m for m in modems if m.number and
+                 (not settings.momt_same_country or m.mcc == mcc)]
+    if reachable and not roaming:
+        modem = reachable[0]
+        details[METHOD_MOMT] = {"mtSender": settings.mt_sender or modem.number,
+                                "moVerifier": settings.mo_verifier or modem.number}
     order = [METHOD_MT, METHOD_MOMT] if msisdn else [METHOD_MOMT, METHOD_MT]
-    methods = [m for m in order if m in details]
-    return {"verificationMethods": methods, "verificationDetails": details}
+    return {"verificationMethods": [m for m in order if m in details],
+            "verificationDetails": details}

@@ -11,6 +11,7 @@ from gateway.i18n import short_code_sms
 from gateway.storage.models import OutboundSms, VerificationCode, VerificationSession
 from gateway.storage.uow import UnitOfWork
 from gateway.verification import codes, ratelimit
+from gateway.verification.capacity import ensure_capacity
 from gateway.verification.deps import Deps
 from gateway.verification.msisdn import mask_msisdn, region_of
 from gateway.verification.sessions import MSISDN, load_session, session_msisdn
@@ -42,6 +43,7 @@ def start_mt_verification(deps: Deps, hawk_id: str, request: CodeRequest) -> Non
     with deps.uow() as uow:
         row = load_session(uow, deps, hawk_id)
         bind_msisdn(deps, hawk_id, row, request.msisdn)
+        ensure_capacity(uow, deps)
         issue_code(uow, deps, hawk_id, row, request)
         uow.commit()
     log.info("code queued for %s by %s (%s code)", mask_msisdn(request.msisdn),
@@ -58,6 +60,7 @@ def resend_code(deps: Deps, hawk_id: str, languages: Sequence[str]) -> None:
         if msisdn is None or row.method is None:
             raise InvalidParameter("no verification was started for this session: "
                                    "call /v1/msisdn/sms/mt/verify first")
+        ensure_capacity(uow, deps)
         issue_code(uow, deps, hawk_id, row, CodeRequest(
             msisdn=msisdn, method=row.method, short_code=row.short_code, languages=languages))
         uow.commit()

@@ -173,6 +173,10 @@ def case_117(gw):
     return gw.post("/v1/msisdn/register")
 
 
+def case_201(gw):
+    return gw.post("/v1/msisdn/sms/mt/verify", {"msisdn": NUMBER, "mcc": "208"}, gw.register())
+
+
 CASES = [
     (case_104, 400, 104), (case_105, 400, 105), (case_106, 400, 106),
     (case_106_not_utf8, 400, 106), (case_106_wrong_content_type, 400, 106),
@@ -184,11 +188,13 @@ CASES = [
     (case_110_unknown_token, 401, 110), (case_110_no_header, 401, 110),
     (case_111_burnt, 410, 111), (case_112, 411, 112), (case_113, 413, 113),
     (case_114, 429, 114), (case_115, 429, 115), (case_116, 429, 116), (case_117, 429, 117),
+    (case_201, 503, 201),
 ]
 TIGHT_LIMITS = {case_114: {"rate_limit_short_code": "1/1h"},
                 case_115: {"rate_limit_msisdn": "1/10m"},
                 case_116: {"rate_limit_method": "1/1h"},
-                case_117: {"rate_limit_client": "4/1m"}}
+                case_117: {"rate_limit_client": "4/1m"},
+                case_201: {"modems": 0}}  # no healthy modem
 
 
 @pytest.mark.parametrize("case, status, errno", CASES, ids=[c[0].__name__ for c in CASES])

@@ -26,35 +26,6 @@ def test_the_browserid_support_document_publishes_the_key_and_a_warning_page(gat
     assert "not a sign-in page" in page.text
 
 
-def test_discover_offers_sms_mt_with_its_url(start_gateway):
-    gw = start_gateway(mt_sender="+33700000001", public_url="https://verify.example.org")
-    body = gw.post("/v1/msisdn/discover", {"mcc": "208", "mnc": "01", "roaming": False}).json()
-    assert body == {"verificationMethods": ["sms/mt"], "verificationDetails": {"sms/mt": {
-        "mtSender": "+33700000001",
-        "url": "https://verify.example.org/v1/msisdn/sms/mt/verify"}}}
-
-
-def test_discover_prefers_momt_without_a_number_and_mt_with_one(start_gateway):
-    gw = start_gateway(mt_sender="+33700000001", mo_verifier="+33700000002")
-    without = gw.post("/v1/msisdn/discover", {"mcc": "208", "mnc": "01"}).json()
-    assert without["verificationMethods"] == ["sms/momt", "sms/mt"]
-    assert without["verificationDetails"]["sms/momt"] == {"mtSender": "+33700000001",
-                                                          "moVerifier": "+33700000002"}
-    claimed = gw.post("/v1/msisdn/discover",
-                      {"msisdn": "+33612345678", "mcc": "208", "mnc": "01"}).json()
-    assert claimed["verificationMethods"] == ["sms/mt", "sms/momt"]
-    roaming = gw.post("/v1/msisdn/discover", {"mcc": "208", "mnc": "01", "roaming": True}).json()
-    assert roaming["verificationMethods"] == ["sms/mt"]
-
-
-def test_discover_validates_its_parameters(gateway):
-    assert_error(gateway.post("/v1/msisdn/discover", {"msisdn": "+1", "mcc": "208", "mnc": "01"}),
-                 400, 107)
-    assert_error(gateway.post("/v1/msisdn/discover", {"mcc": "208", "mnc": "01", "roaming": "no"}),
-                 400, 107)
-    assert_error(gateway.post("/v1/msisdn/discover", {"mcc": "208"}), 400, 108)
-
-
 def test_a_body_over_the_configured_limit_is_refused_before_it_is_read(start_gateway):
     gw = start_gateway(max_body_bytes=100)
     assert_error(gw.post("/v1/msisdn/discover", {"mcc": "208", "mnc": "01", "x": "y" * 100}),

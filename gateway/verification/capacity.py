@@ -1,0 +1,41 @@
+"""What the modems can do right now, as the worker last published it (modem_status).
+
+The API never talks to modems: it reads their status from the database. A status older
+than ``modem_status_ttl`` is not trusted (the worker may be down).
+"""
+from __future__ import annotations
+
+import math
+
+from gateway.errors import ServiceUnavailable
+from gateway.storage.models import ModemStatus
+from gateway.storage.uow import UnitOfWork
+from gateway.verification.deps import Deps
+
+# Until a modem has sent something, assume this (a typical 2G/LTE submit takes 1-4 s).
+DEFAULT_SECONDS_PER_PART = 3.0
+
+
+def healthy_modems(uow: UnitOfWork, deps: Deps) -> list[ModemStatus]:
+    return [status for status in uow.modems.fresh(deps.now(), deps.settings.modem_status_ttl)
+            if status.healthy]
+
+
+def no_modem_error() -> ServiceUnavailable:
+    return ServiceUnavailable("No modem can send SMS right now, please try again shortly",
+                              retry_after=30)
+
+
+def ensure_capacity(uow: UnitOfWork, deps: Deps) -> None:
+    """Refuse (503/201) an SMS that would wait longer than ``queue_time_budget`` behind
+    the queue at the modems' measured speed; ``retryAfter`` is when the queue will have
+    drained enough."""
+    modems = healthy_modems(uow, deps)
+    if not modems:
+        raise no_modem_error()
+    parts_per_second = sum(1.0 / (m.seconds_per_part or DEFAULT_SECONDS_PER_PART)
+                           for m in modems)
+    drain_seconds = (uow.queue.pending_parts_estimate() + 1) / parts_per_second
+    excess = drain_seconds - deps.settings.queue_time_budget
+    if excess > 0:
+        raise ServiceUnavailable(retry_after=max(1, math.ceil(excess)))
