@@ -2,8 +2,9 @@
 
 We reuse python-gsmmodem's GSM-7 tables, septet packing, address and timestamp
 codecs, and add what it lacks: UTF-16 surrogate pairs (emoji) in UCS-2, splitting
-that never cuts a surrogate pair or a GSM-7 escape, a strict decoder that raises
-only :class:`PduError`, status-report classes, and reassembly of concatenated parts.
+that never cuts a surrogate pair or a GSM-7 escape (:mod:`modem.userdata`), a strict
+decoder that raises only :class:`PduError`, status-report classes, and reassembly of
+concatenated parts (:mod:`modem.concat`).
 
 Hex strings in and out are upper-case; every SMS-DELIVER / status report handled
 here carries the SMSC field first, as a modem returns it (AT+CMGR, +CMT, +CDS).
@@ -14,68 +15,22 @@ from __future__ import annotations
 
 import random
 import re
-import warnings
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-with warnings.catch_warnings():
-    # gsmmodem 0.13.0 has invalid escape sequences: compile-time warnings only.
-    warnings.simplefilter("ignore")
-    from gsmmodem import pdu as _gsm
+from modem.concat import GAP_MARKER, Reassembler, concat_udh
+from modem.gsmcodec import gsm_pdu as _gsm
+from modem.pdu_types import DeliveredSms, PduError, StatusReport, SubmitPart, SubmittedSms
+from modem.userdata import (DCS_8BIT, DCS_GSM7, DCS_UCS2, GSM7_PART_SEPTETS, GSM7_SINGLE_SEPTETS,
+                            UCS2_PART_OCTETS, UCS2_SINGLE_OCTETS, decode_gsm7, decode_user_data,
+                            encode_text, pack_user_data, unpack_septets, user_data_octets)
 
-GSM7_SINGLE_SEPTETS = 160
-GSM7_PART_SEPTETS = 153  # 160 minus the 7 septets of an 8-bit concatenation UDH
-UCS2_SINGLE_OCTETS = 140
-UCS2_PART_OCTETS = 134  # 140 minus the 6-octet UDH
-DCS_GSM7, DCS_8BIT, DCS_UCS2 = 0x00, 0x04, 0x08
-GAP_MARKER = "…"
 _NUMBER = re.compile(r"^\+?[0-9]{1,20}$")
-
-
-class PduError(ValueError):
-    """A PDU that cannot be decoded (bad hex, truncated, unknown type...)."""
-
-
-@dataclass(frozen=True)
-class SubmitPart:
-    pdu_hex: str
-    tpdu_length: int  # the <n> of AT+CMGS=<n>: octets excluding the SMSC field
-    reference: int | None  # concatenation reference, None for a single-part message
-    part_number: int
-    part_count: int
-
-
-@dataclass(frozen=True)
-class DeliveredSms:
-    sender: str
-    text: str
-    smsc_timestamp: datetime | None
-    smsc: str | None
-    concat: tuple[int, int, int] | None  # (reference, part_count, part_number)
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    reference: int  # TP-MR of the submit it reports (the +CMGS: <mr>)
-    recipient: str
-    status: int  # TP-Status
-    delivered: bool  # 0x00-0x1F
-    temporary: bool  # 0x20-0x3F: the SMSC is still trying
-    permanent: bool  # 0x40-0x7F (and reserved values): failed for good
-    discharge_time: datetime | None
-
-
-@dataclass(frozen=True)
-class SubmittedSms:
-    """What :func:`decode_submit` reads from an SMS-SUBMIT (used by the simulator)."""
-
-    destination: str
-    text: str
-    status_report_requested: bool
-    concat: tuple[int, int, int] | None  # (reference, part_count, part_number)
-    message_reference: int
-    smsc: str | None
-
+__all__ = [
+    "DCS_8BIT", "DCS_GSM7", "DCS_UCS2", "GAP_MARKER", "GSM7_PART_SEPTETS", "GSM7_SINGLE_SEPTETS",
+    "UCS2_PART_OCTETS", "UCS2_SINGLE_OCTETS", "DeliveredSms", "PduError", "Reassembler",
+    "StatusReport", "SubmitPart", "SubmittedSms", "decode_pdu", "decode_submit", "encode_deliver",
+    "encode_status_report", "encode_submit",
+]
 
 # ---------------------------------------------------------------- encoding
 
@@ -89,45 +44,6 @@ def _check_number(number: str, what: str) -> str:
     return cleaned
 
 
-def _gsm7_chunks(text: str) -> list[bytes] | None:
-    """Per-character GSM-7 septet codes (1 or 2 with the escape), or None if not GSM-7."""
-    try:
-        return [bytes(_gsm.encodeGsm7(ch)) for ch in text]
-    except ValueError:
-        return None
-
-
-def _ucs2_chunks(text: str) -> list[bytes]:
-    """Per-character UTF-16-BE code units: 4 octets (a surrogate pair) outside the BMP."""
-    return [ch.encode("utf-16-be") for ch in text]
-
-
-def _split(chunks: list[bytes], single: int, per_part: int) -> list[bytes]:
-    """Join chunks into parts of at most ``per_part`` units, never splitting a chunk."""
-    if sum(len(c) for c in chunks) <= single:
-        return [b"".join(chunks)]
-    parts, current = [], b""
-    for chunk in chunks:
-        if len(current) + len(chunk) > per_part:
-            parts.append(current)
-            current = b""
-        current += chunk
-    parts.append(current)
-    return parts
-
-
-def _user_data(payload: bytes, dcs: int, udh: bytes) -> bytes:
-    """TP-UDL followed by TP-UD (with UDH and GSM-7 fill bits when a header is present)."""
-    header = bytes([len(udh)]) + udh if udh else b""
-    if dcs == DCS_UCS2:
-        return bytes([len(header) + len(payload)]) + header + payload
-    header_septets = (len(header) * 8 + 6) // 7
-    fill = header_septets * 7 - len(header) * 8
-    # gsmmodem's padBits counts the other way round: padBits=7-fill (0 means no fill).
-    packed = _gsm.packSeptets(bytearray(payload), padBits=(7 - fill) % 7 if header else 0)
-    return bytes([header_septets + len(payload)]) + header + bytes(packed)
-
-
 def _smsc_field(smsc: str | None) -> bytes:
     if not smsc:
         return b"\x00"
@@ -138,23 +54,23 @@ def _address(number: str) -> bytes:
     return bytes(_gsm._encodeAddressField(number))
 
 
-def _concat_udh(reference: int, count: int, number: int) -> bytes:
-    return bytes([0x00, 0x03, reference & 0xFF, count, number])
-
-
-def _encode_text(text: str) -> tuple[int, list[bytes]]:
-    chunks = _gsm7_chunks(text)
-    if chunks is not None:
-        return DCS_GSM7, _split(chunks, GSM7_SINGLE_SEPTETS, GSM7_PART_SEPTETS)
-    return DCS_UCS2, _split(_ucs2_chunks(text), UCS2_SINGLE_OCTETS, UCS2_PART_OCTETS)
-
-
 def _pick_reference(concat_reference: int | None) -> int:
     if concat_reference is None:
         return random.randrange(256)  # callers that care pass their own counter
     if not 0 <= concat_reference <= 255:
         raise ValueError(f"concat_reference {concat_reference} is not an 8-bit value")
     return concat_reference
+
+
+def _parts(text: str, concat_reference: int | None) -> tuple[int, int | None, list[tuple[bytes, bytes]]]:
+    """(DCS, concatenation reference, [(payload, UDH)]); no reference and no UDH for one part."""
+    dcs, payloads = encode_text(text)
+    count = len(payloads)
+    if count == 1:
+        return dcs, None, [(payloads[0], b"")]
+    reference = _pick_reference(concat_reference)
+    return dcs, reference, [(payload, concat_udh(reference, count, number))
+                            for number, payload in enumerate(payloads, start=1)]
 
 
 def encode_submit(
@@ -170,18 +86,16 @@ def encode_submit(
     Raises ValueError for an empty or invalid destination (or SMSC).
     """
     destination = _check_number(destination, "destination")
-    dcs, payloads = _encode_text(text)
-    count = len(payloads)
-    reference = _pick_reference(concat_reference) if count > 1 else None
+    dcs, reference, parts = _parts(text, concat_reference)
+    count = len(parts)
     smsc_field = _smsc_field(smsc)
     first = 0x01 | (0x20 if request_status_report else 0) | (0x40 if count > 1 else 0)
-    parts = []
-    for number, payload in enumerate(payloads, start=1):
-        udh = _concat_udh(reference, count, number) if reference is not None else b""
+    submits = []
+    for number, (payload, udh) in enumerate(parts, start=1):
         tpdu = bytes([first, 0x00]) + _address(destination) + bytes([0x00, dcs])
-        tpdu += _user_data(payload, dcs, udh)
-        parts.append(SubmitPart((smsc_field + tpdu).hex().upper(), len(tpdu), reference, number, count))
-    return parts
+        tpdu += pack_user_data(payload, dcs, udh)
+        submits.append(SubmitPart((smsc_field + tpdu).hex().upper(), len(tpdu), reference, number, count))
+    return submits
 
 
 def _timestamp(when: datetime) -> bytes:
@@ -200,15 +114,12 @@ def encode_deliver(
 ) -> list[str]:
     """SMS-DELIVER PDUs (SMSC field first, as AT+CMGR shows them), one per part."""
     sender = _check_number(sender, "sender")
-    dcs, payloads = _encode_text(text)
-    count = len(payloads)
-    reference = _pick_reference(concat_reference) if count > 1 else None
-    first = 0x04 | (0x40 if count > 1 else 0)  # SMS-DELIVER, TP-MMS (no more messages)
+    dcs, _, parts = _parts(text, concat_reference)
+    first = 0x04 | (0x40 if len(parts) > 1 else 0)  # SMS-DELIVER, TP-MMS (no more messages)
     pdus = []
-    for number, payload in enumerate(payloads, start=1):
-        udh = _concat_udh(reference, count, number) if reference is not None else b""
+    for payload, udh in parts:
         tpdu = bytes([first]) + _address(sender) + bytes([0x00, dcs]) + _timestamp(timestamp)
-        tpdu += _user_data(payload, dcs, udh)
+        tpdu += pack_user_data(payload, dcs, udh)
         pdus.append((_smsc_field(smsc) + tpdu).hex().upper())
     return pdus
 
@@ -255,12 +166,6 @@ def _from_hex(pdu_hex: str) -> bytes:
     return data
 
 
-def _unpack_septets(data: bytes, count: int) -> bytes:
-    # Our own: gsmmodem's unpackSeptets drops a trailing '@' (septet 0).
-    value = int.from_bytes(data, "little")
-    return bytes((value >> (7 * i)) & 0x7F for i in range(count))
-
-
 def _read_smsc(reader: _Reader) -> str | None:
     length = reader.octet("SMSC length")
     if length == 0:
@@ -275,7 +180,7 @@ def _read_address(reader: _Reader, what: str) -> str:
     toa = reader.octet(f"{what} type")
     raw = reader.take((digits + 1) // 2, what)
     if toa & 0x70 == 0x50:  # alphanumeric, GSM-7 packed
-        return _gsm.decodeGsm7(bytearray(_unpack_septets(raw, digits * 4 // 7)))
+        return decode_gsm7(unpack_septets(raw, digits * 4 // 7))
     number = _gsm.decodeSemiOctets(bytearray(raw))[:digits]
     return "+" + number if toa & 0x70 == 0x10 else number
 
@@ -285,49 +190,10 @@ def _read_timestamp(reader: _Reader, what: str) -> datetime:
     return stamp.replace(tzinfo=timezone(stamp.utcoffset() or timedelta(0)))
 
 
-def _alphabet(dcs: int) -> int:
-    if dcs & 0xC0 == 0x00 or dcs & 0xF0 == 0x40:  # general data coding (maybe auto-deleting)
-        return dcs & 0x0C
-    if dcs & 0xF0 == 0xE0:
-        return DCS_UCS2
-    if dcs & 0xF0 == 0xF0:
-        return dcs & 0x04
-    return DCS_GSM7  # message-waiting groups are GSM-7
-
-
-def _parse_udh(udh: bytes) -> tuple[int, int, int] | None:
-    pos, concat = 0, None
-    while pos + 2 <= len(udh):
-        iei, length = udh[pos], udh[pos + 1]
-        data = udh[pos + 2:pos + 2 + length]
-        if len(data) != length:
-            raise PduError("user data header is truncated")
-        if iei == 0x00 and length == 3:
-            concat = (data[0], data[1], data[2])
-        elif iei == 0x08 and length == 4:
-            concat = (data[0] << 8 | data[1], data[2], data[3])
-        pos += 2 + length
-    return concat
-
-
 def _read_user_data(reader: _Reader, dcs: int, has_udh: bool) -> tuple[str, tuple[int, int, int] | None]:
     udl = reader.octet("user data length")
-    alphabet = _alphabet(dcs)
-    octets = (udl * 7 + 7) // 8 if alphabet == DCS_GSM7 else udl
-    data = reader.take(octets, "user data")
-    concat, skip = None, 0
-    if has_udh:
-        if not data or data[0] + 1 > len(data):
-            raise PduError("user data header is longer than the user data")
-        concat = _parse_udh(data[1:1 + data[0]])
-        skip = data[0] + 1
-    if alphabet == DCS_GSM7:
-        septets = _unpack_septets(data, udl)[(skip * 8 + 6) // 7:]
-        return _gsm.decodeGsm7(bytearray(septets)), concat
-    payload = data[skip:]
-    if alphabet == DCS_UCS2:
-        return payload.decode("utf-16-be", errors="replace"), concat  # pairs -> real character
-    return payload.decode("latin-1"), concat
+    data = reader.take(user_data_octets(udl, dcs), "user data")
+    return decode_user_data(data, udl, dcs, has_udh)
 
 
 def _classified(reference: int, recipient: str, status: int, discharge: datetime) -> StatusReport:
@@ -338,32 +204,44 @@ def _classified(reference: int, recipient: str, status: int, discharge: datetime
     )
 
 
+def _read_deliver(reader: _Reader, smsc: str | None, first: int) -> DeliveredSms:
+    sender = _read_address(reader, "sender")
+    reader.octet("protocol identifier")
+    dcs = reader.octet("data coding scheme")
+    stamp = _read_timestamp(reader, "SMSC timestamp")
+    text, concat = _read_user_data(reader, dcs, bool(first & 0x40))
+    concat = concat if concat and concat[1] > 1 else None
+    return DeliveredSms(sender, text, stamp, smsc, concat)
+
+
+def _read_status_report(reader: _Reader) -> StatusReport:
+    reference = reader.octet("message reference")
+    recipient = _read_address(reader, "recipient")
+    _read_timestamp(reader, "SMSC timestamp")
+    discharge = _read_timestamp(reader, "discharge time")
+    return _classified(reference, recipient, reader.octet("status"), discharge)
+
+
+def _read_submit(reader: _Reader, smsc: str | None, first: int) -> SubmittedSms:
+    reference = reader.octet("message reference")
+    destination = _read_address(reader, "destination")
+    reader.octet("protocol identifier")
+    dcs = reader.octet("data coding scheme")
+    reader.take({0: 0, 1: 7, 2: 1, 3: 7}[(first >> 3) & 0x03], "validity period")
+    text, concat = _read_user_data(reader, dcs, bool(first & 0x40))
+    return SubmittedSms(destination, text, bool(first & 0x20), concat, reference, smsc)
+
+
 def _decode(reader: _Reader) -> DeliveredSms | StatusReport | SubmittedSms:
     smsc = _read_smsc(reader)
     first = reader.octet("first octet")
     kind = first & 0x03
     if kind == 0x00:
-        sender = _read_address(reader, "sender")
-        reader.octet("protocol identifier")
-        dcs = reader.octet("data coding scheme")
-        stamp = _read_timestamp(reader, "SMSC timestamp")
-        text, concat = _read_user_data(reader, dcs, bool(first & 0x40))
-        concat = concat if concat and concat[1] > 1 else None
-        return DeliveredSms(sender, text, stamp, smsc, None if not concat else (concat[0], concat[1], concat[2]))
+        return _read_deliver(reader, smsc, first)
     if kind == 0x02:
-        reference = reader.octet("message reference")
-        recipient = _read_address(reader, "recipient")
-        _read_timestamp(reader, "SMSC timestamp")
-        discharge = _read_timestamp(reader, "discharge time")
-        return _classified(reference, recipient, reader.octet("status"), discharge)
+        return _read_status_report(reader)
     if kind == 0x01:
-        reference = reader.octet("message reference")
-        destination = _read_address(reader, "destination")
-        reader.octet("protocol identifier")
-        dcs = reader.octet("data coding scheme")
-        reader.take({0: 0, 1: 7, 2: 1, 3: 7}[(first >> 3) & 0x03], "validity period")
-        text, concat = _read_user_data(reader, dcs, bool(first & 0x40))
-        return SubmittedSms(destination, text, bool(first & 0x20), concat, reference, smsc)
+        return _read_submit(reader, smsc, first)
     raise PduError(f"unknown TPDU type {kind} (first octet {first:#04x})")
 
 
@@ -412,46 +290,3 @@ def decode_submit(pdu_hex: str, tpdu_length: int | None = None) -> SubmittedSms:
         error = error or PduError("PDU is not an SMS-SUBMIT")
     assert error is not None
     raise error
-
-
-# ---------------------------------------------------------------- reassembly
-
-
-class Reassembler:
-    """Joins concatenated parts keyed by (sender, reference, part_count).
-
-    ``now`` is the caller's monotonic seconds; nothing here reads a clock.
-    """
-
-    def __init__(self, timeout: float = 300.0) -> None:
-        self.timeout = timeout
-        self._pending: dict[tuple[str, int, int], tuple[float, dict[int, DeliveredSms]]] = {}
-
-    def add(self, part: DeliveredSms, now: float) -> DeliveredSms | None:
-        """The whole message once its last part arrives; single-part messages pass straight through."""
-        if part.concat is None or part.concat[1] <= 1:
-            return part
-        reference, count, number = part.concat
-        key = (part.sender, reference, count)
-        first_seen, parts = self._pending.setdefault(key, (now, {}))
-        parts.setdefault(number, part)  # a duplicate part keeps the first copy
-        if len(parts) < count or any(n not in parts for n in range(1, count + 1)):
-            return None
-        del self._pending[key]
-        return self._join(parts, count)
-
-    def expire(self, now: float) -> list[DeliveredSms]:
-        """Incomplete messages older than the timeout, their parts joined with a gap marker."""
-        due = [k for k, (seen, _) in self._pending.items() if now - seen >= self.timeout]
-        return [self._join(self._pending.pop(key)[1], key[2]) for key in due]
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
-    @staticmethod
-    def _join(parts: dict[int, DeliveredSms], count: int) -> DeliveredSms:
-        numbers = range(1, max(count, max(parts)) + 1)
-        text = "".join(parts[n].text if n in parts else GAP_MARKER for n in numbers)
-        head = parts[min(parts)]
-        return replace(head, text=text, concat=None)

@@ -1,0 +1,98 @@
+"""TP-User-Data (3GPP TS 23.038 / 23.040): text in GSM-7 or UCS-2, septets, the header.
+
+GSM-7 uses python-gsmmodem's tables with the extension table (an escaped character takes
+two septets); text outside GSM-7 goes as UCS-2, where a character outside the BMP (emoji)
+is a UTF-16 surrogate pair of 4 octets. Long text is split by :mod:`modem.concat`.
+Pure functions, no state: safe from any thread. Decoding raises only PduError.
+"""
+from __future__ import annotations
+
+from modem.concat import parse_concat_udh, split_parts
+from modem.gsmcodec import gsm_pdu
+from modem.pdu_types import PduError
+
+GSM7_SINGLE_SEPTETS = 160
+GSM7_PART_SEPTETS = 153  # 160 minus the 7 septets of an 8-bit concatenation UDH
+UCS2_SINGLE_OCTETS = 140
+UCS2_PART_OCTETS = 134  # 140 minus the 6-octet UDH
+DCS_GSM7, DCS_8BIT, DCS_UCS2 = 0x00, 0x04, 0x08
+
+Concat = tuple[int, int, int]
+
+
+def _gsm7_chunks(text: str) -> list[bytes] | None:
+    """Per-character GSM-7 septet codes (1 or 2 with the escape), or None if not GSM-7."""
+    try:
+        return [bytes(gsm_pdu.encodeGsm7(ch)) for ch in text]
+    except ValueError:
+        return None
+
+
+def _ucs2_chunks(text: str) -> list[bytes]:
+    """Per-character UTF-16-BE code units: 4 octets (a surrogate pair) outside the BMP."""
+    return [ch.encode("utf-16-be") for ch in text]
+
+
+def encode_text(text: str) -> tuple[int, list[bytes]]:
+    """(DCS, payload of each part): GSM-7 septet codes when it can, else UTF-16-BE."""
+    chunks = _gsm7_chunks(text)
+    if chunks is not None:
+        return DCS_GSM7, split_parts(chunks, GSM7_SINGLE_SEPTETS, GSM7_PART_SEPTETS)
+    return DCS_UCS2, split_parts(_ucs2_chunks(text), UCS2_SINGLE_OCTETS, UCS2_PART_OCTETS)
+
+
+def pack_user_data(payload: bytes, dcs: int, udh: bytes) -> bytes:
+    """TP-UDL followed by TP-UD (with UDH and GSM-7 fill bits when a header is present)."""
+    header = bytes([len(udh)]) + udh if udh else b""
+    if dcs == DCS_UCS2:
+        return bytes([len(header) + len(payload)]) + header + payload
+    header_septets = (len(header) * 8 + 6) // 7
+    fill = header_septets * 7 - len(header) * 8
+    # gsmmodem's padBits counts the other way round: padBits=7-fill (0 means no fill).
+    packed = gsm_pdu.packSeptets(bytearray(payload), padBits=(7 - fill) % 7 if header else 0)
+    return bytes([header_septets + len(payload)]) + header + bytes(packed)
+
+
+def unpack_septets(data: bytes, count: int) -> bytes:
+    """The first ``count`` 7-bit values packed in ``data``."""
+    # Our own: gsmmodem's unpackSeptets drops a trailing '@' (septet 0).
+    value = int.from_bytes(data, "little")
+    return bytes((value >> (7 * i)) & 0x7F for i in range(count))
+
+
+def decode_gsm7(septets: bytes) -> str:
+    """Text of GSM-7 septet codes (escapes to the extension table resolved)."""
+    return gsm_pdu.decodeGsm7(bytearray(septets))
+
+
+def alphabet(dcs: int) -> int:
+    """DCS_GSM7, DCS_8BIT or DCS_UCS2 for a TP-DCS octet (TS 23.038 section 4)."""
+    if dcs & 0xC0 == 0x00 or dcs & 0xF0 == 0x40:  # general data coding (maybe auto-deleting)
+        return dcs & 0x0C
+    if dcs & 0xF0 == 0xE0:
+        return DCS_UCS2
+    if dcs & 0xF0 == 0xF0:
+        return dcs & 0x04
+    return DCS_GSM7  # message-waiting groups are GSM-7
+
+
+def user_data_octets(udl: int, dcs: int) -> int:
+    """How many octets of TP-UD follow a TP-UDL of ``udl`` (septets for GSM-7)."""
+    return (udl * 7 + 7) // 8 if alphabet(dcs) == DCS_GSM7 else udl
+
+
+def decode_user_data(data: bytes, udl: int, dcs: int, has_udh: bool) -> tuple[str, Concat | None]:
+    """(text, concatenation) of TP-UD ``data``. Raises PduError for a broken header."""
+    concat, skip = None, 0
+    if has_udh:
+        if not data or data[0] + 1 > len(data):
+            raise PduError("user data header is longer than the user data")
+        concat = parse_concat_udh(data[1:1 + data[0]])
+        skip = data[0] + 1
+    kind = alphabet(dcs)
+    if kind == DCS_GSM7:
+        return decode_gsm7(unpack_septets(data, udl)[(skip * 8 + 6) // 7:]), concat
+    payload = data[skip:]
+    if kind == DCS_UCS2:
+        return payload.decode("utf-16-be", errors="replace"), concat  # pairs -> real character
+    return payload.decode("latin-1"), concat
