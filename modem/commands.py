@@ -1,11 +1,12 @@
-"""AT command strings, final result codes, unsolicited result codes, and response parsers.
+"""AT command strings and the parsers of their answers.
 
-Pure functions over decoded lines (``str`` without line terminators); no I/O, no state.
+Pure functions over decoded lines (``str`` without line terminators); no I/O, no state, safe
+from any thread; a malformed answer gives ``None``, never an exception. Final and unsolicited
+result codes are recognised in :mod:`modem.results`.
 References: 3GPP TS 27.005 (SMS commands) and TS 27.007 (general commands).
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 
 # ------------------------------------------------------------------ commands
@@ -43,92 +44,6 @@ LIST_ALL = "AT+CMGL=4"
 ACKNOWLEDGE = "AT+CNMA"
 CTRL_Z = b"\x1a"
 ESCAPE = b"\x1b"
-
-# ------------------------------------------------------------------ error codes
-CME_SIM_NOT_INSERTED = 10
-CME_SIM_PIN_REQUIRED = 11
-CME_SIM_PUK_REQUIRED = 12
-CME_SIM_BUSY = 14
-CME_INCORRECT_PASSWORD = 16
-CME_BUSY_515 = 515  # "please wait, init or command processing in progress" (SIMCom, Quectel)
-CMS_SIM_BUSY = 314
-CMS_MEMORY_FULL = 322
-CMS_SMSC_UNKNOWN = 330
-#: (kind, code) pairs that mean "busy, ask again shortly".
-BUSY_CODES = frozenset({("CME", CME_SIM_BUSY), ("CME", CME_BUSY_515), ("CMS", CMS_SIM_BUSY)})
-
-
-@dataclasses.dataclass(frozen=True)
-class Final:
-    """A final result code. ``kind``: OK, ERROR, CME, CMS or NOT_SUPPORTED."""
-
-    kind: str
-    code: int | None = None
-    text: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.kind == "OK"
-
-    @property
-    def busy(self) -> bool:
-        return (self.kind, self.code) in BUSY_CODES
-
-
-_ERROR_PREFIXES = {"+CME ERROR:": "CME", "+CMS ERROR:": "CMS"}
-
-
-def parse_final(line: str) -> Final | None:
-    """The final result code on ``line``, or ``None`` for any other line."""
-    text = line.strip()
-    if text == "OK":
-        return Final("OK")
-    if text == "ERROR":
-        return Final("ERROR")
-    if text == "COMMAND NOT SUPPORT":
-        return Final("NOT_SUPPORTED")
-    for prefix, kind in _ERROR_PREFIXES.items():
-        if text.startswith(prefix):
-            detail = text[len(prefix):].strip()
-            return Final(kind, int(detail), "") if detail.isdigit() else Final(kind, None, detail)
-    return None
-
-
-# ------------------------------------------------------------------ unsolicited result codes
-@dataclasses.dataclass(frozen=True)
-class UrcKind:
-    """An unsolicited line: its prefix, whether a PDU line follows, and the command whose
-    own response starts with the same prefix (so such lines are URCs only outside it)."""
-
-    prefix: str
-    has_pdu: bool = False
-    answers: str = ""
-
-
-URC_KINDS = (
-    UrcKind("+CMTI:"), UrcKind("+CMT:", has_pdu=True), UrcKind("+CDSI:"),
-    UrcKind("+CDS:", has_pdu=True), UrcKind("+CBM:", has_pdu=True),
-    UrcKind("+CREG:", answers="AT+CREG"), UrcKind("+CEREG:", answers="AT+CEREG"),
-    UrcKind("+CGREG:", answers="AT+CGREG"), UrcKind("+CPIN:", answers="AT+CPIN"),
-    UrcKind("+CFUN:", answers="AT+CFUN"), UrcKind("^HCSQ:", answers="AT^HCSQ"),
-    UrcKind("^RSSI:"), UrcKind("^BOOT:"), UrcKind("^MODE:"), UrcKind("^SRVST:"),
-    UrcKind("^SIMST:"), UrcKind("^SYSSTART"), UrcKind("^SMMEMFULL"), UrcKind("^CEND:"),
-    UrcKind("+CIEV:"), UrcKind("+QIND:"), UrcKind("+CUSD:"), UrcKind("+CLIP:"),
-    UrcKind("+CRING:"), UrcKind("RING"), UrcKind("UNDER-VOLTAGE"), UrcKind("OVER-VOLTAGE"),
-    UrcKind("NORMAL POWER DOWN"), UrcKind("POWERED DOWN"), UrcKind("RDY"),
-    UrcKind("Call Ready"), UrcKind("SMS Ready"), UrcKind("PB DONE"),
-)
-
-
-def urc_kind(line: str, command: str | None) -> UrcKind | None:
-    """The URC kind of ``line`` given the command in flight (``None`` if none), else ``None``."""
-    for kind in URC_KINDS:
-        if line.startswith(kind.prefix):
-            if command and kind.answers and command.upper().startswith(kind.answers):
-                return None
-            return kind
-    return None
-
 
 # ------------------------------------------------------------------ argument parsing
 _FIELD = re.compile(r'\s*("(?:[^"]*)"|[^,]*)\s*(?:,|$)')

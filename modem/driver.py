@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Callable
 
 from modem import commands as at
+from modem import results
 from modem.engine import AtEngine, Urc
 from modem.errors import (CommandRejected, ModemError, ModemGone, ModemTimeout, PinRequired,
                           PukRequired, SendOutcomeUnknown, SendRejected, SimNotReady, WrongPin)
@@ -182,9 +183,9 @@ class Modem:
         try:
             return at.pin_state(self.command(at.PIN_STATUS))
         except CommandRejected as exc:
-            if exc.code == at.CME_SIM_PIN_REQUIRED:
+            if exc.code == results.CME_SIM_PIN_REQUIRED:
                 return "SIM PIN"
-            if exc.code == at.CME_SIM_PUK_REQUIRED:
+            if exc.code == results.CME_SIM_PUK_REQUIRED:
                 return "SIM PUK"
             raise SimNotReady(f"{self.name}: SIM not ready ({exc})") from exc
 
@@ -192,7 +193,7 @@ class Modem:
         try:
             self.command(at.PIN_ENTER.format(pin=self.config.pin))
         except CommandRejected as exc:
-            if exc.code == at.CME_SIM_PUK_REQUIRED:
+            if exc.code == results.CME_SIM_PUK_REQUIRED:
                 raise PukRequired(self.name) from exc
             raise WrongPin(self.name) from exc
 

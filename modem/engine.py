@@ -2,11 +2,11 @@
 
 Threads (both named after the modem and joined by :meth:`AtEngine.stop`):
 
-- ``modem-reader-NAME`` reads the port, decodes bytes leniently (a byte that is not UTF-8 is
-  logged with its hex and replaced), splits lines and classifies each one: a final result
-  code or an information line of the command in flight, the ``> `` prompt of ``AT+CMGS``, or
-  an unsolicited result code (with the PDU line that follows ``+CMT``/``+CDS``), even in the
-  middle of another command's response. It never runs handlers and never blocks on them.
+- ``modem-reader-NAME`` (:mod:`modem.reader`) reads the port, decodes bytes leniently,
+  splits lines and classifies each one against the command in flight
+  (:mod:`modem.inflight`): a final result code or an information line of that command, the
+  ``> `` prompt of ``AT+CMGS``, or an unsolicited result code (:mod:`modem.results`), even in
+  the middle of another command's response. It never runs handlers and never blocks on them.
 - ``modem-events-NAME`` takes URCs and posted tasks from a bounded queue and runs them, so a
   handler may itself issue AT commands while the reader keeps reading.
 
@@ -15,10 +15,8 @@ prompt, the PDU and Ctrl-Z, so concurrent callers never interleave on the wire.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
-import re
 import threading
 from typing import Callable
 
@@ -26,34 +24,16 @@ import serial
 
 from modem import commands as at
 from modem.errors import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown
+from modem.inflight import Exchange, InFlight
+from modem.reader import PORT_ERRORS, LineReader
+from modem.results import Urc
 
 log = logging.getLogger(__name__)
-_HEX_LINE = re.compile(r"[0-9A-Fa-f]+")
-_JUNK = re.compile(r"[\x00-\x1f\x7f\ufffd]")
 _STOP = object()
 MAX_BACKOFF = 5.0  # seconds: the longest wait between two busy retries
 SYNC_ROUNDS = 3  # plain AT rounds after a timeout, at most
 SYNC_QUIET = 0.2  # seconds without stray lines that end a resynchronisation
-
-
-@dataclasses.dataclass(frozen=True)
-class Urc:
-    """An unsolicited result code: ``name`` (``"+CMTI"``), the raw ``line``, the text after
-    the prefix in ``args``, and for ``+CMT``/``+CDS``/``+CBM`` the ``pdu`` line that followed."""
-
-    name: str
-    line: str
-    args: str
-    pdu: str | None = None
-
-
-@dataclasses.dataclass
-class _Exchange:
-    command: str
-    wants_prompt: bool = False
-    prompt: bool = False
-    final: at.Final | None = None
-    lines: list[str] = dataclasses.field(default_factory=list)
+__all__ = ["AtEngine", "Urc", "MAX_BACKOFF", "SYNC_QUIET", "SYNC_ROUNDS"]
 
 
 class AtEngine:
@@ -83,16 +63,14 @@ class AtEngine:
         self._stopping = threading.Event()
         self._backoff_wait = backoff_wait or self._stopping.wait
         self._lock = threading.Lock()  # one exchange on the wire at a time
-        self._cond = threading.Condition()  # guards the fields below, shared with the reader
-        self._exchange: _Exchange | None = None
-        self._gone: BaseException | None = None
-        self._urc_waiting_pdu: Urc | None = None
+        self._inflight = InFlight(name)  # shared with the reader thread
         self._needs_sync = False
-        self._strays = 0  # lines that came with no command in flight
         self._events: queue.Queue = queue.Queue(maxsize=queue_size)
         self.dropped_events = 0
+        reader = LineReader(port, self._inflight, name=name, on_urc=self._enqueue,
+                            on_fail=self._fail, stopping=self._stopping, transcript=transcript)
         self._threads = [
-            threading.Thread(target=self._read_loop, name=f"modem-reader-{name}", daemon=True),
+            threading.Thread(target=reader.run, name=f"modem-reader-{name}", daemon=True),
             threading.Thread(target=self._event_loop, name=f"modem-events-{name}", daemon=True),
         ]
 
@@ -105,7 +83,7 @@ class AtEngine:
     @property
     def gone(self) -> bool:
         """True once the port failed or the engine was stopped."""
-        return self._gone is not None
+        return self._inflight.gone
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop both threads, close the port, fail a command in flight with ModemGone.
@@ -183,11 +161,11 @@ class AtEngine:
         log.info("%s: %s answered busy, retrying", self.name, command)
         self.pause(attempt)
 
-    def _run(self, command: str, timeout: float | None) -> _Exchange:
+    def _run(self, command: str, timeout: float | None) -> Exchange:
         """One exchange: write, wait for the final result code. Caller holds the lock."""
         timeout = self.command_timeout if timeout is None else timeout
         self._sync_if_needed()
-        exchange = self._begin(_Exchange(command))
+        exchange = self._inflight.begin(Exchange(command))
         try:
             self._write(command.encode("ascii") + b"\r", command)
             self._await(exchange, timeout, lambda: exchange.final is not None)
@@ -195,10 +173,10 @@ class AtEngine:
             self._end()
         return exchange
 
-    def _prompted(self, command: str, timeout: float) -> _Exchange:
+    def _prompted(self, command: str, timeout: float) -> Exchange:
         """Write ``AT+CMGS``, wait for the prompt (or an error). Leaves it open on a prompt."""
         self._sync_if_needed()
-        exchange = self._begin(_Exchange(command, wants_prompt=True))
+        exchange = self._inflight.begin(Exchange(command, wants_prompt=True))
         try:
             self._write(command.encode("ascii") + b"\r", command)
             self._await(exchange, timeout, lambda: exchange.prompt or exchange.final is not None)
@@ -213,7 +191,7 @@ class AtEngine:
             self._end()
         return exchange
 
-    def _finish_submit(self, exchange: _Exchange, pdu_hex: str, timeout: float) -> list[str]:
+    def _finish_submit(self, exchange: Exchange, pdu_hex: str, timeout: float) -> list[str]:
         try:
             self._write(pdu_hex.encode("ascii") + at.CTRL_Z, pdu_hex + "<Ctrl-Z>")
             self._await(exchange, timeout, lambda: exchange.final is not None)
@@ -239,8 +217,8 @@ class AtEngine:
             return
         self._needs_sync = False
         for _ in range(SYNC_ROUNDS):
-            exchange = self._begin(_Exchange(at.ATTENTION))
-            strays = self._strays
+            exchange = self._inflight.begin(Exchange(at.ATTENTION))
+            strays = self._inflight.strays
             try:
                 self._write(b"AT\r", at.ATTENTION)
                 self._await(exchange, self.command_timeout, lambda: exchange.final is not None)
@@ -249,30 +227,19 @@ class AtEngine:
                 return
             finally:
                 self._end()
-            with self._cond:
-                self._cond.wait_for(lambda: self._strays != strays, SYNC_QUIET)
-                if not exchange.lines and self._strays == strays:
-                    return
-
-    def _begin(self, exchange: _Exchange) -> _Exchange:
-        with self._cond:
-            if self._gone is not None:
-                raise ModemGone(f"{self.name}: {self._gone}")
-            self._exchange = exchange
-        return exchange
+            if self._inflight.quiet_since(strays, SYNC_QUIET) and not exchange.lines:
+                return
 
     def _end(self) -> None:
-        with self._cond:
-            self._exchange = None
+        self._inflight.end()
 
-    def _await(self, exchange: _Exchange, timeout: float, done: Callable[[], bool]) -> None:
-        with self._cond:
-            finished = self._cond.wait_for(lambda: done() or self._gone is not None, timeout)
-            if self._gone is not None and not done():
-                raise ModemGone(f"{self.name}: {self._gone}")
-            if not finished:
-                self._needs_sync = True
-                raise ModemTimeout(exchange.command, timeout)
+    def _await(self, exchange: Exchange, timeout: float, done: Callable[[], bool]) -> None:
+        """Wait for ``done()``; after a timeout the next command resynchronises first."""
+        try:
+            self._inflight.wait(exchange, timeout, done)
+        except ModemTimeout:
+            self._needs_sync = True
+            raise
 
     def _write(self, data: bytes, shown: str) -> None:
         if self._transcript:
@@ -281,7 +248,7 @@ class AtEngine:
         try:
             self._port.write(data)
             self._port.flush()
-        except (serial.SerialException, OSError, ValueError, TypeError, AttributeError) as exc:
+        except PORT_ERRORS as exc:
             self._fail(exc)
             raise ModemGone(f"{self.name}: write failed: {exc}") from exc
 
@@ -292,110 +259,12 @@ class AtEngine:
             pass
 
     def _fail(self, exc: BaseException, notify: bool = True) -> None:
-        with self._cond:
-            if self._gone is not None:
-                return
-            self._gone = exc
-            self._cond.notify_all()
+        if not self._inflight.fail(exc):
+            return
         if notify and self._on_gone and not self._stopping.is_set():
             self._on_gone(exc)
 
-    # ------------------------------------------------------------ reader thread
-    def _read_loop(self) -> None:
-        buffer = b""
-        try:
-            while not self._stopping.is_set():
-                data = self._port.read(self._port.in_waiting or 1)
-                if data:
-                    buffer = self._feed(buffer + data)
-        except (serial.SerialException, OSError, ValueError, TypeError, AttributeError) as exc:
-            if not self._stopping.is_set():
-                log.warning("%s: port failed: %s", self.name, exc)
-            self._fail(exc)
-        except Exception as exc:  # noqa: BLE001  top of the thread: log, never die silently
-            log.exception("%s: reader thread crashed", self.name)
-            self._fail(exc)
-
-    def _feed(self, buffer: bytes) -> bytes:
-        """Consume whole lines (and a prompt) from ``buffer``; return the unfinished rest."""
-        while True:
-            stripped = buffer.lstrip(b"\r\n")
-            if stripped.startswith(b">") and self._awaiting_prompt():
-                self._on_prompt()
-                buffer = stripped[1:].lstrip(b" ")
-                continue
-            end = re.search(rb"[\r\n]", stripped)
-            if end is None:
-                return stripped
-            self._on_line(self._decode(stripped[:end.start()]))
-            buffer = stripped[end.end():]
-
-    def _decode(self, raw: bytes) -> str:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            log.warning("%s: undecodable bytes on the line: %s", self.name, raw.hex(" "))
-            text = raw.decode("utf-8", errors="replace")
-        return _JUNK.sub("", text).strip()
-
-    def _awaiting_prompt(self) -> bool:
-        with self._cond:
-            exchange = self._exchange
-            return bool(exchange and exchange.wants_prompt and not exchange.prompt)
-
-    def _on_prompt(self) -> None:
-        if self._transcript:
-            self._transcript("<-", "> ")
-        with self._cond:
-            if self._exchange is not None:
-                self._exchange.prompt = True
-                self._cond.notify_all()
-
-    def _on_line(self, text: str) -> None:
-        if not text:
-            return
-        if self._transcript:
-            self._transcript("<-", text)
-        log.debug("%s <- %s", self.name, text)
-        if self._take_urc_pdu(text):
-            return
-        with self._cond:
-            exchange = self._exchange
-            command = exchange.command if exchange and exchange.final is None else None
-            kind = at.urc_kind(text, command)
-            if kind is None and command is not None:
-                self._add_to_exchange(exchange, text)
-                return
-        if kind is None:
-            with self._cond:
-                self._strays += 1
-                self._cond.notify_all()
-            log.info("%s: unsolicited line ignored: %r", self.name, text)
-        elif kind.has_pdu:
-            self._urc_waiting_pdu = Urc(kind.prefix.rstrip(":"), text, text[len(kind.prefix):].strip())
-        else:
-            self._enqueue(Urc(kind.prefix.rstrip(":"), text, text[len(kind.prefix):].strip()))
-
-    def _take_urc_pdu(self, text: str) -> bool:
-        """The line after ``+CMT:``/``+CDS:`` is its PDU; anything else drops that header."""
-        urc, self._urc_waiting_pdu = self._urc_waiting_pdu, None
-        if urc is None:
-            return False
-        if _HEX_LINE.fullmatch(text):
-            self._enqueue(dataclasses.replace(urc, pdu=text))
-            return True
-        log.warning("%s: %s without its PDU line (got %r)", self.name, urc.line, text)
-        return False
-
-    def _add_to_exchange(self, exchange: _Exchange, text: str) -> None:
-        """Called with the condition held: a final result code or an information line."""
-        final = at.parse_final(text)
-        if final is not None:
-            exchange.final = final
-            self._cond.notify_all()
-        elif text != exchange.command:  # an echo (before ATE0) is not an answer
-            exchange.lines.append(text)
-
+    # ------------------------------------------------------------ events thread
     def _enqueue(self, item: object) -> bool:
         try:
             self._events.put_nowait(item)
@@ -405,7 +274,6 @@ class AtEngine:
             log.error("%s: event queue full, dropped %r", self.name, item)
             return False
 
-    # ------------------------------------------------------------ events thread
     def _event_loop(self) -> None:
         while not self._stopping.is_set():
             item = self._events.get()

@@ -1,0 +1,123 @@
+"""The command in flight on one modem: where a caller's thread and the reader thread meet.
+
+:class:`InFlight` is thread-safe (one condition guards everything): the thread that runs a
+command opens an :class:`Exchange` with :meth:`InFlight.begin`, waits with
+:meth:`InFlight.wait` and closes it with :meth:`InFlight.end`; the reader thread offers each
+line with :meth:`InFlight.offer` and the ``> `` prompt with :meth:`InFlight.prompted`. Once
+the port failed (:meth:`InFlight.fail`) every wait ends with ModemGone. Timeouts are seconds.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Callable
+
+from modem.errors import ModemGone, ModemTimeout
+from modem.results import Final, UrcKind, parse_final, urc_kind
+
+#: What :meth:`InFlight.offer` returns for a line taken as part of the answer.
+ANSWER = object()
+
+
+@dataclasses.dataclass
+class Exchange:
+    """One command on the wire: its information lines, prompt and final result code."""
+
+    command: str
+    wants_prompt: bool = False
+    prompt: bool = False
+    final: Final | None = None
+    lines: list[str] = dataclasses.field(default_factory=list)
+
+
+class InFlight:
+    """The exchange in flight (at most one: callers serialise) and the port's failure."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._cond = threading.Condition()
+        self._exchange: Exchange | None = None
+        self._gone: BaseException | None = None
+        self._strays = 0  # lines that came with no command in flight
+
+    # ------------------------------------------------------------ the caller's side
+    @property
+    def gone(self) -> bool:
+        return self._gone is not None
+
+    def begin(self, exchange: Exchange) -> Exchange:
+        """Make ``exchange`` the one in flight. Raises ModemGone once the port failed."""
+        with self._cond:
+            if self._gone is not None:
+                raise ModemGone(f"{self.name}: {self._gone}")
+            self._exchange = exchange
+        return exchange
+
+    def end(self) -> None:
+        with self._cond:
+            self._exchange = None
+
+    def wait(self, exchange: Exchange, timeout: float, done: Callable[[], bool]) -> None:
+        """Wait until ``done()``. Raises ModemGone (the port failed first) or ModemTimeout."""
+        with self._cond:
+            finished = self._cond.wait_for(lambda: done() or self._gone is not None, timeout)
+            if self._gone is not None and not done():
+                raise ModemGone(f"{self.name}: {self._gone}")
+            if not finished:
+                raise ModemTimeout(exchange.command, timeout)
+
+    @property
+    def strays(self) -> int:
+        """How many lines came so far with no command in flight."""
+        return self._strays
+
+    def quiet_since(self, strays: int, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a stray line after the first ``strays``; True if none came."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._strays != strays, seconds)
+            return self._strays == strays
+
+    def fail(self, exc: BaseException) -> bool:
+        """Record that the port failed and wake every waiter; True the first time only."""
+        with self._cond:
+            if self._gone is not None:
+                return False
+            self._gone = exc
+            self._cond.notify_all()
+        return True
+
+    # ------------------------------------------------------------ the reader's side
+    def awaiting_prompt(self) -> bool:
+        with self._cond:
+            exchange = self._exchange
+            return bool(exchange and exchange.wants_prompt and not exchange.prompt)
+
+    def prompted(self) -> None:
+        with self._cond:
+            if self._exchange is not None:
+                self._exchange.prompt = True
+                self._cond.notify_all()
+
+    def offer(self, text: str) -> object:
+        """Classify a line: ANSWER (taken by the command in flight), its UrcKind, or None
+        (a stray line: nothing in flight and no URC; counted)."""
+        with self._cond:
+            exchange = self._exchange
+            command = exchange.command if exchange and exchange.final is None else None
+            kind: UrcKind | None = urc_kind(text, command)
+            if kind is None and command is not None:
+                self._answer(exchange, text)
+                return ANSWER
+            if kind is None:
+                self._strays += 1
+                self._cond.notify_all()
+            return kind
+
+    def _answer(self, exchange: Exchange, text: str) -> None:
+        """Called with the condition held: a final result code or an information line."""
+        final = parse_final(text)
+        if final is not None:
+            exchange.final = final
+            self._cond.notify_all()
+        elif text != exchange.command:  # an echo (before ATE0) is not an answer
+            exchange.lines.append(text)

@@ -1,0 +1,113 @@
+"""The reader thread of one modem (``modem-reader-NAME``): bytes from the port to lines.
+
+:meth:`LineReader.run` reads the port until it fails or the engine stops. Bytes are decoded
+leniently: a byte that is not UTF-8 is logged with its hex and replaced, never fatal. Lines
+are split, and the ``> `` prompt of ``AT+CMGS`` is recognised while one is awaited. Each line
+goes to the command in flight (:class:`modem.inflight.InFlight`) or becomes a :class:`Urc`,
+even in the middle of another command's response; ``+CMT``/``+CDS``/``+CBM`` take the PDU
+line that follows. URCs are handed to ``on_urc``, which must not block (the engine queues
+them). A port failure, or any crash, is passed to ``on_fail(exc)`` and ends the thread.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+from typing import Callable
+
+import serial
+
+from modem.inflight import ANSWER, InFlight
+from modem.results import Urc
+
+log = logging.getLogger(__name__)
+_HEX_LINE = re.compile(r"[0-9A-Fa-f]+")
+_JUNK = re.compile(r"[\x00-\x1f\x7f\ufffd]")
+#: What a port raises when it fails (pyserial, the OS, or a port closed under us).
+PORT_ERRORS = (serial.SerialException, OSError, ValueError, TypeError, AttributeError)
+
+
+class LineReader:
+    """Reads one port on the thread that calls :meth:`run` (never on a caller's thread)."""
+
+    def __init__(self, port: serial.SerialBase, inflight: InFlight, *, name: str,
+                 on_urc: Callable[[Urc], object], on_fail: Callable[[BaseException], None],
+                 stopping: threading.Event,
+                 transcript: Callable[[str, str], None] | None = None):
+        self.name = name
+        self._port, self._inflight = port, inflight
+        self._on_urc, self._on_fail = on_urc, on_fail
+        self._stopping, self._transcript = stopping, transcript
+        self._urc_waiting_pdu: Urc | None = None
+
+    def run(self) -> None:
+        buffer = b""
+        try:
+            while not self._stopping.is_set():
+                data = self._port.read(self._port.in_waiting or 1)
+                if data:
+                    buffer = self._feed(buffer + data)
+        except PORT_ERRORS as exc:
+            if not self._stopping.is_set():
+                log.warning("%s: port failed: %s", self.name, exc)
+            self._on_fail(exc)
+        except Exception as exc:  # noqa: BLE001  top of the thread: log, never die silently
+            log.exception("%s: reader thread crashed", self.name)
+            self._on_fail(exc)
+
+    def _feed(self, buffer: bytes) -> bytes:
+        """Consume whole lines (and a prompt) from ``buffer``; return the unfinished rest."""
+        while True:
+            stripped = buffer.lstrip(b"\r\n")
+            if stripped.startswith(b">") and self._inflight.awaiting_prompt():
+                self._on_prompt()
+                buffer = stripped[1:].lstrip(b" ")
+                continue
+            end = re.search(rb"[\r\n]", stripped)
+            if end is None:
+                return stripped
+            self._on_line(self._decode(stripped[:end.start()]))
+            buffer = stripped[end.end():]
+
+    def _decode(self, raw: bytes) -> str:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("%s: undecodable bytes on the line: %s", self.name, raw.hex(" "))
+            text = raw.decode("utf-8", errors="replace")
+        return _JUNK.sub("", text).strip()
+
+    def _on_prompt(self) -> None:
+        if self._transcript:
+            self._transcript("<-", "> ")
+        self._inflight.prompted()
+
+    def _on_line(self, text: str) -> None:
+        if not text:
+            return
+        if self._transcript:
+            self._transcript("<-", text)
+        log.debug("%s <- %s", self.name, text)
+        if self._take_urc_pdu(text):
+            return
+        kind = self._inflight.offer(text)
+        if kind is ANSWER:
+            return
+        if kind is None:
+            log.info("%s: unsolicited line ignored: %r", self.name, text)
+        elif kind.has_pdu:
+            self._urc_waiting_pdu = kind.urc(text)
+        else:
+            self._on_urc(kind.urc(text))
+
+    def _take_urc_pdu(self, text: str) -> bool:
+        """The line after ``+CMT:``/``+CDS:`` is its PDU; anything else drops that header."""
+        urc, self._urc_waiting_pdu = self._urc_waiting_pdu, None
+        if urc is None:
+            return False
+        if _HEX_LINE.fullmatch(text):
+            self._on_urc(dataclasses.replace(urc, pdu=text))
+            return True
+        log.warning("%s: %s without its PDU line (got %r)", self.name, urc.line, text)
+        return False
