@@ -2,11 +2,7 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import subprocess
 import sys
-import threading
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
@@ -91,62 +87,18 @@ def _serve_api(settings) -> None:
     ApiServer(settings).run()
 
 
-def _spawn_worker(ctx: click.Context, flags: dict) -> subprocess.Popen:
-    """Start `msisdn-gateway worker` with the same configuration sources and flags."""
-    args = [sys.executable, "-m", "gateway.cli"]
-    if ctx.obj.get("config"):
-        args += ["--config", ctx.obj["config"]]
-    args.append("worker")
-    for name, value in flags.items():
-        if value is None or value is False:
-            continue
-        option = "--" + name.replace("_", "-")
-        args += [option] if value is True else [option, str(value)]
-    return subprocess.Popen(args)
-
-
-def _watch_worker(worker: subprocess.Popen, failed: threading.Event) -> None:
-    """Stop the API (SIGTERM to ourselves) if the worker process dies on its own."""
-    code = worker.wait()
-    if not failed.is_set():
-        failed.set()
-        log.error("worker process exited with code %s; stopping the API", code)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
 @main.command()
 @_server_options
 @click.pass_context
 def serve(ctx, **flags):
     """Run the API workers and the worker process on this box."""
+    from gateway import supervisor
+
     settings = _settings(ctx, **flags)
-    _prepare(settings).dispose()
-    parent = os.getpid()
-    worker = _spawn_worker(ctx, flags)
-    worker_failed = threading.Event()
-    threading.Thread(target=_watch_worker, args=(worker, worker_failed),
-                     name="worker-watch", daemon=True).start()
-    try:
-        _serve_api(settings)
-    finally:
-        # gunicorn forks its workers from this process: only the parent owns the worker.
-        if os.getpid() == parent:
-            stopping_on_request = not worker_failed.is_set()
-            worker_failed.set()
-            _stop(worker)
-            if not stopping_on_request:
-                sys.exit(1)
-
-
-def _stop(worker: subprocess.Popen, grace: float = 30.0) -> None:
-    if worker.poll() is None:
-        worker.terminate()
-        try:
-            worker.wait(grace)
-        except subprocess.TimeoutExpired:
-            log.error("worker process did not stop in %ss; killing it", grace)
-            worker.kill()
-            worker.wait()
+    _prepare(settings).dispose()  # check keys and migrate once, before both start
+    code = supervisor.serve(ctx.obj.get("config"), flags)
+    if code:
+        sys.exit(code)
 
 
 @main.command()

@@ -21,6 +21,8 @@ from gateway.verification.deps import Deps
 def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
+    # One line per job run (every 100 ms for the dispatcher) would drown everything else.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
 
 
 def build_deps(settings: Settings, engine: Engine, clock: Clock | None = None) -> Deps:

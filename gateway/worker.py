@@ -1,22 +1,38 @@
-"""The worker process: owns the scheduler (and, with the pipeline, the modems).
+"""The worker process: owns the modem pool and the scheduler. One per box.
 
-Jobs: ``cleanup`` removes expired sessions, codes, nonces, rate counters and old outbox
-rows every ``cleanup_interval`` seconds.
+Jobs (APScheduler, each logged with its traceback if it fails, never stopping the rest):
+``dispatch`` claims due outbox rows every ``dispatch_interval`` seconds; ``status``
+publishes modem health to the database every ``STATUS_INTERVAL`` seconds; ``cleanup``
+removes expired rows every ``cleanup_interval``; under --simulate, ``simulation`` moves
+the virtual network and its mailboxes. Inbound SMS and delivery reports arrive on the
+pool's inbound thread.
+
+Stopping (SIGTERM/SIGINT): no new claims, the sends in progress finish, the pool closes.
+Nothing accepted is lost: unsent rows stay queued in the database.
 """
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from gateway.pipeline import status
+from gateway.pipeline.dispatch import Dispatcher
+from gateway.pipeline.inbound import store_inbound
+from gateway.pipeline.reports import record_report
+from gateway.pipeline.simulation import Simulation
 from gateway.storage.repositories import delete_expired
 from gateway.verification.deps import Deps
+from modem.pool import ModemPool
 
 log = logging.getLogger(__name__)
 
 OUTBOX_RETENTION_SECONDS = 86400
+STATUS_INTERVAL = 5.0
+SIMULATION_INTERVAL = 0.1
 
 
 def cleanup(deps: Deps) -> dict:
@@ -30,34 +46,66 @@ def cleanup(deps: Deps) -> dict:
     return counts
 
 
-def _guarded(job, deps: Deps):
+def _guarded(name: str, job, *args):
     def run():
         try:
-            job(deps)
+            job(*args)
         except Exception:  # top of a job: log with traceback, keep the scheduler alive
-            log.exception("job %s failed", job.__name__)
-    run.__name__ = job.__name__
+            log.exception("job %s failed", name)
     return run
 
 
-def build_scheduler(deps: Deps) -> BackgroundScheduler:
-    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True,
-                                                                  "max_instances": 1})
-    scheduler.add_job(_guarded(cleanup, deps), "interval", id="cleanup", name="cleanup",
-                      seconds=deps.settings.cleanup_interval)
-    return scheduler
+class Worker:
+    """The worker's object graph. ``pool`` and ``simulation`` may be given by tests."""
+
+    def __init__(self, deps: Deps, *, pool: ModemPool | None = None,
+                 simulation: Simulation | None = None, worker_id: str | None = None) -> None:
+        settings = deps.settings
+        self.deps = deps
+        self.simulation = simulation or (Simulation(settings) if settings.simulate else None)
+        configs = self.simulation.modem_configs if self.simulation else settings.modems
+        if not configs:
+            log.warning("no modems configured: SMS stay queued (see `modems` in the README)")
+        self.pool = pool or ModemPool(configs)
+        self.dispatcher = Dispatcher(deps, self.pool, worker_id or socket.gethostname(),
+                                     slots=len(configs))
+        self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": 5})
+
+    def publish_status(self) -> None:
+        status.publish(self.deps, self.pool.health(), self.dispatcher.speeds())
+
+    def start(self) -> None:
+        deps = self.deps
+        self.dispatcher.recover_interrupted()
+        self.pool.start(on_sms=lambda sms: store_inbound(deps, sms),
+                        on_report=lambda report: record_report(deps, report))
+        jobs = [("dispatch", self.dispatcher.dispatch_due, deps.settings.dispatch_interval),
+                ("status", self.publish_status, STATUS_INTERVAL),
+                ("cleanup", lambda: cleanup(deps), deps.settings.cleanup_interval)]
+        if self.simulation:
+            jobs.append(("simulation", lambda: self.simulation.sync(deps), SIMULATION_INTERVAL))
+        for name, job, seconds in jobs:
+            _guarded(name, job)()  # once now, then on schedule
+            self.scheduler.add_job(_guarded(name, job), "interval", seconds=seconds,
+                                   id=name, name=name)
+        self.scheduler.start()
+        log.info("worker started with %d modem(s)", len(self.pool.health()))
+
+    def stop(self) -> None:
+        self.scheduler.shutdown(wait=True)
+        self.dispatcher.close()
+        self.pool.stop()
+        log.info("worker stopped")
 
 
 def run_worker(deps: Deps, stop: threading.Event | None = None) -> None:
-    """Run the scheduler until SIGTERM/SIGINT (or ``stop`` is set)."""
+    """Run the worker until SIGTERM/SIGINT (or ``stop`` is set)."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    scheduler = build_scheduler(deps)
-    scheduler.start()
-    log.info("worker started")
-    _guarded(cleanup, deps)()
+    worker = Worker(deps)
+    worker.start()
     stop.wait()
-    scheduler.shutdown(wait=True)
-    log.info("worker stopped")
+    worker.stop()

@@ -69,7 +69,7 @@ class Gateway:
         row = {"name": name, "url": f"/dev/gsm-{name}", "state": "ready", "healthy": True,
                "model": "SIMCOM_SIM7600", "number": "+33700000001", "mcc": "208",
                "mnc": "01", "region": "FR", "signal_dbm": -71, "registration": "home",
-               "sent_today": 0, "failed_today": 0, "updated_at": self.clock.now()}
+               "sent_today": 0, "failed": 0, "updated_at": self.clock.now()}
         row.update(values)
         with self.deps.uow() as uow:
             uow.modems.upsert(row)

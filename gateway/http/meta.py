@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import __version__
+from gateway.verification.capacity import healthy_modems
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +29,19 @@ def lbheartbeat():
 
 @meta.get("/__heartbeat__")
 def heartbeat():
-    """200 when every dependency answers, else 503; one entry per dependency."""
+    """200 when every dependency answers, else 503; one entry per dependency: the
+    database, and the modems (as the worker last reported them)."""
+    deps = current_app.extensions["deps"]
     try:
         with current_app.extensions["engine"].connect() as connection:
             connection.execute(text("SELECT 1"))
-        database = "ok"
+        with deps.uow() as uow:
+            healthy = len(healthy_modems(uow, deps))
+        status = {"database": "ok",
+                  "modems": "ok" if healthy else "no healthy modem reported by the worker"}
     except SQLAlchemyError as exc:
         log.warning("heartbeat: database unreachable: %s", exc.__class__.__name__)
-        database = "unreachable"
-    status = {"database": database}
+        status = {"database": "unreachable", "modems": "unknown"}
     return jsonify(status), 200 if all(v == "ok" for v in status.values()) else 503
 
 

@@ -169,7 +169,8 @@ class ModemStatus(Base):
     registration: Mapped[str | None] = mapped_column(String(16))
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_today: Mapped[int] = mapped_column(Integer, default=0)
-    failed_today: Mapped[int] = mapped_column(Integer, default=0)
+    # Sends refused or with an unknown outcome since the worker started.
+    failed: Mapped[int] = mapped_column(Integer, default=0)
     daily_quota: Mapped[int | None] = mapped_column(Integer)
     # Measured sending speed: seconds per SMS part (moving average), None until measured.
     seconds_per_part: Mapped[float | None] = mapped_column(Float)

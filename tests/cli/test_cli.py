@@ -40,8 +40,11 @@ def never_serve(monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("the command went on to serve instead of refusing to start")
 
-    for name in ("_serve_api", "_worker_main", "_spawn_worker"):
-        monkeypatch.setattr(cli, name, refuse, raising=False)
+    from gateway import supervisor
+
+    for name in ("_serve_api", "_worker_main"):
+        monkeypatch.setattr(cli, name, refuse)
+    monkeypatch.setattr(supervisor, "serve", refuse)
 
 
 def run(*args: str):

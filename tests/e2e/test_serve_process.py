@@ -47,8 +47,8 @@ def wait_until_serving(url: str, process: subprocess.Popen, deadline: float = 30
         if process.poll() is not None:
             raise AssertionError(f"serve exited early: {process.stdout.read()}")
         try:
-            if requests.get(url + "/__lbheartbeat__", timeout=1).status_code == 200:
-                return
+            if requests.get(url + "/__heartbeat__", timeout=1).status_code == 200:
+                return  # the database answers and the worker reported a healthy modem
         except requests.ConnectionError:
             pass
         time.sleep(0.1)  # waiting for another process to bind its port, not for timing
@@ -69,7 +69,11 @@ def served(tmp_path):
         yield url, process, tmp_path
     finally:
         if process.poll() is None:
-            process.kill()
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
         process.wait(10)
         process.stdout.close()
 
@@ -98,8 +102,22 @@ def test_serve_stops_with_an_error_when_its_worker_process_dies(served):
     [worker] = [pid for pid in descendants(process.pid)
                 if b"\0worker\0" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     os.kill(worker, signal.SIGKILL)
-    assert process.wait(30) == 1  # so that systemd's Restart=on-failure restarts it
-    assert "worker process exited" in process.stdout.read()
+    code = process.wait(30)
+    output = process.stdout.read()
+    assert code == 1, output  # so that systemd restarts it (Restart=on-failure)
+    assert "worker exited with code -9" in output
+
+
+def test_the_worker_does_not_outlive_a_killed_serve(served):
+    _, process, _ = served
+    [worker] = [pid for pid in descendants(process.pid)
+                if b"\0worker\0" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    process.kill()
+    process.wait(10)
+    end = time.monotonic() + 30
+    while running(worker) and time.monotonic() < end:
+        time.sleep(0.05)  # waiting for another process to exit
+    assert not running(worker)
 
 
 def test_the_whole_mt_flow_over_real_http_with_requests_hawk(served):

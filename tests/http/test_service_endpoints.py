@@ -13,7 +13,16 @@ def test_root_names_the_service_its_version_and_public_endpoint(start_gateway):
 def test_heartbeats_report_each_dependency(gateway):
     assert gateway.get("/__lbheartbeat__").status_code == 200
     response = gateway.get("/__heartbeat__")
-    assert response.status_code == 200 and response.json() == {"database": "ok"}
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "modems": "ok"}
+
+
+def test_the_heartbeat_fails_without_a_healthy_modem(start_gateway):
+    gw = start_gateway(modems=0)
+    gw.publish_modem("m0", healthy=False, state="gone")
+    response = gw.get("/__heartbeat__")
+    assert response.status_code == 503
+    assert response.json()["database"] == "ok" and response.json()["modems"] != "ok"
 
 
 def test_the_browserid_support_document_publishes_the_key_and_a_warning_page(gateway):

@@ -50,7 +50,7 @@ def upgrade() -> None:
     sa.Column('registration', sa.String(length=16), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('sent_today', sa.Integer(), nullable=False),
-    sa.Column('failed_today', sa.Integer(), nullable=False),
+    sa.Column('failed', sa.Integer(), nullable=False),
     sa.Column('daily_quota', sa.Integer(), nullable=True),
     sa.Column('seconds_per_part', sa.Float(), nullable=True),
     sa.Column('updated_at', UTCDateTime(), nullable=False),

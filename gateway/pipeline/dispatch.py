@@ -1,0 +1,172 @@
+"""The outbox dispatcher: claims due rows and sends them through the modem pool.
+
+Threads: ``dispatch_due`` runs on the scheduler's executor; each claimed row is sent on
+one of ``slots`` threads named ``outbox-send-N`` (one per modem), so the dispatcher never
+claims more rows than it can send at once and no claimed row waits.
+
+A row's outcome: ``sent`` (with one outbox_parts row per accepted part), back to
+``queued`` with a backoff (rejected before any part went out, no modem available),
+``failed`` (out of attempts or time, bad number, rejected after some parts went out) or
+``unknown`` (no answer in time, or the worker stopped mid-send: it may have been sent, so
+it is never resent blindly).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gateway.storage.models import OutboundPart
+from gateway.verification.deps import Deps
+from gateway.verification.msisdn import mask_msisdn
+from modem.errors import ModemError, NoModemAvailable, SendOutcomeUnknown, SendRejected
+from modem.pool import ModemPool
+
+log = logging.getLogger(__name__)
+SPEED_SMOOTHING = 0.3  # weight of the newest measurement in the moving average
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What a send thread needs of a claimed row (no ORM object crosses threads)."""
+
+    id: int
+    recipient: str
+    text: str
+    mcc: str | None
+    mnc: str | None
+    region: str | None
+    attempts: int
+
+
+class Dispatcher:
+    def __init__(self, deps: Deps, pool: ModemPool, worker_id: str, slots: int) -> None:
+        self._deps, self._pool, self._worker = deps, pool, worker_id
+        self._slots = max(1, slots)
+        self._busy = 0
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(self._slots, thread_name_prefix="outbox-send")
+        self._seconds_per_part: dict[str, float] = {}
+
+    def recover_interrupted(self) -> int:
+        """At start: rows this worker was sending when it stopped are ``unknown``."""
+        with self._deps.uow() as uow:
+            rows = uow.queue.interrupted(self._worker)
+            for row in rows:
+                row.status, row.updated_at = "unknown", self._deps.now()
+                row.last_error = "the worker stopped while sending: it may have been sent"
+            uow.commit()
+        if rows:
+            log.warning("%d SMS were being sent when the worker stopped: marked unknown",
+                        len(rows))
+        return len(rows)
+
+    def dispatch_due(self) -> int:
+        """Claim as many due rows as there are free send slots; returns how many."""
+        with self._lock:
+            free = self._slots - self._busy
+            if free <= 0:
+                return 0
+            with self._deps.uow() as uow:
+                rows = uow.queue.claim_due(self._deps.now(), free, self._worker)
+                batch = [Outgoing(r.id, r.recipient, r.text, r.mcc, r.mnc, r.region,
+                                  r.attempts) for r in rows]
+                uow.commit()
+            self._busy += len(batch)
+        for sms in batch:
+            self._executor.submit(self._send_guarded, sms)
+        return len(batch)
+
+    def speeds(self) -> dict[str, float]:
+        """Measured seconds per SMS part, per modem."""
+        with self._lock:
+            return dict(self._seconds_per_part)
+
+    def close(self) -> None:
+        """Wait for the sends in progress (they finish or time out), then stop."""
+        self._executor.shutdown(wait=True)
+
+    def _send_guarded(self, sms: Outgoing) -> None:
+        try:
+            self._send(sms)
+        except Exception:  # top of a thread: the row stays "sending" -> unknown at restart
+            log.exception("sending outbox row %s failed unexpectedly", sms.id)
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    def _send(self, sms: Outgoing) -> None:
+        started = self._deps.clock.monotonic()
+        try:
+            result = self._pool.send(sms.recipient, sms.text, mcc=sms.mcc, mnc=sms.mnc,
+                                     region=sms.region)
+        except SendOutcomeUnknown as exc:
+            self._finish(sms, "unknown", f"no answer from the modem in time: {exc}",
+                         receipts=exc.accepted)
+        except SendRejected as exc:
+            if exc.accepted:  # some parts went out: resending would duplicate them
+                self._finish(sms, "failed", f"rejected after some parts: {exc}",
+                             receipts=exc.accepted)
+            else:
+                self._retry(sms, f"rejected by every modem: {exc}")
+        except NoModemAvailable as exc:
+            self._retry(sms, f"no modem available: {exc}", after=exc.retry_after,
+                        counts=False)
+        except ValueError as exc:
+            self._finish(sms, "failed", f"cannot be sent: {exc}")
+        except ModemError as exc:
+            self._retry(sms, f"modem error: {exc}")
+        else:
+            self._measure(result.modem, self._deps.clock.monotonic() - started,
+                          len(result.receipts))
+            self._finish(sms, "sent", None, receipts=result.receipts, modem=result.modem)
+            log.info("outbox %s sent to %s by %s (%d part(s))", sms.id,
+                     mask_msisdn(sms.recipient), result.modem, len(result.receipts))
+
+    def _measure(self, modem: str, seconds: float, parts: int) -> None:
+        sample = seconds / max(1, parts)
+        with self._lock:
+            old = self._seconds_per_part.get(modem)
+            self._seconds_per_part[modem] = sample if old is None else (
+                SPEED_SMOOTHING * sample + (1 - SPEED_SMOOTHING) * old)
+
+    def _finish(self, sms: Outgoing, status: str, error: str | None, *, receipts=(),
+                modem: str | None = None) -> None:
+        now = self._deps.now()
+        with self._deps.uow() as uow:
+            row = uow.queue.get(sms.id)
+            row.status, row.last_error, row.updated_at = status, error, now
+            row.modem = modem or (receipts[0].modem if receipts else row.modem)
+            if receipts:
+                row.sent_at = now
+            for receipt in receipts:
+                uow.queue.add_part(OutboundPart(
+                    outbox_id=sms.id, part_number=receipt.part_number,
+                    part_count=receipt.part_count, modem=receipt.modem,
+                    reference=receipt.reference, status="sent",
+                    submitted_at=receipt.submitted_at))
+            uow.commit()
+        if status != "sent":
+            log.warning("outbox %s to %s: %s (%s)", sms.id, mask_msisdn(sms.recipient),
+                        status, error)
+
+    def _retry(self, sms: Outgoing, error: str, *, after: float | None = None,
+               counts: bool = True) -> None:
+        """Back to the queue with a doubling backoff, unless out of attempts or time."""
+        settings, now = self._deps.settings, self._deps.now()
+        attempts = sms.attempts if counts else sms.attempts - 1
+        delay = after or settings.retry_backoff * 2 ** max(0, attempts - 1)
+        with self._deps.uow() as uow:
+            row = uow.queue.get(sms.id)
+            row.attempts, row.last_error, row.updated_at = attempts, error, now
+            next_at = now + timedelta(seconds=delay)
+            if attempts >= settings.max_send_attempts or next_at >= row.expires_at:
+                row.status = "failed"
+            else:
+                row.status, row.next_attempt_at = "queued", next_at
+            uow.commit()
+            status = row.status
+        log.warning("outbox %s to %s: %s; %s", sms.id, mask_msisdn(sms.recipient), error,
+                    "gave up" if status == "failed" else f"retry in {delay:.0f} s")

@@ -1,0 +1,53 @@
+"""Inbound SMS: every message is stored in the inbox, and an SMS-MO verification request
+acted on, in one transaction; only then does the handler return, and only then does the
+modem layer delete the message from the SIM. A database failure raises, so the message
+stays on the SIM for the next sweep; a second delivery of the same message is a no-op.
+"""
+from __future__ import annotations
+
+import logging
+
+from gateway.errors import ApiError
+from gateway.storage.models import InboundSms
+from gateway.storage.pipeline import inbox_dedupe_key
+from gateway.verification.deps import Deps
+from gateway.verification.momt import parse_mo_request, start_momt_verification
+from gateway.verification.msisdn import mask_msisdn
+from modem.driver import InboundSms as ReceivedSms
+
+log = logging.getLogger(__name__)
+KIND_MOMT = "momt-verify"
+REDACTED = "/v1/msisdn/sms/momt/verify <hawk id not stored>"
+
+
+def store_inbound(deps: Deps, sms: ReceivedSms) -> InboundSms | None:
+    """Store ``sms`` and act on it; returns the inbox row (None for a redelivery).
+    The hawk id of an SMS-MO request is a credential: it is not stored."""
+    hawk_id = parse_mo_request(sms.text)
+    with deps.uow() as uow:
+        row = InboundSms(
+            dedupe_key=inbox_dedupe_key(sms.modem, sms.sender, sms.smsc_timestamp, sms.text),
+            modem=sms.modem, recipient=sms.recipient, sender=sms.sender,
+            text=REDACTED if hawk_id else sms.text, smsc_timestamp=sms.smsc_timestamp,
+            partial=sms.partial, kind=KIND_MOMT if hawk_id else "other", outcome="stored",
+            received_at=deps.now())
+        if not uow.inbox.store(row):
+            log.info("SMS from %s on %s was stored before: not handled again",
+                     mask_msisdn(sms.sender), sms.modem)
+            return None
+        if hawk_id:
+            row.outcome = _verify_sender(uow, deps, hawk_id, sms.sender)
+        uow.commit()
+    log.info("SMS from %s on %s stored (%s: %s)", mask_msisdn(sms.sender), sms.modem,
+             row.kind, row.outcome)
+    return row
+
+
+def _verify_sender(uow, deps: Deps, hawk_id: str, sender: str) -> str:
+    """Start the MO+MT flow inside a savepoint, so a refusal keeps the inbox row."""
+    try:
+        with uow.db.begin_nested():
+            start_momt_verification(uow, deps, hawk_id, sender)
+    except ApiError as exc:
+        return f"refused: {exc.message} (errno {exc.errno})"
+    return "code queued"

@@ -1,0 +1,46 @@
+"""Publishing what the worker knows of its modems to the database (modem_status), for the
+API processes: discover, back-off and the heartbeat read it from there."""
+from __future__ import annotations
+
+import phonenumbers
+
+from gateway.verification.deps import Deps
+from modem.pool import ModemHealth
+
+
+def mask_imsi(imsi: str | None) -> str | None:
+    """MCC+MNC and the last 3 digits: enough to tell SIMs apart, not to clone one."""
+    if not imsi:
+        return None
+    return imsi[:5] + "*" * max(0, len(imsi) - 8) + imsi[-3:]
+
+
+def _region(number: str | None) -> str | None:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+    except (phonenumbers.NumberParseException, TypeError):
+        return None
+
+
+def status_row(health: ModemHealth, seconds_per_part: float | None, now) -> dict:
+    identity, network = health.identity, health.network
+    home = identity.home_network or ""
+    model = " ".join(p for p in (identity.manufacturer, identity.model) if p) or None
+    return {"name": health.name, "url": health.url, "state": health.state,
+            "healthy": health.healthy, "model": model, "imsi_masked": mask_imsi(identity.imsi),
+            "number": identity.own_number, "mcc": home[:3] or None, "mnc": home[3:] or None,
+            "region": _region(identity.own_number), "signal_dbm": network.signal_dbm,
+            "registration": network.registration, "last_error": health.last_error,
+            "sent_today": health.sent_today, "failed": health.rejected + health.unknown,
+            "daily_quota": health.daily_quota, "seconds_per_part": seconds_per_part,
+            "updated_at": now}
+
+
+def publish(deps: Deps, healths: list[ModemHealth], speeds: dict[str, float]) -> None:
+    """Replace the modem_status table's content with ``healths``."""
+    now = deps.now()
+    with deps.uow() as uow:
+        for health in healths:
+            uow.modems.upsert(status_row(health, speeds.get(health.name), now))
+        uow.modems.remove_except([h.name for h in healths])
+        uow.commit()
