@@ -14,19 +14,21 @@ import dataclasses
 import logging
 import queue
 import threading
-from datetime import datetime, time, timedelta, timezone
 from typing import Callable, Iterable
 
-import phonenumbers
-
-from modem.driver import DeliveryReport, Identity, InboundSms, Modem, NetworkStatus, PartReceipt
+from modem import choice
+from modem.driver import Modem
 from modem.errors import (ModemError, ModemGone, ModemTimeout, NoModemAvailable, PinError,
                           SendOutcomeUnknown, SendRejected)
+from modem.inbound import InboundQueue
+from modem.inbox import InboundSms
 from modem.pdu import encode_submit
+from modem.reports import DeliveryReport, PartReceipt
+from modem.slot import ModemHealth, Slot
 from modem.transport import Clock, ModemConfig, SystemClock
 
 log = logging.getLogger(__name__)
-_STOP = object()
+__all__ = ["ModemHealth", "ModemPool", "SendResult"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,60 +39,12 @@ class SendResult:
     receipts: tuple[PartReceipt, ...]
 
 
-@dataclasses.dataclass(frozen=True)
-class ModemHealth:
-    """A snapshot of one modem, plain data. ``state``: starting, ready, gone (reopened with
-    backoff), failed (needs a person: PIN/PUK) or stopped. ``next_reopen_in`` is seconds."""
-
-    name: str
-    url: str
-    state: str
-    identity: Identity
-    network: NetworkStatus
-    last_error: str | None
-    last_error_at: datetime | None
-    sent_parts: int
-    rejected: int
-    unknown: int
-    received: int
-    reports: int
-    sent_today: int
-    daily_quota: int | None
-    reopen_attempts: int
-    next_reopen_in: float | None
-    identity_changed: bool
-
-    @property
-    def healthy(self) -> bool:
-        return self.state == "ready" and self.network.registered
-
-
-@dataclasses.dataclass
-class _Slot:
-    """One configured modem and its bookkeeping (guarded by the pool's lock)."""
-
-    config: ModemConfig
-    modem: Modem | None = None
-    state: str = "starting"
-    last_error: str | None = None
-    last_error_at: datetime | None = None
-    counters: dict = dataclasses.field(default_factory=lambda: dict.fromkeys(
-        ("sent_parts", "rejected", "unknown", "received", "reports"), 0))
-    day: object = None
-    sent_today: int = 0
-    tokens: float = 0.0
-    tokens_at: float = 0.0
-    reopen_attempts: int = 0
-    reopen_at: float | None = None
-    known: Identity | None = None
-    identity_changed: bool = False
-
-
 class ModemPool:
     """The modems of one worker process. ``send`` may be called from any thread.
 
     ``modem_factory(config, **callbacks)`` builds a :class:`Modem` (tests pass their own).
-    Times are seconds of ``clock.monotonic()``; the daily quota counts per UTC day. With
+    Times are seconds of ``clock.monotonic()``; the daily quota counts per UTC day
+    (:mod:`modem.limits`); the choice of a modem is by :mod:`modem.choice`. With
     ``supervise=False`` no supervisor thread runs: the owner calls :meth:`reopen_due` and
     :meth:`maintain` itself (from scheduler jobs, or a test after advancing its clock).
     """
@@ -101,11 +55,12 @@ class ModemPool:
                  maintenance_interval: float = 60.0, supervise: bool = True):
         self._clock = clock or SystemClock()
         self._factory = modem_factory
-        self._slots = [_Slot(config) for config in configs]
+        self._slots = [Slot(config) for config in configs]
         names = [slot.config.label for slot in self._slots]
         if len(set(names)) != len(names):
             raise ValueError(f"modem names must be unique: {names}")
-        self.inbound: queue.Queue = queue.Queue(maxsize=inbound_capacity)
+        self._inbound = InboundQueue(inbound_capacity)
+        self.inbound: queue.Queue = self._inbound.queue
         self._backoff = reopen_backoff
         self._interval = maintenance_interval
         self._supervise_enabled = supervise
@@ -131,16 +86,14 @@ class ModemPool:
         if self._supervise_enabled:
             self._spawn("modem-pool-supervisor", self._supervise)
         if on_sms or on_report:
-            self._spawn("modem-pool-inbound", lambda: self._dispatch(on_sms, on_report))
+            self._spawn("modem-pool-inbound",
+                        lambda: self._inbound.dispatch(on_sms, on_report, self._stopping))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the pool's threads and close every modem (idempotent)."""
         self._stopping.set()
         self._wake.set()
-        try:
-            self.inbound.put_nowait(_STOP)
-        except queue.Full:
-            pass  # the inbound thread also watches the stop flag
+        self._inbound.wake()
         for thread in self._threads:
             thread.join(timeout)
         for slot in self._slots:
@@ -155,7 +108,7 @@ class ModemPool:
         thread.start()
 
     # ------------------------------------------------------------ opening and reopening
-    def _open(self, slot: _Slot) -> bool:
+    def _open(self, slot: Slot) -> bool:
         made: list[Modem] = []
         modem = self._factory(slot.config, clock=self._clock, auto_ack=False,
                               on_sms=lambda m: self._enqueue(slot, m, "received"),
@@ -171,22 +124,15 @@ class ModemPool:
             self._schedule_reopen(slot, exc)
             return False
         with self._lock:
-            changed = slot.known is not None and (slot.known.imsi, slot.known.imei) != (
-                identity.imsi, identity.imei)
-            if changed:
-                log.warning("%s: now IMSI %s IMEI %s (was %s / %s)", slot.config.label,
-                            identity.imsi, identity.imei, slot.known.imsi, slot.known.imei)
             if self._stopping.is_set():
                 modem.close()
                 return False
-            slot.identity_changed = slot.identity_changed or changed
-            slot.known, slot.modem, slot.state = identity, modem, "ready"
-            slot.reopen_attempts, slot.reopen_at = 0, None
+            slot.ready(modem, identity)
             self._changed.notify_all()
         log.info("%s ready: IMSI %s, IMEI %s", slot.config.label, identity.imsi, identity.imei)
         return True
 
-    def _mark_gone(self, slot: _Slot, exc: BaseException, modem: Modem) -> None:
+    def _mark_gone(self, slot: Slot, exc: BaseException, modem: Modem) -> None:
         """``modem`` failed (any thread): the supervisor closes it and reopens the slot
         with backoff. A late notice from a modem the slot no longer uses is ignored."""
         with self._lock:
@@ -195,12 +141,9 @@ class ModemPool:
             self._schedule_reopen(slot, exc)
         self._wake.set()
 
-    def _schedule_reopen(self, slot: _Slot, exc: BaseException) -> None:
-        first, cap = self._backoff
+    def _schedule_reopen(self, slot: Slot, exc: BaseException) -> None:
         with self._lock:
-            delay = min(first * 2 ** slot.reopen_attempts, cap)
-            slot.reopen_at = self._clock.monotonic() + delay
-            slot.reopen_attempts += 1
+            delay = slot.schedule_reopen(self._clock.monotonic(), *self._backoff)
         self._set_error(slot, exc, state="gone")
         log.warning("%s gone (%s); reopening in %.1f s", slot.config.label, exc, delay)
 
@@ -211,8 +154,7 @@ class ModemPool:
             now = self._clock.monotonic()
             for slot in self._slots:
                 with self._lock:
-                    due = slot.state == "gone" and slot.reopen_at is not None and now >= slot.reopen_at
-                    stale, slot.modem = (slot.modem, None) if slot.state == "gone" else (None, slot.modem)
+                    due, stale = slot.reopen_due(now), slot.take_stale()
                 if stale is not None:
                     stale.close()
                 if due and not self._stopping.is_set():
@@ -286,115 +228,52 @@ class ModemPool:
         reason = f"{failure}" if failure else "no healthy modem under its limits"
         raise NoModemAvailable(reason, min(retry_after) if retry_after else None)
 
-    def _candidates(self, mcc, mnc, region) -> list[tuple[_Slot, Modem]]:
+    def _candidates(self, mcc, mnc, region) -> list[tuple[Slot, Modem]]:
         """Healthy modems (ready and registered), best first, least used today first."""
         with self._lock:
-            ready = [(s, s.modem) for s in self._slots if s.state == "ready"
-                     and s.modem is not None and s.modem.status.registered]
-            return sorted(ready, key=lambda p: (self._rank(p[1], mcc, mnc, region),
-                                                p[0].sent_today))
+            ready = [(s, s.modem) for s in self._slots if s.usable]
+            return sorted(ready, key=lambda p: (choice.rank(p[1].identity, mcc, mnc, region),
+                                                p[0].limits.sent_today))
 
-    @staticmethod
-    def _rank(modem: Modem, mcc, mnc, region) -> int:
-        home = modem.identity.home_network or ""
-        if mcc and mnc and home == f"{mcc}{mnc}":
-            return 0
-        if mcc and home.startswith(mcc):
-            return 1
-        number = modem.identity.own_number
-        if region and number and _region_of(number) == region.upper():
-            return 2
-        return 3
-
-    def _reserve(self, slot: _Slot, parts: int) -> float:
+    def _reserve(self, slot: Slot, parts: int) -> float:
         """Take ``parts`` from the slot's quota and rate bucket; 0, or seconds to wait."""
-        cfg, now = slot.config, self._clock.monotonic()
+        monotonic = self._clock.monotonic()
         with self._lock:
-            today = self._clock.now().date()
-            if slot.day != today:
-                slot.day, slot.sent_today = today, 0
-            if cfg.daily_quota is not None and slot.sent_today + parts > cfg.daily_quota:
-                return self._seconds_to_midnight()
-            if cfg.rate_limit_per_minute:
-                rate = cfg.rate_limit_per_minute / 60.0
-                slot.tokens = min(cfg.rate_limit_per_minute,
-                                  slot.tokens + (now - slot.tokens_at) * rate)
-                slot.tokens_at = now
-                if slot.tokens < 1:
-                    return (1 - slot.tokens) / rate
-                slot.tokens -= parts
-            slot.sent_today += parts
-        return 0.0
+            return slot.limits.reserve(parts, monotonic, self._clock.now())
 
-    def _seconds_to_midnight(self) -> float:
-        now = self._clock.now().astimezone(timezone.utc)
-        midnight = datetime.combine(now.date() + timedelta(days=1), time(), timezone.utc)
-        return (midnight - now).total_seconds()
-
-    def _refund(self, slot: _Slot, parts: int) -> None:
+    def _refund(self, slot: Slot, parts: int) -> None:
         with self._lock:
-            slot.sent_today -= parts
-            slot.tokens += parts if slot.config.rate_limit_per_minute else 0
+            slot.limits.refund(parts)
 
-    def _count(self, slot: _Slot, counter: str, exc: BaseException | None, n: int = 1) -> None:
+    def _count(self, slot: Slot, counter: str, exc: BaseException | None, n: int = 1) -> None:
         with self._lock:
             slot.counters[counter] += n
         if exc is not None:
             self._set_error(slot, exc)
 
-    def _set_error(self, slot: _Slot, exc: BaseException, state: str | None = None) -> None:
+    def _set_error(self, slot: Slot, exc: BaseException, state: str | None = None) -> None:
         with self._lock:
-            slot.last_error, slot.last_error_at = str(exc), self._clock.now()
-            slot.state = state or slot.state
+            slot.record_error(exc, self._clock.now(), state)
             self._changed.notify_all()
 
     # ------------------------------------------------------------ receiving
-    def _enqueue(self, slot: _Slot, item: object, counter: str) -> None:
+    def _enqueue(self, slot: Slot, item: InboundSms | DeliveryReport, counter: str) -> None:
         """On a modem's events thread. Raises queue.Full: the modem then keeps the SMS
         (left on the SIM, or no +CNMA so that the network delivers it again)."""
-        self.inbound.put_nowait(item)
+        self._inbound.put(item)
         self._count(slot, counter, None)
 
     def receive(self, timeout: float | None = None) -> InboundSms | DeliveryReport | None:
         """The next inbound SMS or delivery report, or None after ``timeout`` seconds.
         Call ``ack()`` on an InboundSms once it is safely stored (``release()`` if not)."""
-        try:
-            item = self.inbound.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        return None if item is _STOP else item
-
-    def _dispatch(self, on_sms, on_report) -> None:
-        while not self._stopping.is_set():
-            item = self.receive()
-            if item is None:
-                continue
-            try:
-                if isinstance(item, InboundSms):
-                    self._handle_sms(item, on_sms)
-                elif on_report is not None:
-                    on_report(item)
-            except Exception:  # noqa: BLE001  top of the thread: one bad item must not stop it
-                log.exception("inbound handler failed on %r", item)
-
-    @staticmethod
-    def _handle_sms(message: InboundSms, on_sms) -> None:
-        if on_sms is None:
-            message.release()
-            return
-        try:
-            on_sms(message)
-        except Exception:
-            message.release()
-            raise
-        message.ack()
+        return self._inbound.receive(timeout)
 
     # ------------------------------------------------------------ health
     def health(self) -> list[ModemHealth]:
         """A snapshot of every modem (any thread; never talks to a modem)."""
         now = self._clock.monotonic()
         with self._lock:
-            return [self._snapshot(slot, now) for slot in self._slots]
+            return [slot.snapshot(now) for slot in self._slots]
 
     def wait_for(self, predicate: Callable[[list[ModemHealth]], bool], timeout: float) -> bool:
         """Block until ``predicate(health())`` holds (checked at each state change) or
@@ -413,22 +292,3 @@ class ModemPool:
                     self._mark_gone(slot, exc, modem)
                 except ModemError as exc:
                     self._set_error(slot, exc)
-
-    def _snapshot(self, slot: _Slot, now: float) -> ModemHealth:
-        modem = slot.modem
-        return ModemHealth(
-            name=slot.config.label, url=slot.config.url, state=slot.state,
-            identity=modem.identity if modem else (slot.known or Identity()),
-            network=modem.status if modem else NetworkStatus(),
-            last_error=slot.last_error, last_error_at=slot.last_error_at,
-            sent_today=slot.sent_today, daily_quota=slot.config.daily_quota,
-            reopen_attempts=slot.reopen_attempts,
-            next_reopen_in=max(0.0, slot.reopen_at - now) if slot.reopen_at else None,
-            identity_changed=slot.identity_changed, **slot.counters)
-
-
-def _region_of(number: str) -> str | None:
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
-    except phonenumbers.NumberParseException:
-        return None
