@@ -2,7 +2,8 @@
 
 Drive it with ``receive(data, now)`` (what the host writes), ``tick(now)`` (lets timed
 things happen: a held slow +CMGS answer, +CMT acknowledgement timeouts, vendor spam) and
-``deliver_sms`` / ``deliver_status_report`` (what the network hands it); collect what it
+``radio.deliver_sms`` / ``radio.deliver_status_report`` (what the network hands it, see
+:mod:`modem.sim.radio`); collect what it
 writes with ``read_output()``. ``now`` is monotonic seconds from the caller. The machine
 is not thread-safe: its owner (the virtual network) serialises every call.
 
@@ -14,13 +15,11 @@ Commands themselves live in :mod:`modem.sim.commands`.
 """
 from __future__ import annotations
 
-from typing import Protocol
-
-from modem.pdu import SubmittedSms
 from modem.sim import commands
 from modem.sim.card import SimCard
 from modem.sim.faults import GARBAGE, Faults
 from modem.sim.profiles import Profile
+from modem.sim.radio import Radio, Uplink
 
 CTRL_Z, ESC = 0x1A, 0x1B
 MAX_LINE = 4096  # a real modem drops an over-long line; so do we
@@ -30,28 +29,6 @@ CME_TEXT = {
     11: "SIM PIN required", 12: "SIM PUK required", 13: "SIM failure", 14: "SIM busy",
     16: "incorrect password", 30: "no network service", 100: "unknown",
 }
-
-
-class Uplink(Protocol):
-    """Where a modem's radio goes: the virtual network."""
-
-    def submit(self, reference: int, sms: SubmittedSms, pdu_hex: str) -> None: ...
-
-    def bounce(self, pdu_hex: str) -> None: ...
-
-
-class NullUplink:
-    """An uplink that accepts everything and forgets it (a machine driven on its own)."""
-
-    def __init__(self) -> None:
-        self.submitted: list[tuple[int, SubmittedSms]] = []
-        self.bounced: list[str] = []
-
-    def submit(self, reference: int, sms: SubmittedSms, pdu_hex: str) -> None:
-        self.submitted.append((reference, sms))
-
-    def bounce(self, pdu_hex: str) -> None:
-        self.bounced.append(pdu_hex)
 
 
 def _block(lines: list[str]) -> bytes:
@@ -75,7 +52,7 @@ class ModemMachine:
         if registration not in REGISTRATION_CODES:
             raise ValueError(f"registration must be one of {', '.join(REGISTRATION_CODES)}")
         self.profile, self.card, self.imei = profile, card, imei
-        self.uplink: Uplink = uplink or NullUplink()
+        self.radio = Radio(self, uplink)
         self.faults = faults or Faults()
         self.plmn = plmn or card.home_plmn
         self.operator_name = operator_name
@@ -87,9 +64,7 @@ class ModemMachine:
         self._deferred: list[bytes] = []
         self._held: tuple[float, bytes] | None = None
         self._pdu_target: tuple[str, int] | None = None
-        self._ack_pending: tuple[float, str] | None = None
         self._next_spam: float | None = None
-        self._next_mr = 0
         self._last_reg = self.reg_state()
         self.reset_session()
 
@@ -118,9 +93,8 @@ class ModemMachine:
 
     def power_off(self) -> None:
         """Power gone (unplugged): buffers lost; an unacknowledged +CMT goes back to the network."""
-        if self._ack_pending:
-            self.uplink.bounce(self._ack_pending[1])
-        self.powered, self._ack_pending, self._held, self._pdu_target = False, None, None, None
+        self.radio.power_off()
+        self.powered, self._held, self._pdu_target = False, None, None
         self._in.clear(), self._out.clear(), self._deferred.clear()
 
     def sim_status(self) -> str:
@@ -176,11 +150,7 @@ class ModemMachine:
             self._write(self._held[1])
             self._held = None
             self._process(now)
-        if self._ack_pending and now >= self._ack_pending[0]:
-            # 27.005 +CNMA: without an ack the ME tells the network and stops routing to the TE.
-            self.cnmi[1] = self.cnmi[3] = 0
-            self.uplink.bounce(self._ack_pending[1])
-            self._ack_pending = None
+        self.radio.tick(now)
         if self._next_spam is not None and now >= self._next_spam:
             if self.spam_on:
                 values = {"rssi": self.signal, "rssi_lte": 30 + self.signal}
@@ -281,50 +251,3 @@ class ModemMachine:
             self._held = (hold_until, data)
         else:
             self._write(data)
-
-    # ------------------------------------------------------------ radio side
-
-    def next_reference(self) -> int:
-        self._next_mr = (self._next_mr + 1) % 256
-        return self._next_mr
-
-    def deliver_sms(self, pdu_hex: str, now: float) -> bool:
-        """An SMS-DELIVER arrives; False when the modem cannot take it now (network retries)."""
-        if not self.powered or not self.registered():
-            return False
-        if self.cnmi[1] == 2:
-            if self.profile.cnma_required and self._ack_pending:
-                return False
-            tpdu_length = len(pdu_hex) // 2 - 1 - int(pdu_hex[:2], 16)
-            self.urc([f"+CMT: ,{tpdu_length}", pdu_hex])
-            if self.profile.cnma_required:
-                self._ack_pending = (now + self.profile.cnma_timeout, pdu_hex)
-            return True
-        return self._store_and_announce(pdu_hex, "+CMTI" if self.cnmi[1] in (1, 3) else None)
-
-    def deliver_status_report(self, pdu_hex: str, now: float) -> bool:
-        if not self.powered or not self.registered():
-            return False
-        ds = self.cnmi[3]
-        if ds == 1:
-            self.urc([f"+CDS: {len(pdu_hex) // 2 - 1 - int(pdu_hex[:2], 16)}", pdu_hex])
-            return True
-        if ds == 2:
-            return self._store_and_announce(pdu_hex, "+CDSI")
-        return True  # not routed to the TE: the report is dropped, as on a real modem
-
-    def acknowledge(self) -> bool:
-        if self._ack_pending is None:
-            return False
-        self._ack_pending = None
-        return True
-
-    def _store_and_announce(self, pdu_hex: str, urc_name: str | None) -> bool:
-        index = self.card.store(pdu_hex)
-        if index is None:
-            if self.profile.storage_full_urc:
-                self.urc([self.profile.storage_full_urc])
-            return False
-        if urc_name:
-            self.urc([f'{urc_name}: "{self.mems[2]}",{index + self.profile.first_index}'])
-        return True

@@ -193,8 +193,8 @@ class VirtualNetwork:
         entry.status = "delivered"
 
     def _offer(self, modem: SimModem, kind: str, pdu: str) -> None:
-        machine, now = modem.machine, self.clock.monotonic()
-        taken = machine.deliver_sms(pdu, now) if kind == "sms" else machine.deliver_status_report(pdu, now)
+        radio, now = modem.machine.radio, self.clock.monotonic()
+        taken = radio.deliver_sms(pdu, now) if kind == "sms" else radio.deliver_status_report(pdu, now)
         if not taken:
             self._retry_later(modem, kind, pdu)
 

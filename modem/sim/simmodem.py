@@ -61,7 +61,7 @@ class _Uplink:
 class SimModem:
     def __init__(self, network: VirtualNetwork, name: str, machine: ModemMachine) -> None:
         self.network, self.name, self.machine = network, name, machine
-        machine.uplink = _Uplink(self)
+        machine.radio.uplink = _Uplink(self)
         self.delivery_delay: float | None = None  # None: the network's
         self.generation = 0  # bumped by each unplug; a port opened before it is dead
         self.port_open = False

@@ -135,7 +135,7 @@ def cmgd(m: ModemMachine, cmd: Command, now: float) -> list[str]:
 
 
 def cnma(m: ModemMachine, cmd: Command, now: float) -> list[str]:
-    if not m.acknowledge():
+    if not m.radio.acknowledge():
         raise AtError("CMS", 340)  # no +CNMA acknowledgement expected
     return []
 
@@ -171,7 +171,7 @@ def finish_pdu(m: ModemMachine, target: str, length: int, text: str, now: float)
     if code is not None:
         m.respond([], m.final_for(AtError("CMS", code)))
         return
-    reference = m.next_reference()
-    m.uplink.submit(reference, sms, pdu_hex)
+    reference = m.radio.next_reference()
+    m.radio.uplink.submit(reference, sms, pdu_hex)
     slow = m.faults.slow_submit
     m.respond([f"+CMGS: {reference}"], "OK", hold_until=now + slow if slow > 0 else None)

@@ -4,7 +4,8 @@ from sim_harness import Driver
 
 from modem.pdu import decode_pdu, encode_deliver, encode_submit
 from modem.sim.card import SimCard
-from modem.sim.machine import ModemMachine, NullUplink
+from modem.sim.machine import ModemMachine
+from modem.sim.radio import NullUplink
 from modem.sim.profiles import get_profile
 
 
@@ -19,7 +20,7 @@ def test_a_machine_works_on_its_own_without_a_network():
     assert machine.read_output() == b"\r\n> "
     machine.receive(part.pdu_hex.encode() + b"\x1a", 0.0)
     assert machine.read_output() == b"\r\n+CMGS: 1\r\n\r\nOK\r\n"
-    assert isinstance(machine.uplink, NullUplink) and machine.uplink.submitted[0][1].text == "hi"
+    assert isinstance(machine.radio.uplink, NullUplink) and machine.radio.uplink.submitted[0][1].text == "hi"
 
 
 def test_echo_is_on_at_power_on_and_ate0_turns_it_off():
@@ -191,7 +192,7 @@ def test_message_references_count_up_per_part():
 
 def _stored(d, text="hello"):
     pdu = encode_deliver("+447700900123", text, timestamp=d.network.clock.now())[0]
-    assert d.machine.deliver_sms(pdu, d.now())
+    assert d.machine.radio.deliver_sms(pdu, d.now())
     return pdu
 
 
