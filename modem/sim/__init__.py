@@ -2,9 +2,9 @@
 
 Three layers: an AT state machine (:mod:`modem.sim.machine`, with the commands in
 :mod:`modem.sim.commands`, its radio side in :mod:`modem.sim.radio` and vendor quirks as
-data in :mod:`modem.sim.profiles`), a
-virtual network of modems and phones (:mod:`modem.sim.network`), and a pyserial URL
-handler ``modemsim://NAME?options`` (:mod:`modem.sim.urlhandler.protocol_modemsim`).
+data in :mod:`modem.sim.profiles`), a virtual network of modems and phones
+(:mod:`modem.sim.network`), and a pyserial URL handler ``modemsim://NAME?options``
+(:mod:`modem.sim.urlhandler.protocol_modemsim`).
 Faults are in :mod:`modem.sim.faults`; ``python -m modem.sim.pty`` puts a simulated
 modem on a pseudo-terminal.
 

@@ -1,80 +1,19 @@
-"""The real driver and engine over ``modemsim://``: every feature and every named fault."""
-import itertools
+"""The real driver and engine over ``modemsim://``: every feature (faults: test_driver_sim_faults)."""
 import threading
 
 import pytest
 
-from modem.driver import Modem
-from modem.errors import (ModemGone, ModemTimeout, PinRequired, PukRequired, SendOutcomeUnknown,
-                          SendRejected, WrongPin)
+from modem.errors import PinRequired, PukRequired, WrongPin
 from modem.pdu import encode_deliver
-from modem.sim import ManualClock, create_network, reset_networks
-from modem.transport import ModemConfig
 
 try:
+    from tests.modem.driver_bench import PHONE, bench, sent_commands, settle  # noqa: F401
     from tests.modem.scripted_port import Collected
 except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
+    from driver_bench import PHONE, bench, sent_commands, settle  # noqa: F401
     from scripted_port import Collected
 
 PROFILES = ["generic", "sim800", "sim7600", "ec25", "e3372"]
-PHONE = "+15551234567"
-_networks = itertools.count()
-
-
-class Bench:
-    """A virtual network on a manual clock, and the modems a test opened on it."""
-
-    def __init__(self):
-        self.name = f"driver-{next(_networks)}"
-        self.net = create_network(self.name, ManualClock())
-        self.clock = self.net.clock
-        self.modems = []
-
-    def url(self, name, profile="generic", query=""):
-        extra = f"&{query}" if query else ""
-        return f"modemsim://{name}?network={self.name}&profile={profile}{extra}"
-
-    def modem(self, name="m0", profile="generic", *, query="", on_sms=None, open=True, **config):
-        config.setdefault("command_timeout", 2.0)
-        sms, reports, transcript, waits = Collected(), Collected(), Collected(), []
-        modem = Modem(ModemConfig(url=self.url(name, profile, query), name=name, **config),
-                      clock=self.clock, on_sms=on_sms or sms.append, on_report=reports.append,
-                      transcript=lambda d, t: transcript.append((d, t)), backoff_wait=waits.append)
-        modem.sms, modem.reports, modem.transcript, modem.waits = sms, reports, transcript, waits
-        self.modems.append(modem)
-        if open:
-            modem.open()
-        return modem
-
-    def sim(self, name="m0"):
-        return self.net.modem(name)
-
-    def phone(self, number=PHONE):
-        return self.net.phone(number)
-
-    def deliver(self):
-        """Let the network run what is due now (deliveries with zero delay)."""
-        self.net.tick()
-
-
-@pytest.fixture
-def bench():
-    made = Bench()
-    yield made
-    for modem in made.modems:
-        modem.close()
-    reset_networks()
-
-
-def settle(modem):
-    """Wait until the modem's events thread has run everything queued so far."""
-    done = threading.Event()
-    assert modem.engine.post(done.set)
-    assert done.wait(Collected.WAIT)
-
-
-def sent_commands(modem):
-    return [text for direction, text in modem.transcript if direction == "->"]
 
 
 # ---------------------------------------------------------------- init, identity, transcript
@@ -306,122 +245,3 @@ def test_undecodable_stored_messages_are_deleted_not_left_to_clog_the_store(benc
     modem.maintain()
     settle(modem)
     assert bench.sim().machine.card.used == 0 and len(modem.sms) == 0
-
-
-# ---------------------------------------------------------------- faults
-def test_fault_no_answer_times_out_and_sends_nothing(bench):
-    modem = bench.modem(prompt_timeout=0.1, command_timeout=0.1)
-    bench.sim().inject("no_answer")
-    with pytest.raises(ModemTimeout):
-        modem.command("AT+CSQ", timeout=0.1)
-    with pytest.raises(ModemTimeout):
-        modem.send(PHONE, "hello")
-    assert bench.net.messages(kind="MT") == []
-
-
-def test_fault_no_answer_at_open_is_a_timeout(bench):
-    with pytest.raises(ModemTimeout):
-        bench.modem(query="fault=no_answer", command_timeout=0.05)
-
-
-def test_fault_cms_error_on_send_is_a_rejection_with_its_code(bench):
-    modem = bench.modem()
-    bench.sim().inject("cms_error", 500)
-    with pytest.raises(SendRejected) as caught:
-        modem.send(PHONE, "hello")
-    assert caught.value.cms_code == 500 and caught.value.accepted == ()
-
-
-@pytest.mark.parametrize("profile, code", [("generic", 14), ("e3372", 515)])
-def test_fault_sim_busy_is_retried_with_backoff(bench, profile, code):
-    modem = bench.modem(profile=profile)
-    bench.sim().inject("sim_busy", 3)
-    assert modem.command("AT+CPMS?")[0].startswith("+CPMS:")
-    assert modem.waits == [0.5, 1.0, 2.0]
-    assert sum(1 for d, t in modem.transcript if t == f"+CME ERROR: {code}") == 3
-
-
-def test_fault_sim_busy_at_power_on_is_waited_out_before_numeric_errors(bench):
-    modem = bench.modem(query="fault=sim_busy:3")  # before AT+CMEE=1 busy is a bare ERROR
-    assert modem.identity.imsi and modem.waits == [0.5, 1.0, 2.0]
-
-
-def test_fault_slow_submit_past_the_send_timeout_is_an_unknown_outcome(bench):
-    modem = bench.modem(send_timeout=0.2)
-    bench.sim().inject("slow_submit", 30)
-    with pytest.raises(SendOutcomeUnknown):
-        modem.send(PHONE, "hello")
-    assert len(bench.net.messages(kind="MT")) == 1  # it did go out
-
-
-def test_fault_slow_submit_within_the_send_timeout_is_accepted(bench):
-    modem = bench.modem(send_timeout=Collected.WAIT)
-    bench.sim().inject("slow_submit", 30)
-    result = Collected()
-    thread = threading.Thread(target=lambda: result.append(modem.send(PHONE, "hello")))
-    thread.start()
-    modem.transcript.wait_until(lambda t: t and t[-1][1].endswith("<Ctrl-Z>"))
-    bench.net.advance(30)
-    [receipt] = result.wait()
-    thread.join(Collected.WAIT)
-    assert receipt.reference is not None
-
-
-def test_fault_unplug_makes_the_modem_gone_and_replug_lets_it_reopen(bench):
-    gone = Collected()
-    modem = bench.modem()
-    modem._on_gone = gone.append
-    imsi = modem.identity.imsi
-    bench.sim().inject("unplug")
-    gone.wait()
-    with pytest.raises(ModemGone):
-        modem.send(PHONE, "hello")
-    bench.sim().clear_faults("unplug")
-    assert bench.modem().identity.imsi == imsi
-
-
-def test_fault_no_network_shows_searching_and_sends_are_rejected(bench):
-    modem = bench.modem()
-    bench.sim().inject("no_network")
-    status = modem.refresh_status()
-    assert (status.registration, status.signal_dbm) == ("searching", None)
-    with pytest.raises(SendRejected) as caught:
-        modem.send(PHONE, "hello")
-    assert caught.value.cms_code == 331
-
-
-def test_fault_smsc_unknown_shows_no_smsc_and_sends_fail_with_330(bench):
-    modem = bench.modem(query="fault=smsc_unknown")
-    assert modem.identity.smsc is None
-    with pytest.raises(SendRejected) as caught:
-        modem.send(PHONE, "hello")
-    assert caught.value.cms_code == 330
-
-
-def test_fault_storage_full_is_detected_and_drained(bench):
-    modem = bench.modem()
-    bench.sim().inject("storage_full")
-    bench.phone().send(modem.identity.own_number, "waiting in the network")
-    bench.deliver()
-    assert modem.refresh_status().storage_full
-    modem.maintain()
-    modem.sms.wait(30)
-    settle(modem)
-    assert bench.sim().machine.card.used == 0
-    bench.net.advance(bench.net.retry_interval)  # the SMSC tries again
-    assert modem.sms.wait(31).text == "waiting in the network"
-
-
-def test_fault_urc_in_response_is_still_handled(bench):
-    modem = bench.modem()
-    bench.sim().inject("urc_in_response")
-    bench.phone().send(modem.identity.own_number, "inside")
-    bench.deliver()
-    assert modem.command("AT+CSQ") == ["+CSQ: 20,99"]
-    assert modem.sms.wait().text == "inside"
-
-
-def test_fault_garbage_bytes_neither_break_answers_nor_the_reader(bench):
-    modem = bench.modem(query="fault=garbage:3")
-    assert modem.identity.manufacturer == "MSISDN-GATEWAY"
-    assert modem.command("AT+CSQ") == ["+CSQ: 20,99"]
