@@ -75,11 +75,22 @@ class Worker:
     def publish_status(self) -> None:
         status.publish(self.deps, self.pool.health(), self.dispatcher.speeds())
 
-    def start(self) -> None:
+    def handle_sms(self, sms) -> None:
+        """Pool inbound thread: store (and act on) a received SMS; raising keeps it on the SIM."""
+        store_inbound(self.deps, sms)
+
+    def handle_report(self, report) -> None:
+        """Pool inbound thread: apply a delivery report."""
+        record_report(self.deps, report)
+
+    def start(self, run_jobs: bool = True) -> None:
+        """Recover interrupted sends, open the modems and (unless ``run_jobs`` is False, for
+        tests that drive the jobs themselves) start the scheduler."""
         deps = self.deps
         self.dispatcher.recover_interrupted()
-        self.pool.start(on_sms=lambda sms: store_inbound(deps, sms),
-                        on_report=lambda report: record_report(deps, report))
+        self.pool.start(on_sms=self.handle_sms, on_report=self.handle_report)
+        if not run_jobs:
+            return
         jobs = [("dispatch", self.dispatcher.dispatch_due, deps.settings.dispatch_interval),
                 ("status", self.publish_status, STATUS_INTERVAL),
                 ("cleanup", lambda: cleanup(deps), deps.settings.cleanup_interval)]
@@ -93,7 +104,8 @@ class Worker:
         log.info("worker started with %d modem(s)", len(self.pool.health()))
 
     def stop(self) -> None:
-        self.scheduler.shutdown(wait=True)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
         self.dispatcher.close()
         self.pool.stop()
         log.info("worker stopped")

@@ -35,4 +35,8 @@ def create_app(deps: Deps, engine: Engine) -> Flask:
 
     app.register_blueprint(meta)
     app.register_blueprint(api)
+    if deps.settings.simulate:
+        from gateway.http.simulator import simulator
+
+        app.register_blueprint(simulator)
     return app

@@ -47,6 +47,7 @@ class Dispatcher:
         self._slots = max(1, slots)
         self._busy = 0
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._executor = ThreadPoolExecutor(self._slots, thread_name_prefix="outbox-send")
         self._seconds_per_part: dict[str, float] = {}
 
@@ -84,6 +85,11 @@ class Dispatcher:
         with self._lock:
             return dict(self._seconds_per_part)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no send is in progress; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
     def close(self) -> None:
         """Wait for the sends in progress (they finish or time out), then stop."""
         self._executor.shutdown(wait=True)
@@ -94,8 +100,9 @@ class Dispatcher:
         except Exception:  # top of a thread: the row stays "sending" -> unknown at restart
             log.exception("sending outbox row %s failed unexpectedly", sms.id)
         finally:
-            with self._lock:
+            with self._idle:
                 self._busy -= 1
+                self._idle.notify_all()
 
     def _send(self, sms: Outgoing) -> None:
         started = self._deps.clock.monotonic()

@@ -27,7 +27,7 @@ def simulated_number(index: int) -> str:
 class Simulation:
     """The virtual network of a --simulate worker. ``sync`` runs as a scheduler job."""
 
-    def __init__(self, settings: Settings, clock=None) -> None:
+    def __init__(self, settings: Settings, clock=None, send_timeout: float = 30.0) -> None:
         modem.sim.register()
         self.network = modem.sim.create_network(NETWORK, clock=clock,
                                                 delivery_delay=settings.simulated_delay,
@@ -38,7 +38,7 @@ class Simulation:
             self.network.add_modem(name, "generic", number=simulated_number(index),
                                    plmn=settings.simulated_network)
             configs.append(ModemConfig(url=f"modemsim://{name}?network={NETWORK}", name=name,
-                                       send_timeout=30.0))
+                                       send_timeout=send_timeout))
         self.modem_configs = tuple(configs)
         self._mirrored: dict[str, int] = {}
 

@@ -1,0 +1,213 @@
+"""The SMS pipeline in one process: API over HTTP, the real worker pieces, the real modem
+pool and AT driver over simulated modems. Only time (FakeClock for the gateway, a
+ManualClock for the simulated network where delays matter) is faked."""
+import re
+
+import pytest
+from sqlalchemy import select
+
+import modem.sim
+from gateway.storage.models import InboundSms, OutboundPart, OutboundSms
+from pipeline_harness import start_worker
+
+PHONE = "+33612345678"
+
+
+@pytest.fixture
+def pipeline(start_gateway):
+    workers = []
+
+    def start(modems=1, clock=None, send_timeout=30.0, **overrides):
+        gw = start_gateway(modems=0, simulate=True, simulated_modems=modems, **overrides)
+        worker = start_worker(gw, clock=clock, send_timeout=send_timeout)
+        workers.append(worker)
+        return gw, worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+    modem.sim.reset_networks()
+
+
+def rows(gw, model):
+    with gw.deps.uow() as uow:
+        return list(uow.db.scalars(select(model).order_by(model.id)))
+
+
+def phone_texts(gw, worker, number=PHONE):
+    worker.sync()
+    return [m["text"] for m in gw.get(f"/__sim__/phones/{number}/messages").json()]
+
+
+def mt_verify(gw, token, number=PHONE, **extra):
+    response = gw.post("/v1/msisdn/sms/mt/verify", {"msisdn": number, "mcc": "208", **extra},
+                       token)
+    assert response.status_code == 204, response.text
+
+
+def test_a_code_travels_to_the_phone_and_its_delivery_is_recorded(pipeline):
+    gw, worker = pipeline()
+    token = gw.register()
+    mt_verify(gw, token)
+    assert worker.send_due() == 1
+    worker.wait(lambda: worker.reports)
+    [code] = phone_texts(gw, worker)
+    assert gw.post("/v1/msisdn/sms/verify_code", {"code": code}, token).json() == {
+        "msisdn": PHONE}
+    [row] = rows(gw, OutboundSms)
+    assert (row.status, row.modem, row.attempts) == ("delivered", "sim0", 1)
+    assert row.sent_at is not None and row.delivered_at is not None
+    [part] = rows(gw, OutboundPart)
+    assert (part.status, part.modem, part.part_count) == ("delivered", "sim0", 1)
+    assert part.reference is not None
+
+
+def test_the_sim_endpoints_show_what_a_phone_received_oldest_first(pipeline):
+    gw, worker = pipeline()
+    token = gw.register()
+    mt_verify(gw, token, shortVerificationCode=True)
+    worker.send_due()
+    assert gw.post("/v1/msisdn/sms/resend_code", {}, token).status_code == 204
+    worker.send_due()
+    worker.sync()
+    messages = gw.get(f"/__sim__/phones/{PHONE}/messages").json()
+    assert [m["from"] for m in messages] == ["+33700000001"] * 2
+    codes = [re.search(r"\d{6}", m["text"]).group() for m in messages]
+    assert gw.post("/v1/msisdn/sms/verify_code", {"code": codes[-1]}, token).status_code == 200
+    assert messages[0]["receivedAt"] <= messages[1]["receivedAt"]
+
+
+def hawk_id(token):
+    from requests_hawk import HawkAuth
+
+    return HawkAuth(hawk_session=token).credentials["id"].decode()
+
+
+def send_mo(gw, worker, text, sender=PHONE, to="+33700000001", count=1):
+    response = gw.post(f"/__sim__/phones/{sender}/messages", {"to": to, "text": text})
+    assert response.status_code == 202
+    worker.sync()
+    worker.wait(lambda: len(worker.stored) >= count)
+
+
+def test_the_mo_flow_takes_the_number_stamped_by_the_network(pipeline):
+    gw, worker = pipeline()
+    token = gw.register()
+    send_mo(gw, worker, f"/v1/msisdn/sms/momt/verify {hawk_id(token)}")
+    [inbound] = rows(gw, InboundSms)
+    assert (inbound.kind, inbound.outcome, inbound.sender) == ("momt-verify", "code queued", PHONE)
+    assert hawk_id(token) not in inbound.text  # a credential is not kept
+    [row] = rows(gw, OutboundSms)
+    assert (row.recipient, row.purpose) == (PHONE, "sms/momt")
+    worker.send_due()
+    [code] = phone_texts(gw, worker)
+    assert gw.post("/v1/msisdn/sms/verify_code", {"code": code}, token).json() == {
+        "msisdn": PHONE}
+
+
+def test_the_older_mo_prefix_is_accepted(pipeline):
+    gw, worker = pipeline()
+    send_mo(gw, worker, f"/sms/momt/verify {hawk_id(gw.register())}")
+    assert rows(gw, InboundSms)[0].outcome == "code queued"
+
+
+def test_other_sms_are_stored_never_lost(pipeline):
+    gw, worker = pipeline()
+    send_mo(gw, worker, "STOP")
+    send_mo(gw, worker, f"/v1/msisdn/sms/momt/verify {'ab' * 32}", count=2)
+    first, second = rows(gw, InboundSms)
+    assert (first.kind, first.text, first.outcome) == ("other", "STOP", "stored")
+    assert second.kind == "momt-verify" and second.outcome.startswith("refused")
+    assert "errno 110" in second.outcome
+    assert rows(gw, OutboundSms) == []
+
+
+def test_one_msisdn_per_session_holds_for_the_mo_flow(pipeline):
+    gw, worker = pipeline()
+    token = gw.register()
+    mt_verify(gw, token, number="+33698765432")
+    send_mo(gw, worker, f"/v1/msisdn/sms/momt/verify {hawk_id(token)}")
+    [inbound] = rows(gw, InboundSms)
+    assert inbound.outcome.startswith("refused") and "errno 107" in inbound.outcome
+    assert [r.recipient for r in rows(gw, OutboundSms)] == ["+33698765432"]
+
+
+def test_a_rejected_send_fails_over_to_another_modem(pipeline):
+    gw, worker = pipeline(modems=2)
+    worker.simulation.network.modem("sim0").inject("cms_error", 38)
+    mt_verify(gw, gw.register())
+    worker.send_due()
+    [row] = rows(gw, OutboundSms)
+    assert (row.status, row.modem) == ("sent", "sim1")
+    assert len(phone_texts(gw, worker)) == 1
+
+
+def test_a_send_every_modem_rejects_is_retried_with_backoff_then_failed(pipeline):
+    gw, worker = pipeline(max_send_attempts=3, retry_backoff=10)
+    worker.simulation.network.modem("sim0").inject("cms_error", 38)
+    mt_verify(gw, gw.register())
+    waits = []
+    for _ in range(3):
+        assert worker.send_due() == 1
+        [row] = rows(gw, OutboundSms)
+        if row.status == "queued":
+            waits.append((row.next_attempt_at - gw.clock.now()).total_seconds())
+            assert worker.send_due() == 0  # not due yet
+            gw.clock.advance(waits[-1])
+    assert waits == [10, 20]
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert "38" in row.last_error
+    assert phone_texts(gw, worker) == []
+
+
+def test_no_answer_in_time_is_recorded_as_unknown_and_never_resent(pipeline):
+    gw, worker = pipeline(clock=modem.sim.ManualClock(), send_timeout=1.0)
+    worker.simulation.network.modem("sim0").inject("slow_submit", 60)
+    mt_verify(gw, gw.register())
+    worker.send_due()
+    [row] = rows(gw, OutboundSms)
+    assert row.status == "unknown" and "no answer" in row.last_error
+    gw.clock.advance(3600)
+    assert worker.send_due() == 0
+    assert len(phone_texts(gw, worker)) == 1  # it was in fact sent, once
+
+
+def test_a_send_interrupted_by_a_crash_is_unknown_at_restart(pipeline):
+    gw, worker = pipeline()
+    mt_verify(gw, gw.register())
+    with gw.deps.uow() as uow:
+        [claimed] = uow.queue.claim_due(gw.clock.now(), 1, "test-worker")
+        uow.commit()
+    assert claimed.status == "sending"
+    assert worker.dispatcher.recover_interrupted() == 1
+    [row] = rows(gw, OutboundSms)
+    assert row.status == "unknown" and "may have been sent" in row.last_error
+
+
+def test_with_two_modems_and_one_unplugged_mid_send_nothing_is_lost_or_sent_twice(pipeline):
+    clock = modem.sim.ManualClock()
+    gw, worker = pipeline(modems=2, clock=clock, send_timeout=2.0)
+    network = worker.simulation.network
+    numbers = [f"+336123456{i:02d}" for i in range(6)]
+    for number in numbers:
+        mt_verify(gw, gw.register(), number=number)
+    network.modem("sim0").inject("slow_submit", 30)  # sim0 holds its answers...
+    network.modem("sim1").inject("slow_submit", 30)
+    claimed = worker.dispatcher.dispatch_due()  # two sends in flight, one per modem
+    assert claimed == 2
+    network.modem("sim0").unplug()  # ...and is pulled out while it waits
+    network.modem("sim1").clear_faults()
+    clock.advance(30)
+    assert worker.dispatcher.wait_idle(30)
+    for _ in range(6):
+        gw.clock.advance(20)  # past any retry backoff, well within the SMS lifetime
+        worker.send_due()
+    network.modem("sim0").replug()
+    by_status = {}
+    for row in rows(gw, OutboundSms):
+        by_status.setdefault(row.status, []).append(row.recipient)
+    assert set(by_status) <= {"sent", "delivered", "unknown"}, by_status
+    for number in numbers:
+        copies = len(phone_texts(gw, worker, number))
+        status = next(s for s, group in by_status.items() if number in group)
+        assert copies == 1 or (status == "unknown" and copies == 0), (number, status, copies)
