@@ -87,10 +87,12 @@ class Reassembler:
         del self._pending[key]
         return self._join(parts, count)
 
-    def expire(self, now: float) -> list[DeliveredSms]:
-        """Incomplete messages older than the timeout, their parts joined with a gap marker."""
+    def expire(self, now: float) -> list[tuple[ConcatKey, DeliveredSms]]:
+        """Incomplete messages whose first part came at least ``timeout`` seconds before
+        ``now``: each with its key (as :meth:`key_of` gave it for its parts), its parts
+        joined with a gap marker for each missing one. They are forgotten."""
         due = [k for k, (seen, _) in self._pending.items() if now - seen >= self.timeout]
-        return [self._join(self._pending.pop(key)[1], key[2]) for key in due]
+        return [(key, self._join(self._pending.pop(key)[1], key[2])) for key in due]
 
     @property
     def pending(self) -> int:

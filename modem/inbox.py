@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 from modem import commands as at
+from modem.concat import ConcatKey
 from modem.pdu import DeliveredSms, PduError, Reassembler, StatusReport, decode_pdu
 from modem.results import Urc
 from modem.transport import Clock
@@ -90,8 +91,7 @@ class Inbox:
         self._modem, self._reports, self._on_sms = modem, reports, on_sms
         self._auto_ack, self._clock = auto_ack, clock
         self._reassembler = Reassembler(reassembly_timeout)
-        self._timeout = reassembly_timeout
-        self._parts: dict[tuple, tuple[float, list[int]]] = {}
+        self._part_indices: dict[ConcatKey, list[int]] = {}  # SIM indices of pending parts
         self._lock = threading.Lock()  # guards the claims
         self._claimed: set[int] = set()
 
@@ -160,24 +160,21 @@ class Inbox:
 
     def _part(self, sms: DeliveredSms, indices: tuple[int, ...]) -> bool:
         """Feed the reassembler; hand the whole message over when complete."""
-        now = self._clock.monotonic()
         self._claim(indices)
-        key = (sms.sender, sms.concat[0], sms.concat[1]) if sms.concat else None
-        if key is not None:  # mirrors Reassembler's own bookkeeping, in the same order
-            self._parts.setdefault(key, (now, []))[1].extend(indices)
-        whole = self._reassembler.add(sms, now)
+        key = self._reassembler.key_of(sms)
+        if key is not None:
+            self._part_indices.setdefault(key, []).extend(indices)
+        whole = self._reassembler.add(sms, self._clock.monotonic())
         if whole is None:
             return True
         if key is not None:
-            indices = tuple(self._parts.pop(key)[1])
+            indices = tuple(self._part_indices.pop(key))
         return self._hand_over(whole, indices, partial=False)
 
     def expire_parts(self) -> None:
         """Hand over incomplete messages past the reassembly timeout."""
-        now = self._clock.monotonic()
-        due = [key for key, (seen, _) in self._parts.items() if now - seen >= self._timeout]
-        for key, sms in zip(due, self._reassembler.expire(now)):
-            self._hand_over(sms, tuple(self._parts.pop(key)[1]), partial=True)
+        for key, sms in self._reassembler.expire(self._clock.monotonic()):
+            self._hand_over(sms, tuple(self._part_indices.pop(key)), partial=True)
 
     def _hand_over(self, sms: DeliveredSms, indices: tuple[int, ...], partial: bool) -> bool:
         message = InboundSms(

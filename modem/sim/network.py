@@ -159,7 +159,7 @@ class VirtualNetwork:
             for modem in self.modems.values():
                 modem.machine.tick(now)
             for phone in self.phones.values():
-                for partial in phone.reassembler.expire(now):
+                for _, partial in phone.reassembler.expire(now):
                     phone.inbox.append(PhoneMessage(partial.sender, partial.text, self.clock.now()))
             self._changed()
 

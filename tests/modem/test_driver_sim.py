@@ -228,6 +228,32 @@ def test_missing_parts_are_given_up_after_the_timeout_and_the_rest_delivered(ben
     assert card.used == 0
 
 
+def test_each_partial_message_keeps_its_own_sim_parts_when_its_receiver_fails(bench):
+    other = "+15557654321"
+    received = Collected()
+
+    def refuse_other(message):
+        received.append(message)
+        if message.sender == other:
+            raise RuntimeError("not now")
+
+    modem = bench.modem(on_sms=refuse_other)
+    mine = encode_deliver(PHONE, "abc" * 120, timestamp=bench.clock.now(), concat_reference=7)
+    theirs = encode_deliver(other, "xyz" * 120, timestamp=bench.clock.now(), concat_reference=7)
+    card = bench.sim().machine.card
+    for pdu in (theirs[2], mine[0], theirs[0], mine[2]):
+        card.store(pdu)
+    modem.maintain()
+    settle(modem)
+    bench.clock.advance(301)
+    modem.maintain()
+    received.wait(2)
+    settle(modem)
+    assert {(m.sender, m.partial) for m in received} == {(PHONE, True), (other, True)}
+    left = sorted(stored.pdu_hex for _, stored in card.listing(4))
+    assert left == sorted([theirs[0], theirs[2]])
+
+
 def test_the_sweep_finds_messages_whose_notice_was_lost(bench):
     first = bench.modem()
     number = first.identity.own_number
