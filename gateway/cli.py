@@ -14,6 +14,8 @@ log = logging.getLogger("gateway.cli")
 
 
 def _settings(ctx: click.Context, **overrides):
+    if "modems" in overrides and not overrides["modems"]:
+        overrides["modems"] = None  # no --modem flag: keep the configured modems
     try:
         return load_settings(ctx.obj.get("config"), overrides)
     except SettingsError as exc:
@@ -30,6 +32,9 @@ def _server_options(command):
         click.option("--port", type=int, help="Port to listen on (default 5000)."),
         click.option("--workers", type=int, help="API processes (default: one per core)."),
         click.option("--public-url", help="The URL clients use, when behind a TLS proxy."),
+        click.option("--modem", "modems", multiple=True,
+                     help="A modem's port URL or device path (repeatable); replaces the "
+                          "configured list."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -21,7 +21,8 @@ import threading
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 STOP_GRACE_SECONDS = 150  # a send may wait up to 120 s for its +CMGS answer
-API_GRACE_SECONDS = 40  # gunicorn's graceful_timeout is 20 s
+API_GRACE_SECONDS = 40
+OPTION_NAMES = {"modems": "--modem"}  # flags whose option name differs from the setting  # gunicorn's graceful_timeout is 20 s
 
 
 def child_command(role: str, config: str | None, flags: dict) -> list[str]:
@@ -33,7 +34,7 @@ def child_command(role: str, config: str | None, flags: dict) -> list[str]:
     for name, value in flags.items():
         if value is None or value is False:
             continue
-        option = "--" + name.replace("_", "-")
+        option = OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
         for item in (value if isinstance(value, (list, tuple)) else [value]):
             args += [option] if item is True else [option, str(item)]
     return args

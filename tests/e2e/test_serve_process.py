@@ -2,10 +2,7 @@
 and the worker process, driven with requests-hawk."""
 import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from contextlib import closing
 from pathlib import Path
@@ -14,68 +11,18 @@ import pytest
 import requests
 from requests_hawk import HawkAuth
 
+from processes import descendants, running, start_serve, stop
+
 NUMBER = "+33612345678"
-SCRIPT = Path(sys.executable).with_name("msisdn-gateway")
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def descendants(pid: int) -> set[int]:
-    found = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        for child in (task / "children").read_text().split():
-            found |= {int(child)} | descendants(int(child))
-    return found
-
-
-def running(pid: int) -> bool:
-    """The process exists and has not exited (a zombie waits only for its reaper)."""
-    try:
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, deadline: float = 30.0) -> None:
-    """Poll the load-balancer heartbeat until the real server answers (or fails)."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited early: {process.stdout.read()}")
-        try:
-            if requests.get(url + "/__heartbeat__", timeout=1).status_code == 200:
-                return  # the database answers and the worker reported a healthy modem
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)  # waiting for another process to bind its port, not for timing
-    raise AssertionError("serve did not start in time")
 
 
 @pytest.fixture
 def served(tmp_path):
-    port = free_port()
-    process = subprocess.Popen(
-        [str(SCRIPT), "serve", "--simulate", "--state-dir", str(tmp_path), "--port", str(port),
-         "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("MSISDN_GATEWAY_")})
-    url = f"http://127.0.0.1:{port}"
+    process, url = start_serve(tmp_path, "--simulate")
     try:
-        wait_until_serving(url, process)
         yield url, process, tmp_path
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        process.wait(10)
-        process.stdout.close()
+        stop(process)
 
 
 def outbox_texts(state_dir: Path) -> list[str]:

@@ -1,0 +1,92 @@
+"""Helpers for tests that run the gateway as users do: real processes on 127.0.0.1."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import requests
+
+SCRIPT = Path(sys.executable).with_name("msisdn-gateway")
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def descendants(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            found |= {int(child)} | descendants(int(child))
+    return found
+
+
+def running(pid: int) -> bool:
+    """The process exists and has not exited (a zombie waits only for its reaper)."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, deadline: float = 30.0) -> None:
+    """Poll the load-balancer heartbeat until the real server answers (or fails)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited early: {process.stdout.read()}")
+        try:
+            if requests.get(url + "/__heartbeat__", timeout=1).status_code == 200:
+                return  # the database answers and the worker reported a healthy modem
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)  # waiting for another process to bind its port, not for timing
+    raise AssertionError("serve did not start in time")
+
+
+
+
+def clean_environment() -> dict:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MSISDN_GATEWAY_")}
+
+
+def start_serve(state_dir: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+    """`msisdn-gateway serve` on a free port; returns the process and its URL once the
+    database answers and the worker reported a healthy modem."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(SCRIPT), "serve", "--state-dir", str(state_dir), "--port", str(port),
+         "--workers", "2", *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_environment())
+    url = f"http://127.0.0.1:{port}"
+    wait_until_serving(url, process)
+    return process, url
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    process.wait(10)
+    if process.stdout:
+        process.stdout.close()
+
+
+def eventually(probe, timeout: float = 20.0, interval: float = 0.05):
+    """Poll ``probe`` (another process's state) until it returns something truthy."""
+    end = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value or time.monotonic() > end:
+            assert value, "the gateway did not get there in time"
+            return value
+        time.sleep(interval)  # waiting for another process, not for timing
