@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import random
 import threading
+from datetime import datetime
 from typing import Callable
 
 from modem import commands as at
@@ -27,7 +28,17 @@ from modem.reports import DeliveryReport, PartReceipt, ReportMatcher
 from modem.transport import Clock, ModemConfig, SystemClock, open_port
 
 log = logging.getLogger(__name__)
-__all__ = ["Modem", "Identity", "NetworkStatus", "PartReceipt", "DeliveryReport", "InboundSms"]
+__all__ = ["Modem", "Identity", "NetworkStatus", "PartReceipt", "DeliveryReport", "InboundSms",
+           "PowerWarning"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PowerWarning:
+    """A power notice from the modem (``UNDER-VOLTAGE WARNNING``, ``NORMAL POWER DOWN``...):
+    the line as printed, and when it came (aware UTC, the modem's clock)."""
+
+    text: str
+    at: datetime
 
 
 class Modem:
@@ -37,12 +48,15 @@ class Modem:
     thread. With ``auto_ack`` a message is deleted from the SIM once ``on_sms`` returned;
     without it the receiver calls ``message.ack()`` itself (after its commit).
     ``on_gone(exc)`` is called once, on the reader thread, when the port fails.
+    ``on_power_warning(PowerWarning)`` runs on the events thread for each power notice; the
+    last one is also kept in :attr:`power_warning`.
     """
 
     def __init__(self, config: ModemConfig, *, clock: Clock | None = None,
                  on_sms: Callable[[InboundSms], None] | None = None,
                  on_report: Callable[[DeliveryReport], None] | None = None,
                  on_gone: Callable[[BaseException], None] | None = None,
+                 on_power_warning: Callable[[PowerWarning], None] | None = None,
                  auto_ack: bool = True, opener: Callable = open_port,
                  transcript: Callable[[str, str], None] | None = None,
                  backoff_wait: Callable[[float], object] | None = None,
@@ -52,6 +66,8 @@ class Modem:
         self._clock = clock or SystemClock()
         self._opener = opener
         self._on_gone = on_gone
+        self._on_power_warning = on_power_warning
+        self.power_warning: PowerWarning | None = None
         self._transcript = transcript
         self._backoff_wait = backoff_wait
         self.engine: AtEngine | None = None
@@ -270,7 +286,13 @@ class Modem:
         elif urc.name in ("RDY", "^SYSSTART"):
             log.warning("%s: the modem restarted; initialising it again", self.name)
             self.initialise()
-        elif urc.name in ("UNDER-VOLTAGE", "OVER-VOLTAGE", "NORMAL POWER DOWN", "POWERED DOWN"):
-            log.error("%s: %s", self.name, urc.line)
+        elif urc.name in results.POWER_NOTICES:
+            self._power_notice(urc.line)
         else:
             self.inbox.on_urc(urc)
+
+    def _power_notice(self, text: str) -> None:
+        log.error("%s: %s", self.name, text)
+        self.power_warning = PowerWarning(text, self._clock.now())
+        if self._on_power_warning is not None:
+            self._on_power_warning(self.power_warning)

@@ -17,7 +17,7 @@ import threading
 from typing import Callable, Iterable
 
 from modem import choice
-from modem.driver import Modem
+from modem.driver import Modem, PowerWarning
 from modem.errors import (ModemError, ModemGone, ModemTimeout, NoModemAvailable, PinError,
                           SendOutcomeUnknown, SendRejected)
 from modem.inbound import InboundQueue
@@ -113,7 +113,8 @@ class ModemPool:
         modem = self._factory(slot.config, clock=self._clock, auto_ack=False,
                               on_sms=lambda m: self._enqueue(slot, m, "received"),
                               on_report=lambda r: self._enqueue(slot, r, "reports"),
-                              on_gone=lambda exc: self._mark_gone(slot, exc, made[0]))
+                              on_gone=lambda exc: self._mark_gone(slot, exc, made[0]),
+                              on_power_warning=lambda warning: self._power_warning(slot, warning))
         made.append(modem)
         try:
             identity = modem.open()
@@ -250,6 +251,11 @@ class ModemPool:
             slot.counters[counter] += n
         if exc is not None:
             self._set_error(slot, exc)
+
+    def _power_warning(self, slot: Slot, warning: PowerWarning) -> None:
+        with self._lock:
+            slot.power_warning = warning
+            self._changed.notify_all()
 
     def _set_error(self, slot: Slot, exc: BaseException, state: str | None = None) -> None:
         with self._lock:

@@ -100,6 +100,10 @@ URC_KINDS = (
 )
 
 
+#: URC names that warn of a power problem or announce a power-down (logged and kept in health).
+POWER_NOTICES = frozenset({"UNDER-VOLTAGE", "OVER-VOLTAGE", "NORMAL POWER DOWN", "POWERED DOWN"})
+
+
 def urc_kind(line: str, command: str | None) -> UrcKind | None:
     """The URC kind of ``line`` given the command in flight (``None`` if none), else ``None``."""
     for kind in URC_KINDS:

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 from datetime import datetime
 
-from modem.driver import Modem
+from modem.driver import Modem, PowerWarning
 from modem.identity import Identity, NetworkStatus
 from modem.limits import SendLimits
 from modem.transport import ModemConfig
@@ -25,7 +25,9 @@ COUNTERS = ("sent_parts", "rejected", "unknown", "received", "reports")
 @dataclasses.dataclass(frozen=True)
 class ModemHealth:
     """A snapshot of one modem, plain data. ``state``: starting, ready, gone (reopened with
-    backoff), failed (needs a person: PIN/PUK) or stopped. ``next_reopen_in`` is seconds."""
+    backoff), failed (needs a person: PIN/PUK) or stopped. ``next_reopen_in`` is seconds.
+    ``last_power_warning`` is the modem's last power notice (``UNDER-VOLTAGE WARNNING``,
+    ``NORMAL POWER DOWN``...) as printed, kept across reopens: it often explains them."""
 
     name: str
     url: str
@@ -44,6 +46,8 @@ class ModemHealth:
     reopen_attempts: int
     next_reopen_in: float | None
     identity_changed: bool
+    last_power_warning: str | None = None  # the modem's last power notice, as printed
+    last_power_warning_at: datetime | None = None
 
     @property
     def healthy(self) -> bool:
@@ -65,6 +69,7 @@ class Slot:
     reopen_at: float | None = None
     known: Identity | None = None
     identity_changed: bool = False
+    power_warning: PowerWarning | None = None  # kept across reopens: it may explain them
 
     def __post_init__(self) -> None:
         self.limits = SendLimits(self.config.rate_limit_per_minute, self.config.daily_quota)
@@ -122,4 +127,7 @@ class Slot:
             sent_today=self.limits.sent_today, daily_quota=self.config.daily_quota,
             reopen_attempts=self.reopen_attempts,
             next_reopen_in=max(0.0, self.reopen_at - now) if self.reopen_at else None,
-            identity_changed=self.identity_changed, **self.counters)
+            identity_changed=self.identity_changed,
+            last_power_warning=self.power_warning.text if self.power_warning else None,
+            last_power_warning_at=self.power_warning.at if self.power_warning else None,
+            **self.counters)

@@ -1,4 +1,6 @@
 """The driver over a scripted port: vendor variations, malformed answers, SIM states, parsers."""
+import logging
+
 import pytest
 
 from modem import commands as at
@@ -48,11 +50,12 @@ def make_modem():
     modems = []
 
     def make(port, **config):
-        sms, reports = Collected(), Collected()
+        sms, reports, warnings = Collected(), Collected(), Collected()
         modem = Modem(ModemConfig(url="scripted", name="s", command_timeout=1.0, **config),
                       clock=ManualClock(), opener=lambda cfg: port, on_sms=sms.append,
-                      on_report=reports.append, backoff_wait=lambda seconds: None)
-        modem.sms, modem.reports = sms, reports
+                      on_report=reports.append, on_power_warning=warnings.append,
+                      backoff_wait=lambda seconds: None)
+        modem.sms, modem.reports, modem.power_warnings = sms, reports, warnings
         modems.append(modem)
         modem.open()
         return modem
@@ -117,6 +120,17 @@ def test_a_modem_restart_is_noticed_and_the_modem_initialised_again(make_modem):
     assert port.commands().count("AT+CMGF=0") == 1
     port.push(b"\r\nRDY\r\n")
     port.writes.wait_until(lambda writes: writes.count(b"AT+CMGF=0\r") == 2)
+
+
+def test_a_power_notice_is_logged_and_kept_as_the_last_power_warning(make_modem, caplog):
+    modem = make_modem(scripted())
+    assert modem.power_warning is None
+    with caplog.at_level(logging.ERROR, logger="modem.driver"):
+        modem.engine._port.push(b"\r\nUNDER-VOLTAGE WARNNING\r\n")
+        warning = modem.power_warnings.wait()
+    assert (warning.text, warning.at) == ("UNDER-VOLTAGE WARNNING", ManualClock().now())
+    assert modem.power_warning is warning
+    assert "UNDER-VOLTAGE WARNNING" in caplog.text
 
 
 def test_sending_on_a_modem_that_is_not_open_is_modem_gone():

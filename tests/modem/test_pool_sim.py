@@ -278,6 +278,23 @@ def test_health_is_plain_data_readable_at_any_time(bench):
     assert health["identity"]["imei"] and health["daily_quota"] == 100
 
 
+def test_power_notices_show_in_health_and_survive_a_reopen(bench):
+    pool = bench.pool(bench.config("a"), supervise=False)
+    assert health_of(pool, "a").last_power_warning is None
+    bench.sim("a").emit_urc("UNDER-VOLTAGE WARNNING")
+    assert pool.wait_for(lambda hs: hs[0].last_power_warning == "UNDER-VOLTAGE WARNNING", WAIT)
+    bench.clock.advance(5)
+    bench.sim("a").emit_urc("NORMAL POWER DOWN")
+    assert pool.wait_for(lambda hs: hs[0].last_power_warning == "NORMAL POWER DOWN", WAIT)
+    assert health_of(pool, "a").last_power_warning_at == bench.clock.now()
+    bench.sim("a").inject("unplug")
+    wait_state(pool, "a", "gone")
+    bench.sim("a").clear_faults("unplug")
+    bench.clock.advance(1)
+    assert pool.reopen_due() == 1
+    assert health_of(pool, "a").last_power_warning == "NORMAL POWER DOWN"
+
+
 def test_start_names_every_thread_and_stop_joins_them(bench):
     pool = bench.pool(bench.config("a"), bench.config("b"), start=False)
     pool.start(on_sms=lambda m: None)
