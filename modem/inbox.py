@@ -43,6 +43,12 @@ class InboundSms:
 
     Until :meth:`ack` is called it stays on the SIM (when it was stored there); :meth:`release`
     gives it back to the next sweep. Both are idempotent and may be called from any thread.
+
+    Nothing is judged stale here: the sweep hands over every stored message, including old
+    ones already marked read (left by an earlier run, another program, or a crash before the
+    acknowledgement), so nothing is lost. ``smsc_timestamp`` (aware, the SMSC's offset; when
+    the network got it) and ``received_at`` (aware UTC, when this modem handed it over) let
+    the consumer decide what is too old, or already seen, to act on.
     """
 
     modem: str
@@ -121,7 +127,8 @@ class Inbox:
             self._stored(index, pdu)
 
     def sweep(self) -> int:
-        """List every stored message (AT+CMGL=4), handle those not yet claimed; their count."""
+        """List every stored message (AT+CMGL=4: read or unread, however old), handle those
+        not yet claimed; their count. Staleness is the consumer's call (see InboundSms)."""
         listing = at.listed_pdus(self._modem.command(at.LIST_ALL))
         with self._lock:
             fresh = [(index, pdu) for index, pdu in listing if index not in self._claimed]

@@ -1,10 +1,12 @@
 """The real driver and engine over ``modemsim://``: every feature (faults: test_driver_sim_faults)."""
 import threading
+from datetime import timedelta
 
 import pytest
 
 from modem.errors import PinRequired, PukRequired, WrongPin
 from modem.pdu import encode_deliver
+from modem.sim.card import REC_READ
 
 try:
     from tests.modem.driver_bench import PHONE, bench, sent_commands, settle  # noqa: F401
@@ -263,6 +265,16 @@ def test_the_sweep_finds_messages_whose_notice_was_lost(bench):
     modem = bench.modem()  # attaching drops what the modem printed meanwhile
     modem.maintain()
     assert modem.sms.wait().text == "while nobody listened"
+
+
+def test_the_sweep_hands_over_old_read_messages_with_their_smsc_timestamp(bench):
+    modem = bench.modem()
+    sent = bench.clock.now() - timedelta(days=7)
+    bench.sim().machine.card.store(encode_deliver(PHONE, "last week", timestamp=sent)[0], REC_READ)
+    modem.maintain()
+    message = modem.sms.wait()
+    assert (message.text, message.smsc_timestamp) == ("last week", sent)
+    assert message.received_at == bench.clock.now()
 
 
 def test_undecodable_stored_messages_are_deleted_not_left_to_clog_the_store(bench):
