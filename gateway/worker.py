@@ -89,6 +89,7 @@ class Worker:
         deps = self.deps
         self.dispatcher.recover_interrupted()
         self.pool.start(on_sms=self.handle_sms, on_report=self.handle_report)
+        self.pool.maintain()  # sweep now: SMS that arrived while nothing listened
         if not run_jobs:
             return
         jobs = [("dispatch", self.dispatcher.dispatch_due, deps.settings.dispatch_interval),
