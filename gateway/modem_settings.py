@@ -7,11 +7,11 @@ refused with a message naming the modem and the key.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from modem.transport import ModemConfig
+if TYPE_CHECKING:  # imported when used: the API's import chain stays free of pyserial
+    from modem.transport import ModemConfig
 
-_FIELDS = {f.name: f for f in dataclasses.fields(ModemConfig)}
 _TYPES = {"str": (str,), "int": (int,), "bool": (bool,), "float": (int, float),
           "str | None": (str,), "int | None": (int,), "float | None": (int, float)}
 
@@ -19,6 +19,8 @@ _TYPES = {"str": (str,), "int": (int,), "bool": (bool,), "float": (int, float),
 def modem_configs(items: Iterable[Any]) -> tuple[ModemConfig, ...]:
     """Parse modem entries; raises ValueError. Names default to ``modem<N>`` and must
     be unique, as must URLs."""
+    from modem.transport import ModemConfig
+
     configs = []
     for index, item in enumerate(items):
         entry = {"url": item} if isinstance(item, str) else item
@@ -37,15 +39,18 @@ def modem_configs(items: Iterable[Any]) -> tuple[ModemConfig, ...]:
 
 
 def _one(index: int, entry: dict) -> ModemConfig:
+    from modem.transport import ModemConfig
+
+    fields = {f.name: f for f in dataclasses.fields(ModemConfig)}
     label = f"modem #{index + 1}" + (f" ({entry['name']})" if "name" in entry else "")
-    unknown = set(entry) - set(_FIELDS)
+    unknown = set(entry) - set(fields)
     if unknown:
         raise ValueError(f"{label}: unknown key(s) {sorted(unknown)}; "
-                         f"known: {sorted(_FIELDS)}")
+                         f"known: {sorted(fields)}")
     if not str(entry.get("url", "")).strip():
         raise ValueError(f"{label}: url is required (a device path or a pyserial URL)")
     for key, value in entry.items():
-        allowed = _TYPES.get(str(_FIELDS[key].type), (object,))
+        allowed = _TYPES.get(str(fields[key].type), (object,))
         if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
             hint = " (write it in quotes)" if allowed[0] is str else ""
             raise ValueError(f"{label}: {key} has the wrong type ({value!r}){hint}")

@@ -17,8 +17,12 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from typing import TYPE_CHECKING
+
 from gateway.modem_settings import modem_configs
-from modem.transport import ModemConfig
+
+if TYPE_CHECKING:
+    from modem.transport import ModemConfig
 
 ENV_PREFIX = "MSISDN_GATEWAY_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
