@@ -9,12 +9,13 @@ from modem.pdu import encode_deliver
 from modem.sim.card import REC_READ
 
 try:
-    from tests.modem.driver_bench import PHONE, bench, sent_commands, settle  # noqa: F401
+    from tests.modem.sim_bench import PHONE, DriverBench, bench_fixture, sent_commands, settle
     from tests.modem.scripted_port import Collected
 except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
-    from driver_bench import PHONE, bench, sent_commands, settle  # noqa: F401
+    from sim_bench import PHONE, DriverBench, bench_fixture, sent_commands, settle
     from scripted_port import Collected
 
+bench = bench_fixture(DriverBench)
 PROFILES = ["generic", "sim800", "sim7600", "ec25", "e3372"]
 
 

@@ -6,12 +6,13 @@ import pytest
 from modem.errors import ModemGone, ModemTimeout, SendOutcomeUnknown, SendRejected
 
 try:
-    from tests.modem.driver_bench import PHONE, bench, settle  # noqa: F401
+    from tests.modem.sim_bench import PHONE, DriverBench, bench_fixture, settle
     from tests.modem.scripted_port import Collected
 except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
-    from driver_bench import PHONE, bench, settle  # noqa: F401
+    from sim_bench import PHONE, DriverBench, bench_fixture, settle
     from scripted_port import Collected
 
+bench = bench_fixture(DriverBench)
 
 # ---------------------------------------------------------------- faults
 def test_fault_no_answer_times_out_and_sends_nothing(bench):

@@ -1,6 +1,5 @@
 """The modem pool over ``modemsim://``: choice by rule, limits, failover, reopening, inbound."""
 import dataclasses
-import itertools
 import threading
 from datetime import timedelta
 
@@ -8,61 +7,15 @@ import pytest
 
 from modem.driver import DeliveryReport, InboundSms
 from modem.errors import NoModemAvailable, SendOutcomeUnknown, SendRejected
-from modem.pool import ModemPool
-from modem.sim import ManualClock, create_network, reset_networks
-from modem.transport import ModemConfig
 
 try:
+    from tests.modem.sim_bench import PHONE, WAIT, PoolBench, bench_fixture, health_of, wait_state
     from tests.modem.scripted_port import Collected
 except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
+    from sim_bench import PHONE, WAIT, PoolBench, bench_fixture, health_of, wait_state
     from scripted_port import Collected
 
-PHONE = "+15551234567"
-WAIT = Collected.WAIT
-_networks = itertools.count()
-
-
-class PoolBench:
-    def __init__(self):
-        self.name = f"pool-{next(_networks)}"
-        self.net = create_network(self.name, ManualClock())
-        self.clock = self.net.clock
-        self.pools = []
-
-    def config(self, name, query="", **options):
-        options.setdefault("command_timeout", 2.0)
-        options.setdefault("busy_backoff", 0.0)
-        extra = f"&{query}" if query else ""
-        return ModemConfig(url=f"modemsim://{name}?network={self.name}{extra}", name=name, **options)
-
-    def pool(self, *configs, start=True, **options):
-        options.setdefault("reopen_backoff", (1.0, 8.0))
-        options.setdefault("maintenance_interval", 3600.0)
-        pool = ModemPool(configs, clock=self.clock, **options)
-        self.pools.append(pool)
-        if start:
-            pool.start()
-        return pool
-
-    def sim(self, name):
-        return self.net.modem(name)
-
-
-@pytest.fixture
-def bench():
-    made = PoolBench()
-    yield made
-    for pool in made.pools:
-        pool.stop()
-    reset_networks()
-
-
-def health_of(pool, name):
-    return next(h for h in pool.health() if h.name == name)
-
-
-def wait_state(pool, name, state):
-    assert pool.wait_for(lambda hs: any(h.name == name and h.state == state for h in hs), WAIT)
+bench = bench_fixture(PoolBench)
 
 
 # ---------------------------------------------------------------- choosing a modem
