@@ -138,7 +138,7 @@ def test_a_rejected_send_fails_over_to_another_modem(pipeline):
     mt_verify(gw, gw.register())
     worker.send_due()
     [row] = rows(gw, OutboundSms)
-    assert (row.status, row.modem) == ("sent", "sim1")
+    assert row.status in ("sent", "delivered") and row.modem == "sim1"  # report may be in
     assert len(phone_texts(gw, worker)) == 1
 
 
