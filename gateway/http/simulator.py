@@ -3,6 +3,9 @@
     GET  /__sim__/phones/<msisdn>/messages   what that phone received, oldest first:
                                              [{"from", "text", "receivedAt"}]
     POST /__sim__/phones/<msisdn>/messages   {"to", "text"}: that phone sends an SMS-MO
+    POST   /__sim__/modems/<name>/faults     {"fault": "unplug" | "slow_submit:30" | ...}
+    DELETE /__sim__/modems/<name>/faults[?fault=NAME]   switch one (or every) fault off;
+                                             clearing "unplug" plugs the modem back in
 
 Like everything between the API and the worker, both go through the database: the
 worker mirrors the phones' inboxes and sends the SMS-MO asked for.
@@ -13,7 +16,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from gateway.errors import InvalidParameter
 from gateway.http.bodies import json_body, param
-from gateway.storage.models import SimMoRequest
+from gateway.storage.models import SimModemCommand, SimMoRequest
 from gateway.verification.msisdn import parse_msisdn
 
 simulator = Blueprint("simulator", __name__, url_prefix="/__sim__")
@@ -41,3 +44,29 @@ def phone_sends(msisdn: str):
                                         text=text, created_at=deps.now()))
         uow.commit()
     return jsonify(queued=True), 202
+
+
+def _command(name: str, action: str, fault: str | None):
+    from modem.sim.faults import parse_fault
+
+    if fault is not None:
+        try:
+            parse_fault(fault)
+        except ValueError as exc:
+            raise InvalidParameter(str(exc)) from None
+    deps = current_app.extensions["deps"]
+    with deps.uow() as uow:
+        uow.sim.add_command(SimModemCommand(modem=name, action=action, fault=fault,
+                                            created_at=deps.now()))
+        uow.commit()
+    return jsonify(queued=True), 202
+
+
+@simulator.post("/modems/<name>/faults")
+def inject_fault(name: str):
+    return _command(name, "inject", param(json_body(request), "fault", str))
+
+
+@simulator.delete("/modems/<name>/faults")
+def clear_faults(name: str):
+    return _command(name, "clear", request.args.get("fault"))

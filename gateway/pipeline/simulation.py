@@ -48,6 +48,9 @@ class Simulation:
         with self.network.lock:
             inboxes = {number: list(phone.inbox) for number, phone in self.network.phones.items()}
         with deps.uow() as uow:
+            for command in uow.sim.pending_commands():
+                command.outcome = self._apply(command.modem, command.action, command.fault)
+                command.applied_at = deps.now()
             for request in uow.sim.pending_mo():
                 self.network.phone(request.phone).send(request.recipient, request.text)
                 request.sent_at = deps.now()
@@ -58,3 +61,17 @@ class Simulation:
                         received_at=message.received_at))
             uow.commit()
         self._mirrored.update((number, len(inbox)) for number, inbox in inboxes.items())
+
+    def _apply(self, name: str, action: str, fault: str | None) -> str:
+        """Switch a fault on or off on a simulated modem; returns what happened."""
+        try:
+            modem_ = self.network.modem(name)
+            if action == "inject":
+                modem_.inject(*fault.split(":"))
+            else:
+                modem_.clear_faults(*([fault.split(":")[0]] if fault else []))
+        except (KeyError, ValueError) as exc:
+            log.warning("simulated modem %s: cannot %s %s: %s", name, action, fault, exc)
+            return f"error: {exc}"
+        log.info("simulated modem %s: %s %s", name, action, fault or "all faults")
+        return "applied"

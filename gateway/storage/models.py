@@ -200,3 +200,18 @@ class SimMoRequest(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class SimModemCommand(Base):
+    """--simulate only: a fault to switch on ("inject") or off ("clear") on a simulated
+    modem, asked through the API and applied by the worker."""
+
+    __tablename__ = "sim_modem_commands"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    modem: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(8))
+    fault: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    outcome: Mapped[str | None] = mapped_column(Text)

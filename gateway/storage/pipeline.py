@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.storage.models import (InboundSms, ModemStatus, OutboundPart, OutboundSms,
-                                    SimMoRequest, SimPhoneMessage)
+                                    SimModemCommand, SimMoRequest, SimPhoneMessage)
 
 PENDING = ("queued", "sending")
 
@@ -146,3 +146,12 @@ class SimMailboxes:
     def pending_mo(self) -> list[SimMoRequest]:
         return list(self._db.scalars(select(SimMoRequest).where(SimMoRequest.sent_at.is_(None))
                                      .order_by(SimMoRequest.id)))
+
+    def add_command(self, row: SimModemCommand) -> None:
+        self._db.add(row)
+        self._db.flush()
+
+    def pending_commands(self) -> list[SimModemCommand]:
+        return list(self._db.scalars(select(SimModemCommand)
+                                     .where(SimModemCommand.applied_at.is_(None))
+                                     .order_by(SimModemCommand.id)))

@@ -56,14 +56,16 @@ def clean_environment() -> dict:
     return {k: v for k, v in os.environ.items() if not k.startswith("MSISDN_GATEWAY_")}
 
 
-def start_serve(state_dir: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+def start_serve(state_dir: Path, *flags: str, env: dict | None = None
+                ) -> tuple[subprocess.Popen, str]:
     """`msisdn-gateway serve` on a free port; returns the process and its URL once the
     database answers and the worker reported a healthy modem."""
     port = free_port()
     process = subprocess.Popen(
         [str(SCRIPT), "serve", "--state-dir", str(state_dir), "--port", str(port),
          "--workers", "2", *flags],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_environment())
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**clean_environment(), **(env or {})})
     url = f"http://127.0.0.1:{port}"
     wait_until_serving(url, process)
     return process, url
