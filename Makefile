@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test l10n clean
+.PHONY: run test bench install install-test l10n clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: install
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Benchmarks, run by hand (tests never assert on timings).
+bench: install-test
+	$(BIN)/python bench/latency.py
 
 # Re-extract the message catalogue and recompile the translations after editing texts.
 l10n: install
