@@ -11,7 +11,7 @@ import pytest
 import requests
 from requests_hawk import HawkAuth
 
-from processes import descendants, running, start_serve, stop
+from processes import descendants, eventually, running, start_serve, stop
 
 NUMBER = "+33612345678"
 
@@ -26,8 +26,7 @@ def served(tmp_path):
 
 
 def outbox_texts(state_dir: Path) -> list[str]:
-    with closing(sqlite3.connect(state_dir / "msisdn-gateway.sqlite3")) as db:
-        return [row[0] for row in db.execute("SELECT text FROM outbox ORDER BY id")]
+    return [row[0] for row in outbox_query(state_dir, "SELECT text FROM outbox ORDER BY id")]
 
 
 def test_serve_runs_gunicorn_workers_and_the_worker_and_stops_cleanly_on_sigterm(served):
@@ -83,3 +82,22 @@ def test_the_whole_mt_flow_over_real_http_with_requests_hawk(served):
     replay.headers["Connection"] = "close"  # new connections: several gunicorn workers see it
     statuses = [http.send(replay).status_code for _ in range(4)]
     assert statuses[0] in (400, 410) and statuses[1:] == [401, 401, 401]
+
+
+def test_sigterm_during_a_send_lets_it_finish(served):
+    url, process, state_dir = served
+    requests.post(f"{url}/__sim__/modems/sim0/faults", json={"fault": "slow_submit:2"})
+    eventually(lambda: outbox_query(state_dir, "SELECT outcome FROM sim_modem_commands")
+               == [("applied",)])
+    token = requests.post(url + "/v1/msisdn/register").json()["msisdnSessionToken"]
+    assert requests.post(url + "/v1/msisdn/sms/mt/verify", json={"msisdn": NUMBER, "mcc": "208"},
+                         auth=HawkAuth(hawk_session=token, server_url=url)).status_code == 204
+    eventually(lambda: outbox_query(state_dir, "SELECT status FROM outbox") == [("sending",)])
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 0
+    assert outbox_query(state_dir, "SELECT status FROM outbox")[0][0] in ("sent", "delivered")
+
+
+def outbox_query(state_dir, sql):
+    with closing(sqlite3.connect(state_dir / "msisdn-gateway.sqlite3")) as db:
+        return db.execute(sql).fetchall()
