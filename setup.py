@@ -35,6 +35,7 @@ setup(
         "babel>=2.14,<3",
         "click>=8.1,<9",
         "gunicorn>=22,<28",
+        "prometheus-client>=0.20,<1",
     ],
     extras_require={
         "test": [
