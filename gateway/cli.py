@@ -1,6 +1,7 @@
 """The ``msisdn-gateway`` command: the composition root of every process."""
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -168,5 +169,11 @@ def db_upgrade(ctx, database_url, state_dir):
         engine.dispose()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _register_admin_commands() -> None:
+    importlib.import_module("gateway.cli_admin")  # its commands register on `main`
+
+
+_register_admin_commands()
+
+if __name__ == "__main__":  # python -m gateway.cli (how `serve` starts its children)
+    sys.exit(importlib.import_module("gateway.cli").main())

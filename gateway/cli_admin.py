@@ -1,0 +1,179 @@
+"""Administration commands of ``msisdn-gateway``: modems, send, selftest, probe, sim,
+inbox, outbox. Human output by default, ``--json`` for scripts. The commands that touch
+modems take ``--simulate`` (simulated modems and network in this process, as
+`serve --simulate`) and ``--database-url``."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gateway.admin import listings, output
+from gateway.cli import _open_database, _settings, main
+from gateway.errors import ApiError
+from gateway.settings import SettingsError
+
+
+def _options(*, simulate: bool = True, limit: bool = False):
+    def decorate(command):
+        options = [click.option("--database-url", help="SQLAlchemy URL of the gateway."),
+                   click.option("--state-dir", type=click.Path(file_okay=False)),
+                   click.option("--json", "as_json", is_flag=True, help="JSON output.")]
+        if simulate:
+            options.append(click.option("--simulate", is_flag=True, default=None,
+                                        help="Simulated modems and network in this process."))
+        if limit:
+            options.append(click.option("--limit", type=click.IntRange(1, 10000), default=20,
+                                        show_default=True))
+        for option in reversed(options):
+            command = option(command)
+        return click.pass_context(command)
+    return decorate
+
+
+def _deps(ctx, *, keys: bool = False, **overrides):
+    """Settings, migrated database and use-case dependencies; the keys are loaded only
+    when needed (under --simulate a worker runs here and handles SMS-MO)."""
+    from gateway.clock import SystemClock
+    from gateway.storage.uow import uow_factory
+    from gateway.verification.deps import Deps
+    from gateway.wiring import build_deps, configure_logging
+
+    overrides.setdefault("log_level", "WARNING")
+    settings = _settings(ctx, **overrides)
+    configure_logging(settings)
+    engine = _open_database(settings)
+    if keys or settings.simulate:
+        try:
+            return build_deps(settings, engine)
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
+    return Deps(settings=settings, clock=SystemClock(), secret=None, uow=uow_factory(engine),
+                signing_key=None)
+
+
+def _emit(value, as_json: bool, columns=None, footer: str | None = None) -> None:
+    if as_json:
+        click.echo(output.to_json(value))
+        return
+    click.echo(output.table(value, columns))
+    if footer:
+        click.echo(footer)
+
+
+@main.command()
+@_options()
+def modems(ctx, database_url, state_dir, as_json, simulate):
+    """The modems as the worker reports them (or simulated ones, with --simulate)."""
+    from gateway.admin.local import local_worker
+
+    deps = _deps(ctx, database_url=database_url, state_dir=state_dir, simulate=simulate)
+    if deps.settings.simulate:
+        with local_worker(deps) as worker:
+            worker.publish_status()
+            rows = listings.modem_rows(deps)
+    else:
+        rows = listings.modem_rows(deps)
+    _emit(rows, as_json, listings.MODEM_COLUMNS,
+          None if rows else "No modem reported: is the worker running? (msisdn-gateway serve)")
+
+
+@main.command()
+@click.argument("number")
+@click.argument("text")
+@click.option("--timeout", type=float, default=120.0, show_default=True,
+              help="Seconds to follow the SMS.")
+@_options()
+def send(ctx, number, text, timeout, database_url, state_dir, as_json, simulate):
+    """Send a test SMS to NUMBER through the gateway's modems and follow it."""
+    from contextlib import nullcontext
+
+    from gateway.admin.local import local_worker
+    from gateway.admin.sending import follow, queue_test_sms
+
+    deps = _deps(ctx, database_url=database_url, state_dir=state_dir, simulate=simulate)
+    try:
+        row_id = queue_test_sms(deps, number, text)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    changes = []
+
+    def report(state):
+        changes.append(state)
+        if not as_json:
+            detail = ", ".join(f"{k} {state[k]}" for k in ("modem", "last_error") if state[k])
+            click.echo(f"{state['status']}" + (f" ({detail})" if detail else ""))
+
+    with local_worker(deps) if deps.settings.simulate else nullcontext():
+        final = follow(deps, row_id, timeout, report)
+    if as_json:
+        click.echo(output.to_json({"final": final, "changes": changes}))
+    if final["status"] == "sent" and not as_json:
+        click.echo(f"accepted by the network; no delivery report within {timeout:.0f} s")
+    sys.exit(0 if final["status"] in ("delivered", "sent") else 1)
+
+
+@main.command()
+@click.option("--modem", "url", help="Port URL (default: each configured modem).")
+@click.option("--pin", help="SIM PIN.")
+@click.option("--own-number", help="The SIM's number, if it does not know it.")
+@click.option("--timeout", type=float, default=120.0, show_default=True,
+              help="Seconds to wait for the SMS to come back.")
+@_options()
+def selftest(ctx, url, pin, own_number, timeout, database_url, state_dir, as_json, simulate):
+    """Check a SIM: PIN, registration, signal, SMSC, and an SMS to its own number."""
+    from gateway.admin.selftest import run_selftest
+    from gateway.admin.targets import selftest_targets
+
+    deps = _deps(ctx, database_url=database_url, state_dir=state_dir, simulate=False)
+    configs = selftest_targets(deps, url=url, pin=pin, own_number=own_number,
+                               simulate=bool(simulate))
+    results, failed = {}, False
+    for config in configs:
+        steps = run_selftest(config, timeout)
+        results[config.label] = [s.as_dict() for s in steps]
+        failed |= not all(s.ok for s in steps)
+        if not as_json:
+            click.echo(f"{config.label} ({config.url})")
+            for step in steps:
+                click.echo(f"  {'PASS' if step.ok else 'FAIL'}  {step.name}: {step.detail}")
+    if as_json:
+        click.echo(output.to_json(results))
+    sys.exit(1 if failed else 0)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def probe(args):
+    """Open a modem and print its identity, network, signal and AT transcript
+    (python -m modem.probe; --help for its options)."""
+    from modem.probe import main as probe_main
+
+    sys.exit(probe_main(list(args)))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def sim(args):
+    """A simulated modem on a pseudo-terminal (python -m modem.sim.pty; --help for its
+    options)."""
+    from modem.sim.pty import main as pty_main
+
+    sys.exit(pty_main(list(args)))
+
+
+@main.command()
+@click.option("--status", help="Only rows with this status (queued, sending, sent, ...).")
+@_options(simulate=False, limit=True)
+def outbox(ctx, status, database_url, state_dir, as_json, limit):
+    """The latest SMS to send or sent, newest first."""
+    deps = _deps(ctx, database_url=database_url, state_dir=state_dir)
+    _emit(listings.outbox_rows(deps, limit, status), as_json, listings.OUTBOX_COLUMNS)
+
+
+@main.command()
+@_options(simulate=False, limit=True)
+def inbox(ctx, database_url, state_dir, as_json, limit):
+    """The latest SMS received by the modems, newest first."""
+    deps = _deps(ctx, database_url=database_url, state_dir=state_dir)
+    _emit(listings.inbox_rows(deps, limit), as_json, listings.INBOX_COLUMNS)
