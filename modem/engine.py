@@ -23,7 +23,7 @@ from typing import Callable
 import serial
 
 from modem import commands as at
-from modem.errors import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown
+from modem.errors import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown, redact
 from modem.inflight import Exchange, InFlight
 from modem.reader import PORT_ERRORS, LineReader
 from modem.results import Urc
@@ -158,7 +158,7 @@ class AtEngine:
         self._backoff_wait(min(self._busy_backoff * 2 ** attempt, MAX_BACKOFF))
 
     def _wait_busy(self, command: str, attempt: int) -> None:
-        log.info("%s: %s answered busy, retrying", self.name, command)
+        log.info("%s: %s answered busy, retrying", self.name, redact(command))
         self.pause(attempt)
 
     def _run(self, command: str, timeout: float | None) -> Exchange:
@@ -242,6 +242,7 @@ class AtEngine:
             raise
 
     def _write(self, data: bytes, shown: str) -> None:
+        shown = redact(shown)  # never a PIN in a transcript or a log
         if self._transcript:
             self._transcript("->", shown)
         log.debug("%s -> %s", self.name, shown)

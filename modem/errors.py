@@ -10,6 +10,17 @@ or :class:`SendOutcomeUnknown` (the SMS may have been sent: never retry it blind
 """
 from __future__ import annotations
 
+import re
+
+_SECRET_ARGUMENTS = re.compile(r"^(AT\+CPIN=|AT\+CPWD=|AT\+CLCK=)(.*)$", re.IGNORECASE)
+
+
+def redact(command: str) -> str:
+    """``command`` as it may be shown in logs, transcripts and errors: the PIN, PUK and
+    passwords of AT+CPIN / AT+CPWD / AT+CLCK replaced by ``****``."""
+    match = _SECRET_ARGUMENTS.match(command)
+    return f"{match.group(1)}****" if match else command
+
 
 class ModemError(Exception):
     """Base of every error raised by the ``modem`` package."""
@@ -19,6 +30,7 @@ class ModemTimeout(ModemError):
     """A command got no final result code within its timeout (seconds)."""
 
     def __init__(self, command: str, timeout: float):
+        command = redact(command)
         super().__init__(f"no answer to {command!r} within {timeout:g} s")
         self.command = command
         self.timeout = timeout
@@ -37,6 +49,7 @@ class CommandRejected(ModemError):
         detail = f"{kind} {code}" if code is not None else kind
         if text:
             detail = f"{detail} ({text})"
+        command = redact(command)
         super().__init__(f"{command!r} rejected: {detail}")
         self.command = command
         self.kind = kind
