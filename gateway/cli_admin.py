@@ -149,7 +149,7 @@ def probe(args):
     (python -m modem.probe; --help for its options)."""
     from modem.probe import main as probe_main
 
-    sys.exit(probe_main(list(args)))
+    sys.exit(probe_main(list(args), sys.stdout, sys.stderr))  # the streams of now
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
