@@ -5,8 +5,6 @@ own parts (a fake clock, a temporary database).
 """
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy import Engine
 
 from gateway.clock import Clock, SystemClock
@@ -18,11 +16,11 @@ from gateway.storage.uow import uow_factory
 from gateway.verification.deps import Deps
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
-    # One line per job run (every 100 ms for the dispatcher) would drown everything else.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.root.level))
+def configure_logging(settings: Settings, stream=None) -> None:
+    """Structured, masked log lines on ``stream`` (default: stdout); see gateway.logs."""
+    from gateway.logs import configure_logging as install
+
+    install(settings, stream)
 
 
 def build_deps(settings: Settings, engine: Engine, clock: Clock | None = None) -> Deps:

@@ -12,10 +12,11 @@ from gateway.http import errors
 from gateway.http.bodies import check_length
 from gateway.http.clients import limit_client
 from gateway.http.meta import meta
+from gateway.http.metrics import metrics
 from gateway.http.views import api
 from gateway.verification.deps import Deps
 
-UNLIMITED_PATHS = ("/__heartbeat__", "/__lbheartbeat__")
+UNLIMITED_PATHS = ("/__heartbeat__", "/__lbheartbeat__", "/metrics")
 
 
 def create_app(deps: Deps, engine: Engine) -> Flask:
@@ -35,6 +36,7 @@ def create_app(deps: Deps, engine: Engine) -> Flask:
 
     app.register_blueprint(meta)
     app.register_blueprint(api)
+    app.register_blueprint(metrics)
     if deps.settings.simulate:
         from gateway.http.simulator import simulator
 

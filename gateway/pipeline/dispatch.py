@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
+from gateway import metrics
 from gateway.storage.models import OutboundPart
 from gateway.verification.deps import Deps
 from gateway.verification.msisdn import mask_msisdn
@@ -59,6 +60,7 @@ class Dispatcher:
                 row.status, row.updated_at = "unknown", self._deps.now()
                 row.last_error = "the worker stopped while sending: it may have been sent"
             uow.commit()
+        metrics.outbox_finished("unknown", None, count=len(rows))
         if rows:
             log.warning("%d SMS were being sent when the worker stopped: marked unknown",
                         len(rows))
@@ -126,9 +128,10 @@ class Dispatcher:
         except ModemError as exc:
             self._retry(sms, f"modem error: {exc}")
         else:
-            self._measure(result.modem, self._deps.clock.monotonic() - started,
-                          len(result.receipts))
+            elapsed = self._deps.clock.monotonic() - started
+            self._measure(result.modem, elapsed, len(result.receipts))
             self._finish(sms, "sent", None, receipts=result.receipts, modem=result.modem)
+            metrics.sms_accepted(result.modem, elapsed)  # after the commit: reports follow fast
             log.info("outbox %s sent to %s by %s (%d part(s))", sms.id,
                      mask_msisdn(sms.recipient), result.modem, len(result.receipts))
 
@@ -155,6 +158,7 @@ class Dispatcher:
                     reference=receipt.reference, status="sent",
                     submitted_at=receipt.submitted_at))
             uow.commit()
+        metrics.outbox_finished(status, row.modem)
         if status != "sent":
             log.warning("outbox %s to %s: %s (%s)", sms.id, mask_msisdn(sms.recipient),
                         status, error)
@@ -175,5 +179,6 @@ class Dispatcher:
                 row.status, row.next_attempt_at = "queued", next_at
             uow.commit()
             status = row.status
+        metrics.outbox_finished(status, None)  # counts only a row that gave up
         log.warning("outbox %s to %s: %s; %s", sms.id, mask_msisdn(sms.recipient), error,
                     "gave up" if status == "failed" else f"retry in {delay:.0f} s")

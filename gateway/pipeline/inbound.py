@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from gateway import metrics
 from gateway.errors import ApiError
 from gateway.storage.models import InboundSms
 from gateway.storage.pipeline import inbox_dedupe_key
@@ -38,6 +39,7 @@ def store_inbound(deps: Deps, sms: ReceivedSms) -> InboundSms | None:
         if hawk_id:
             row.outcome = _verify_sender(uow, deps, hawk_id, sms.sender)
         uow.commit()
+    metrics.sms_received(sms.modem, row.kind)
     log.info("SMS from %s on %s stored (%s: %s)", mask_msisdn(sms.sender), sms.modem,
              row.kind, row.outcome)
     return row

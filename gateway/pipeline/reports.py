@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from gateway import metrics
 from gateway.verification.deps import Deps
 from modem.driver import DeliveryReport
 
@@ -30,6 +31,7 @@ def record_report(deps: Deps, report: DeliveryReport) -> bool:
             return False
         part.status, part.reported_at = PART_STATUS[report.outcome], now
         row = uow.queue.get(part.outbox_id)
+        before = row.status
         parts = uow.queue.parts_of(row.id)
         statuses = {p.status for p in parts}
         if "failed" in statuses:
@@ -41,5 +43,6 @@ def record_report(deps: Deps, report: DeliveryReport) -> bool:
             row.last_error = f"the SMSC is still trying (TP-Status 0x{report.status:02x})"
         row.updated_at = now
         uow.commit()
+    metrics.report_applied(before, row.status, part.modem)
     return True
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 
+from gateway import metrics
 from gateway.storage.uow import UnitOfWork
 from gateway.verification.capacity import ensure_capacity
 from gateway.verification.deps import Deps
@@ -38,5 +39,6 @@ def start_momt_verification(uow: UnitOfWork, deps: Deps, hawk_id: str, sender: s
     ensure_capacity(uow, deps)
     issue_code(uow, deps, hawk_id, row, CodeRequest(msisdn=msisdn, method=METHOD_MOMT,
                                                    short_code=False))
+    metrics.code_sent(METHOD_MOMT, short_code=False)  # committed by the caller (inbound)
     log.info("sms/momt: code queued for %s", mask_msisdn(msisdn))
     return msisdn

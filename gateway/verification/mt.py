@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Sequence
 
+from gateway import metrics
 from gateway.errors import InvalidParameter, TooManyForMethod, TooManyForMsisdn, TooManyShortCodes
 from gateway.i18n import short_code_sms
 from gateway.storage.models import OutboundSms, VerificationCode, VerificationSession
@@ -46,6 +47,7 @@ def start_mt_verification(deps: Deps, hawk_id: str, request: CodeRequest) -> Non
         ensure_capacity(uow, deps)
         issue_code(uow, deps, hawk_id, row, request)
         uow.commit()
+    metrics.code_sent(request.method, request.short_code)
     log.info("code queued for %s by %s (%s code)", mask_msisdn(request.msisdn),
              request.method, "short" if request.short_code else "long")
 
@@ -64,6 +66,7 @@ def resend_code(deps: Deps, hawk_id: str, languages: Sequence[str]) -> None:
         issue_code(uow, deps, hawk_id, row, CodeRequest(
             msisdn=msisdn, method=row.method, short_code=row.short_code, languages=languages))
         uow.commit()
+    metrics.code_sent(row.method, row.short_code)
     log.info("code re-sent to %s", mask_msisdn(msisdn))
 
 

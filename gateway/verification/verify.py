@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from gateway import metrics
 from gateway.errors import CodeGone, InvalidCode
 from gateway.verification import codes
 from gateway.verification.deps import Deps
@@ -19,9 +20,9 @@ def verify_code(deps: Deps, hawk_id: str, code: str) -> str:
     CodeGone (410/111: the code expired or was burnt by too many wrong tries).
     A wrong try is committed before the error is raised.
     """
-    with deps.uow() as uow:
+    with deps.uow() as uow, metrics.code_check() as check:
         row = load_session(uow, deps, hawk_id)
-        current = uow.codes.for_session(row.id)
+        current = check.code = uow.codes.for_session(row.id)
         if current is None:
             raise InvalidCode("no verification code is pending for this session")
         if current.expires_at <= deps.now():
