@@ -78,6 +78,18 @@ def _prepare(settings):
     return _open_database(settings)
 
 
+def _export_metrics_dir(settings, role: str) -> None:
+    """prometheus_client multiprocess mode for this role's processes (gateway.metrics);
+    before anything imports prometheus_client, inherited by gunicorn's workers."""
+    from gateway.metrics import MULTIPROC_ENV, prepare_process_dir
+    from gateway.settings import export_environment
+
+    try:
+        export_environment(MULTIPROC_ENV, str(prepare_process_dir(settings, role)))
+    except OSError as exc:
+        raise click.ClickException(f"cannot prepare the metrics directory: {exc}") from None
+
+
 def _worker_main(settings) -> None:
     from gateway.storage.db import make_engine
     from gateway.wiring import build_deps, configure_logging
@@ -114,6 +126,7 @@ def api(ctx, **flags):
     """Run only the API workers (gunicorn)."""
     settings = _settings(ctx, **flags)
     _prepare(settings).dispose()
+    _export_metrics_dir(settings, "api")
     _serve_api(settings)
 
 
@@ -124,6 +137,7 @@ def worker(ctx, **flags):
     """Run only the worker process (scheduler; modems with the SMS pipeline)."""
     settings = _settings(ctx, **flags)
     _prepare(settings).dispose()
+    _export_metrics_dir(settings, "worker")
     _worker_main(settings)
 
 

@@ -41,7 +41,7 @@ def _deps(ctx, *, keys: bool = False, **overrides):
 
     overrides.setdefault("log_level", "WARNING")
     settings = _settings(ctx, **overrides)
-    configure_logging(settings)
+    configure_logging(settings, sys.stderr)  # stdout is the command's output (--json)
     engine = _open_database(settings)
     if keys or settings.simulate:
         try:

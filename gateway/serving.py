@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from gunicorn.app.base import BaseApplication
 
+from gateway.logs import gunicorn_logconfig
 from gateway.settings import Settings
 
 
@@ -22,6 +23,7 @@ class ApiServer(BaseApplication):
         self.cfg.set("timeout", 30)
         self.cfg.set("graceful_timeout", 20)
         self.cfg.set("loglevel", settings.log_level.lower())
+        self.cfg.set("logconfig_dict", gunicorn_logconfig(settings))  # same format as ours
         self.cfg.set("limit_request_field_size", 8190)
         if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 26: no socket in $HOME
             self.cfg.set("control_socket_disable", True)

@@ -138,6 +138,12 @@ class Settings:
     cleanup_interval: int = 60
 
     log_level: str = "INFO"
+    # "text" (one line per event, key=value) or "json" (one JSON object per line).
+    log_format: str = "text"
+    # Set from $JOURNAL_STREAM (journald adds timestamps): not meant for the config file.
+    journal_stream: str = ""
+    # prometheus_client's multiprocess files; empty means <state_dir>/metrics.
+    metrics_dir: Path | None = None
 
     @property
     def effective_database_url(self) -> str:
@@ -260,6 +266,7 @@ def load_settings(config_file: str | Path | None = None,
            lambda name: f"environment variable {ENV_PREFIX}{name.upper()}")
     _apply(values, origins, {k: v for k, v in (overrides or {}).items() if v is not None},
            lambda _name: "command line")
+    values.setdefault("journal_stream", environ.get("JOURNAL_STREAM", ""))
     settings = Settings(**values)
     validate(settings, origins)
     return settings
@@ -296,6 +303,8 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
     for pattern in settings.mt_networks:
         if not re.fullmatch(r"[0-9]{3}([0-9]{2,3})?", pattern):
             raise fail("mt_networks", f"mt_networks: {pattern!r} is not MCC or MCC+MNC")
+    if settings.log_format not in ("text", "json"):
+        raise fail("log_format", "log_format must be 'text' or 'json'")
     if settings.log_level.upper() not in LOG_LEVELS:
         raise fail("log_level", f"log_level {settings.log_level!r} is not one of "
                                 f"{', '.join(LOG_LEVELS)}")
@@ -318,6 +327,12 @@ def _validate_public_url(settings: Settings, fail) -> None:
         url.port  # raises ValueError for a port that is not a number in 0-65535
     except ValueError:
         raise fail("public_url" if settings.public_url else "port", problem) from None
+
+
+def export_environment(name: str, value: str) -> None:
+    """Set a variable that a library reads itself (prometheus_client's
+    PROMETHEUS_MULTIPROC_DIR), here and in the processes started from here."""
+    os.environ[name] = value
 
 
 def replace(settings: Settings, **changes: Any) -> Settings:

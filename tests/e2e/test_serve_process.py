@@ -40,7 +40,7 @@ def test_serve_runs_gunicorn_workers_and_the_worker_and_stops_cleanly_on_sigterm
     assert not [pid for pid in children if running(pid)]
     output = process.stdout.read()
     assert "worker stopped" in output and "Shutting down: Master" in output
-    assert "Traceback" not in output and "[ERROR]" not in output, output
+    assert "Traceback" not in output and " ERROR " not in output, output
 
 
 def test_serve_stops_with_an_error_when_its_worker_process_dies(served):
