@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,7 +44,10 @@ class Outgoing:
 
 
 class Dispatcher:
-    def __init__(self, deps: Deps, pool: ModemPool, worker_id: str, slots: int) -> None:
+    def __init__(self, deps: Deps, pool: ModemPool, worker_id: str, slots: int,
+                 on_recorded: Callable[[], None] = lambda: None) -> None:
+        """``on_recorded`` runs on the send thread after each accepted send is committed."""
+        self._on_recorded = on_recorded
         self._deps, self._pool, self._worker = deps, pool, worker_id
         self._slots = max(1, slots)
         self._busy = 0
@@ -159,6 +163,8 @@ class Dispatcher:
                     submitted_at=receipt.submitted_at))
             uow.commit()
         metrics.outbox_finished(status, row.modem)
+        if receipts:
+            self._on_recorded()  # reports that overtook this commit can match now
         if status != "sent":
             log.warning("outbox %s to %s: %s (%s)", sms.id, mask_msisdn(sms.recipient),
                         status, error)

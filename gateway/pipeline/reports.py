@@ -4,6 +4,7 @@ follows its parts: delivered when every part is, failed when one part failed for
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 from gateway import metrics
@@ -18,16 +19,17 @@ PART_STATUS = {"delivered": "delivered", "temporary_failure": "temporary_failure
                "permanent_failure": "failed"}
 
 
-def record_report(deps: Deps, report: DeliveryReport) -> bool:
-    """Apply ``report``; False when no sent part matches it (logged, nothing changed)."""
+def record_report(deps: Deps, report: DeliveryReport, quiet: bool = False) -> bool:
+    """Apply ``report``; False when no sent part matches it (nothing changed)."""
     now = deps.now()
     recipient = report.receipt.destination if report.receipt else report.recipient
     with deps.uow() as uow:
         part = uow.queue.part_for_report(report.modem, report.reference, recipient,
                                          now - REPORT_WINDOW)
         if part is None:
-            log.info("delivery report from %s (TP-MR %s) matches no sent SMS",
-                     report.modem, report.reference)
+            if not quiet:
+                log.info("delivery report from %s (TP-MR %s) matches no sent SMS yet",
+                         report.modem, report.reference)
             return False
         part.status, part.reported_at = PART_STATUS[report.outcome], now
         row = uow.queue.get(part.outbox_id)
@@ -46,3 +48,42 @@ def record_report(deps: Deps, report: DeliveryReport) -> bool:
     metrics.report_applied(before, row.status, part.modem)
     return True
 
+
+
+class ReportBacklog:
+    """Delivery reports that arrived before the send they report was recorded: the
+    network's report can overtake the dispatcher's commit of the parts. They are applied
+    again after every recorded send (``retry``, from the send threads) and by the status
+    job, and dropped with a warning after ``KEEP_SECONDS``. Thread-safe."""
+
+    KEEP_SECONDS = 600.0
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+        self._waiting: list[tuple[float, DeliveryReport]] = []
+        self._lock = threading.Lock()
+
+    def handle(self, report: DeliveryReport) -> None:
+        """Apply ``report`` now, or keep it for later."""
+        if not record_report(self._deps, report):
+            with self._lock:
+                self._waiting.append((self._deps.clock.monotonic(), report))
+
+    def retry(self) -> None:
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        now, keep = self._deps.clock.monotonic(), []
+        for since, report in waiting:
+            if record_report(self._deps, report, quiet=True):
+                continue
+            if now - since < self.KEEP_SECONDS:
+                keep.append((since, report))
+            else:
+                log.warning("delivery report from %s (TP-MR %s) never matched a sent SMS; "
+                            "dropped", report.modem, report.reference)
+        with self._lock:
+            self._waiting.extend(keep)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._waiting)

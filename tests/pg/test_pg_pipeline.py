@@ -365,10 +365,6 @@ def test_a_code_travels_to_the_phone_and_its_delivery_is_recorded_on_postgresql(
     assert part.reference is not None and part.reported_at is not None
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "bug in gateway/pipeline (reports.py, dispatch.py): a delivery report handled before "
-    "the send thread committed the part is dropped ('matches no sent SMS') and the row "
-    "stays 'sent'"))
 def test_a_report_that_beats_the_parts_commit_is_still_recorded(any_pipeline):
     """With no network delay the report can reach the inbound thread before the send
     thread has committed the part it reports; here the send thread's transaction is held
