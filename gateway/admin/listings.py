@@ -32,7 +32,7 @@ def modem_rows(deps: Deps) -> list[dict]:
              "signal_dbm": s.signal_dbm, "registration": s.registration, "state": s.state,
              "healthy": s.healthy, "queue": f"{sending.get(s.name, 0)}+{queued}",
              "sent_today": s.sent_today, "failed": s.failed, "daily_quota": s.daily_quota,
-             "last_error": s.last_error,
+             "last_error": s.last_error, "power_warning": s.power_warning,
              "age": f"{int((now - s.updated_at).total_seconds())} s ago"} for s in statuses]
 
 

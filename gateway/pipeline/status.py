@@ -22,6 +22,14 @@ def _region(number: str | None) -> str | None:
         return None
 
 
+def _power_warning(health: ModemHealth) -> str | None:
+    if not health.last_power_warning:
+        return None
+    at = health.last_power_warning_at
+    return f"{health.last_power_warning} at {at:%Y-%m-%d %H:%M:%S}Z" if at else \
+        health.last_power_warning
+
+
 def status_row(health: ModemHealth, seconds_per_part: float | None, now) -> dict:
     identity, network = health.identity, health.network
     home = identity.home_network or ""
@@ -31,6 +39,7 @@ def status_row(health: ModemHealth, seconds_per_part: float | None, now) -> dict
             "number": identity.own_number, "mcc": home[:3] or None, "mnc": home[3:] or None,
             "region": _region(identity.own_number), "signal_dbm": network.signal_dbm,
             "registration": network.registration, "last_error": health.last_error,
+            "power_warning": _power_warning(health),
             "sent_today": health.sent_today, "failed": health.rejected + health.unknown,
             "daily_quota": health.daily_quota, "seconds_per_part": seconds_per_part,
             "updated_at": now}

@@ -168,6 +168,8 @@ class ModemStatus(Base):
     signal_dbm: Mapped[int | None] = mapped_column(Integer)
     registration: Mapped[str | None] = mapped_column(String(16))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The modem's last power notice (UNDER-VOLTAGE, power down) and when, e.g. a weak supply.
+    power_warning: Mapped[str | None] = mapped_column(Text)
     sent_today: Mapped[int] = mapped_column(Integer, default=0)
     # Sends refused or with an unknown outcome since the worker started.
     failed: Mapped[int] = mapped_column(Integer, default=0)

@@ -211,3 +211,15 @@ def test_with_two_modems_and_one_unplugged_mid_send_nothing_is_lost_or_sent_twic
         copies = len(phone_texts(gw, worker, number))
         status = next(s for s, group in by_status.items() if number in group)
         assert copies == 1 or (status == "unknown" and copies == 0), (number, status, copies)
+
+
+def test_a_power_warning_of_a_modem_reaches_the_modem_status(pipeline):
+    from gateway.storage.models import ModemStatus
+
+    gw, worker = pipeline()
+    worker.simulation.network.modem("sim0").emit_urc("UNDER-VOLTAGE WARNNING")
+    assert worker.pool.wait_for(lambda h: h[0].last_power_warning is not None, 10)
+    worker.publish_status()
+    with gw.deps.uow() as uow:
+        status = uow.db.get(ModemStatus, "sim0")
+    assert status.power_warning.startswith("UNDER-VOLTAGE WARNNING at ")
