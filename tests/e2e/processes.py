@@ -92,3 +92,30 @@ def eventually(probe, timeout: float = 20.0, interval: float = 0.05):
             assert value, "the gateway did not get there in time"
             return value
         time.sleep(interval)  # waiting for another process, not for timing
+
+
+def worker_pid(serve: subprocess.Popen) -> int:
+    """The pid of the worker child of a `serve` process."""
+    [pid] = [pid for pid in descendants(serve.pid)
+             if b"\0worker\0" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return pid
+
+
+def query(state_dir: Path, sql: str) -> list[tuple]:
+    """Read the gateway's SQLite database as an admin would."""
+    import sqlite3
+
+    with closing(sqlite3.connect(state_dir / "msisdn-gateway.sqlite3")) as db:
+        return db.execute(sql).fetchall()
+
+
+def start_verification(url: str, number: str) -> str:
+    """Register a session and ask for a code to ``number``; returns the session token."""
+    from requests_hawk import HawkAuth
+
+    token = requests.post(url + "/v1/msisdn/register").json()["msisdnSessionToken"]
+    response = requests.post(url + "/v1/msisdn/sms/mt/verify",
+                             json={"msisdn": number, "mcc": "208"},
+                             auth=HawkAuth(hawk_session=token, server_url=url))
+    assert response.status_code == 204, response.text
+    return token

@@ -4,17 +4,14 @@ accepted SMS is sent exactly once or marked unknown, and an SMS that arrived whi
 worker was dead is in the inbox."""
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-from contextlib import closing
 from pathlib import Path
 
 import pytest
-import requests
-from requests_hawk import HawkAuth
 
-from processes import SCRIPT, clean_environment, descendants, eventually, start_serve, stop
+from processes import (SCRIPT, clean_environment, eventually, query, start_serve,
+                       start_verification, stop, worker_pid)
 
 NUMBERS = [f"+336123450{i:02d}" for i in range(4)]
 FINAL = {"sent", "delivered", "unknown"}
@@ -50,13 +47,11 @@ def phone_texts(pty, number):
 
 
 def statuses(state_dir: Path) -> dict[str, str]:
-    with closing(sqlite3.connect(state_dir / "msisdn-gateway.sqlite3")) as db:
-        return dict(db.execute("SELECT recipient, status FROM outbox"))
+    return dict(query(state_dir, "SELECT recipient, status FROM outbox"))
 
 
 def inbox_texts(state_dir: Path) -> list[str]:
-    with closing(sqlite3.connect(state_dir / "msisdn-gateway.sqlite3")) as db:
-        return [row[0] for row in db.execute("SELECT text FROM inbox")]
+    return [text for (text,) in query(state_dir, "SELECT text FROM inbox")]
 
 
 def test_kill_9_of_the_worker_mid_send_loses_nothing_and_sends_nothing_twice(
@@ -66,15 +61,9 @@ def test_kill_9_of_the_worker_mid_send_loses_nothing_and_sends_nothing_twice(
                    capture_output=True, env=clean_environment())
     serve, url = start_serve(tmp_path, "--modem", device)
     for number in NUMBERS:
-        token = requests.post(url + "/v1/msisdn/register").json()["msisdnSessionToken"]
-        response = requests.post(url + "/v1/msisdn/sms/mt/verify",
-                                 json={"msisdn": number, "mcc": "208"},
-                                 auth=HawkAuth(hawk_session=token, server_url=url))
-        assert response.status_code == 204, response.text
+        start_verification(url, number)
     eventually(lambda: "sending" in statuses(tmp_path).values())
-    [worker] = [pid for pid in descendants(serve.pid)
-                if b"\0worker\0" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-    os.kill(worker, signal.SIGKILL)
+    os.kill(worker_pid(serve), signal.SIGKILL)
     assert serve.wait(60) == 1
     serve.stdout.close()
 

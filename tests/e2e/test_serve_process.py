@@ -2,16 +2,14 @@
 and the worker process, driven with requests-hawk."""
 import os
 import signal
-import sqlite3
 import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 import requests
 from requests_hawk import HawkAuth
 
-from processes import descendants, eventually, running, start_serve, stop
+from processes import descendants, eventually, query, running, start_serve, stop, worker_pid
 
 NUMBER = "+33612345678"
 
@@ -26,7 +24,7 @@ def served(tmp_path):
 
 
 def outbox_texts(state_dir: Path) -> list[str]:
-    return [row[0] for row in outbox_query(state_dir, "SELECT text FROM outbox ORDER BY id")]
+    return [row[0] for row in query(state_dir, "SELECT text FROM outbox ORDER BY id")]
 
 
 def test_serve_runs_gunicorn_workers_and_the_worker_and_stops_cleanly_on_sigterm(served):
@@ -45,9 +43,7 @@ def test_serve_runs_gunicorn_workers_and_the_worker_and_stops_cleanly_on_sigterm
 
 def test_serve_stops_with_an_error_when_its_worker_process_dies(served):
     url, process, _ = served
-    [worker] = [pid for pid in descendants(process.pid)
-                if b"\0worker\0" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-    os.kill(worker, signal.SIGKILL)
+    os.kill(worker_pid(process), signal.SIGKILL)
     code = process.wait(30)
     output = process.stdout.read()
     assert code == 1, output  # so that systemd restarts it (Restart=on-failure)
@@ -56,8 +52,7 @@ def test_serve_stops_with_an_error_when_its_worker_process_dies(served):
 
 def test_the_worker_does_not_outlive_a_killed_serve(served):
     _, process, _ = served
-    [worker] = [pid for pid in descendants(process.pid)
-                if b"\0worker\0" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    worker = worker_pid(process)
     process.kill()
     process.wait(10)
     end = time.monotonic() + 30
@@ -87,17 +82,14 @@ def test_the_whole_mt_flow_over_real_http_with_requests_hawk(served):
 def test_sigterm_during_a_send_lets_it_finish(served):
     url, process, state_dir = served
     requests.post(f"{url}/__sim__/modems/sim0/faults", json={"fault": "slow_submit:2"})
-    eventually(lambda: outbox_query(state_dir, "SELECT outcome FROM sim_modem_commands")
+    eventually(lambda: query(state_dir, "SELECT outcome FROM sim_modem_commands")
                == [("applied",)])
     token = requests.post(url + "/v1/msisdn/register").json()["msisdnSessionToken"]
     assert requests.post(url + "/v1/msisdn/sms/mt/verify", json={"msisdn": NUMBER, "mcc": "208"},
                          auth=HawkAuth(hawk_session=token, server_url=url)).status_code == 204
-    eventually(lambda: outbox_query(state_dir, "SELECT status FROM outbox") == [("sending",)])
+    eventually(lambda: query(state_dir, "SELECT status FROM outbox") == [("sending",)])
     process.send_signal(signal.SIGTERM)
     assert process.wait(60) == 0
-    assert outbox_query(state_dir, "SELECT status FROM outbox")[0][0] in ("sent", "delivered")
+    assert query(state_dir, "SELECT status FROM outbox")[0][0] in ("sent", "delivered")
 
 
-def outbox_query(state_dir, sql):
-    with closing(sqlite3.connect(state_dir / "msisdn-gateway.sqlite3")) as db:
-        return db.execute(sql).fetchall()

@@ -1,20 +1,12 @@
 """`serve --simulate` with two modems, one pulled out while it sends (through the
 simulator's fault endpoints): no SMS is lost or sent twice."""
-import sqlite3
-from contextlib import closing
 
 import requests
-from requests_hawk import HawkAuth
 
-from processes import eventually, start_serve, stop
+from processes import eventually, query, start_serve, start_verification, stop
 
 NUMBERS = [f"+336123451{i:02d}" for i in range(6)]
 FINAL = {"sent", "delivered", "unknown"}
-
-
-def query(state_dir, sql):
-    with closing(sqlite3.connect(state_dir / "msisdn-gateway.sqlite3")) as db:
-        return db.execute(sql).fetchall()
 
 
 def test_two_modems_one_unplugged_mid_send_loses_nothing_and_sends_nothing_twice(tmp_path):
@@ -28,11 +20,7 @@ def test_two_modems_one_unplugged_mid_send_loses_nothing_and_sends_nothing_twice
         eventually(lambda: query(tmp_path, "SELECT count(*) FROM sim_modem_commands "
                                            "WHERE outcome = 'applied'") == [(2,)])
         for number in NUMBERS:
-            token = requests.post(url + "/v1/msisdn/register").json()["msisdnSessionToken"]
-            response = requests.post(url + "/v1/msisdn/sms/mt/verify",
-                                     json={"msisdn": number, "mcc": "208"},
-                                     auth=HawkAuth(hawk_session=token, server_url=url))
-            assert response.status_code == 204, response.text
+            start_verification(url, number)
         def received(number):
             return len(requests.get(f"{url}/__sim__/phones/{number}/messages").json())
 
