@@ -142,14 +142,35 @@ def selftest(ctx, url, pin, own_number, timeout, database_url, state_dir, as_jso
     sys.exit(1 if failed else 0)
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def probe(args):
-    """Open a modem and print its identity, network, signal and AT transcript
-    (python -m modem.probe; --help for its options)."""
+@click.option("--simulate", is_flag=True, help="Probe a simulated modem (no URL needed).")
+@click.option("--database-url", help="Refuse a port the gateway's worker reports using.")
+@click.option("--state-dir", type=click.Path(file_okay=False))
+@click.pass_context
+def probe(ctx, args, simulate, database_url, state_dir):
+    """Open a modem and print its identity, network, signal and AT transcript.
+
+    ARGS are those of python -m modem.probe: URL [--pin PIN] [--baudrate N] [--rtscts]
+    [--dsrdtr] [--xonxoff] [--shared] [--timeout S]."""
     from modem.probe import main as probe_main
 
-    sys.exit(probe_main(list(args), sys.stdout, sys.stderr))  # the streams of now
+    args = list(args)
+    if simulate and not any(not a.startswith("-") for a in args):
+        args.insert(0, "modemsim://probe?profile=generic")
+    elif database_url or state_dir:
+        _refuse_busy_port(_deps(ctx, database_url=database_url, state_dir=state_dir), args)
+    sys.exit(probe_main(args, sys.stdout, sys.stderr))  # the streams of now
+
+
+def _refuse_busy_port(deps, args) -> None:
+    from gateway.admin.targets import RECENT_SECONDS
+
+    with deps.uow() as uow:
+        busy = {m.url for m in uow.modems.fresh(deps.now(), RECENT_SECONDS)}
+    if busy.intersection(args):
+        raise click.ClickException("the gateway's worker is using this port: stop it first "
+                                   "(systemctl stop msisdn-gateway)")
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})

@@ -135,3 +135,11 @@ def test_probe_and_sim_hand_over_to_the_modem_tools():
     assert result.exit_code == 0, result.output
     assert "IMEI:" in result.output and "AT transcript:" in result.output
     assert run("sim", "--help").exit_code == 0
+
+
+def test_probe_simulate_needs_no_url_and_a_port_in_use_is_refused(state):
+    result = run("probe", "--simulate")
+    assert result.exit_code == 0 and "Registration: home" in result.output
+    assert run("modems", "--simulate", *state).exit_code == 0  # sim0 reported just now
+    busy = run("probe", *state, "modemsim://sim0?network=gateway")
+    assert busy.exit_code == 1 and "stop it first" in busy.output
