@@ -9,6 +9,12 @@ pool's inbound thread.
 
 Stopping (SIGTERM/SIGINT): no new claims, the sends in progress finish, the pool closes.
 Nothing accepted is lost: unsent rows stay queued in the database.
+
+The service manager (``gateway.sdnotify``; under `serve`, serve's relay, which alone talks
+to systemd) hears from ``Worker.start``: ``STATUS=`` how many modems are ready (while
+opening them, then from the ``status`` job when it changed), ``READY=1`` once the modems
+are open and the jobs run, ``WATCHDOG=1`` from the ``watchdog`` job every half watchdog
+timeout (only when a watchdog is configured); and from ``Worker.stop``: ``STOPPING=1``.
 """
 from __future__ import annotations
 
@@ -22,8 +28,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from gateway.pipeline import status
 from gateway.pipeline.dispatch import Dispatcher
 from gateway.pipeline.inbound import store_inbound
-from gateway.pipeline.reports import record_report
+from gateway.pipeline.reports import ReportBacklog
 from gateway.pipeline.simulation import Simulation
+from gateway.sdnotify import Notifier, modems_status
 from gateway.storage.repositories import delete_expired
 from gateway.verification.deps import Deps
 from modem.pool import ModemPool
@@ -67,12 +74,15 @@ class Worker:
         if not configs:
             log.warning("no modems configured: SMS stay queued (see `modems` in the README)")
         self.pool = pool or ModemPool(configs)
+        self.report_backlog = ReportBacklog(deps)
         self.dispatcher = Dispatcher(deps, self.pool, worker_id or socket.gethostname(),
-                                     slots=len(configs))
+                                     slots=len(configs), on_recorded=self.report_backlog.retry)
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 5})
 
     def publish_status(self) -> None:
+        """Publish modem health (and apply delivery reports still waiting for their send)."""
+        self.report_backlog.retry()
         status.publish(self.deps, self.pool.health(), self.dispatcher.speeds())
 
     def handle_sms(self, sms) -> None:
@@ -80,31 +90,50 @@ class Worker:
         store_inbound(self.deps, sms)
 
     def handle_report(self, report) -> None:
-        """Pool inbound thread: apply a delivery report."""
-        record_report(self.deps, report)
+        """Pool inbound thread: apply a delivery report (or keep it until its send is
+        recorded)."""
+        self.report_backlog.handle(report)
 
     def start(self, run_jobs: bool = True) -> None:
         """Recover interrupted sends, open the modems and (unless ``run_jobs`` is False, for
-        tests that drive the jobs themselves) start the scheduler."""
+        tests that drive the jobs themselves) start the scheduler.
+
+        Tells the service manager (``gateway.sdnotify``; under `serve`, serve's relay) the
+        modems' STATUS while opening them and at each status job when it changed, READY=1
+        once they are open and the jobs run, and WATCHDOG=1 from a scheduler job every half
+        watchdog timeout, so that a hung scheduler stops the keep-alives."""
         deps = self.deps
+        notifier = Notifier.for_settings(deps.settings)
+        notifier.status(f"opening {len(self.pool.health())} modem(s)")
         self.dispatcher.recover_interrupted()
         self.pool.start(on_sms=self.handle_sms, on_report=self.handle_report)
         self.pool.maintain()  # sweep now: SMS that arrived while nothing listened
         if not run_jobs:
+            notifier.ready(modems_status(self.pool.health()))
             return
+
+        def publish_status() -> None:
+            self.publish_status()
+            notifier.update_status(modems_status(self.pool.health()))
+
         jobs = [("dispatch", self.dispatcher.dispatch_due, deps.settings.dispatch_interval),
-                ("status", self.publish_status, STATUS_INTERVAL),
+                ("status", publish_status, STATUS_INTERVAL),
                 ("cleanup", lambda: cleanup(deps), deps.settings.cleanup_interval)]
         if self.simulation:
             jobs.append(("simulation", lambda: self.simulation.sync(deps), SIMULATION_INTERVAL))
+        if notifier.keepalive_interval:
+            jobs.append(("watchdog", notifier.watchdog, notifier.keepalive_interval))
         for name, job, seconds in jobs:
             _guarded(name, job)()  # once now, then on schedule
             self.scheduler.add_job(_guarded(name, job), "interval", seconds=seconds,
                                    id=name, name=name)
         self.scheduler.start()
+        notifier.ready(modems_status(self.pool.health()))
         log.info("worker started with %d modem(s)", len(self.pool.health()))
 
     def stop(self) -> None:
+        Notifier.for_settings(self.deps.settings).stopping(
+            "stopping: finishing the sends in progress")
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.dispatcher.close()
