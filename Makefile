@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench install install-test l10n clean
+.PHONY: run test bench install install-test system-deps l10n clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,22 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/msisdn-gateway serve --simulate
 
-test: install-test
+test: install-test system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian tools some tests use (systemd-analyze verify, shellcheck, a PostgreSQL server);
+# installed only when missing and when we can (root with apt-get), else those tests skip.
+SYSTEM_TOOLS := systemd-analyze:systemd shellcheck:shellcheck initdb:postgresql
+system-deps:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do tool=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$tool >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/$$tool >/dev/null 2>&1 \
+	  || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+	      >/dev/null || echo "could not install$$missing: those tests will skip"; \
+	  else echo "missing$$missing: those tests will skip"; fi; fi
 
 # Benchmarks, run by hand (tests never assert on timings).
 bench: install-test

@@ -14,6 +14,8 @@ setup(
     package_data={
         "gateway": [
             "storage/migrations/*.ini",
+            "storage/migrations/*.py",
+            "storage/migrations/versions/*.py",
             "storage/migrations/*.mako",
             "http/static/*",
             "i18n/locale/*/LC_MESSAGES/*.po",

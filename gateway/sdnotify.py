@@ -96,9 +96,7 @@ class Notifier:
     @classmethod
     def for_settings(cls, settings: Any) -> Notifier:
         """The notifier the settings ask for (``notify_socket``, ``watchdog_usec``)."""
-        # getattr: Settings gains these two fields in the same change as this module
-        # (issue 5); until then every process runs without a service manager.
-        return cls(getattr(settings, "notify_socket", ""), getattr(settings, "watchdog_usec", 0))
+        return cls(settings.notify_socket, settings.watchdog_usec)
 
     @property
     def enabled(self) -> bool:

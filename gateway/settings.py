@@ -144,6 +144,10 @@ class Settings:
     journal_stream: str = ""
     # prometheus_client's multiprocess files; empty means <state_dir>/metrics.
     metrics_dir: Path | None = None
+    # Set from $NOTIFY_SOCKET and $WATCHDOG_USEC (systemd, Type=notify; see
+    # gateway.sdnotify): not meant for the config file.
+    notify_socket: str = ""
+    watchdog_usec: int = 0
 
     @property
     def effective_database_url(self) -> str:
@@ -267,9 +271,18 @@ def load_settings(config_file: str | Path | None = None,
     _apply(values, origins, {k: v for k, v in (overrides or {}).items() if v is not None},
            lambda _name: "command line")
     values.setdefault("journal_stream", environ.get("JOURNAL_STREAM", ""))
+    values.setdefault("notify_socket", environ.get("NOTIFY_SOCKET", ""))
+    values.setdefault("watchdog_usec", _watchdog_usec(environ))
     settings = Settings(**values)
     validate(settings, origins)
     return settings
+
+
+def _watchdog_usec(environ: Mapping[str, str]) -> int:
+    """$WATCHDOG_USEC when $WATCHDOG_PID is unset or names this process, as
+    sd_watchdog_enabled(3) says; else 0."""
+    usec, pid = environ.get("WATCHDOG_USEC", ""), environ.get("WATCHDOG_PID")
+    return int(usec) if usec.isdigit() and pid in (None, str(os.getpid())) else 0
 
 
 def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> None:
