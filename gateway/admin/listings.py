@@ -9,7 +9,8 @@ from gateway.verification.deps import Deps
 MODEM_COLUMNS = [("name", "MODEM"), ("url", "PORT"), ("model", "MODEL"), ("imsi", "IMSI"),
                  ("operator", "OPERATOR"), ("signal_dbm", "SIGNAL dBm"),
                  ("registration", "REGISTRATION"), ("state", "STATE"), ("queue", "QUEUE"),
-                 ("sent_today", "SENT TODAY"), ("failed", "FAILED"), ("age", "REPORTED")]
+                 ("sent_today", "SENT TODAY"), ("failed_today", "FAILED TODAY"),
+                 ("age", "REPORTED")]
 OUTBOX_COLUMNS = [("id", "ID"), ("created_at", "CREATED"), ("recipient", "TO"),
                   ("purpose", "PURPOSE"), ("status", "STATUS"), ("attempts", "TRIES"),
                   ("modem", "MODEM"), ("last_error", "LAST ERROR")]
@@ -27,11 +28,20 @@ def modem_rows(deps: Deps) -> list[dict]:
             .group_by(OutboundSms.modem)).all())
         queued = uow.db.scalar(select(func.count()).select_from(OutboundSms)
                                .where(OutboundSms.status == "queued")) or 0
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        failed_today = dict(uow.db.execute(
+            select(OutboundSms.modem, func.count())
+            .where(OutboundSms.status.in_(("failed", "unknown")),
+                   OutboundSms.updated_at >= midnight).group_by(OutboundSms.modem)).all())
+        sent_today = dict(uow.db.execute(
+            select(OutboundSms.modem, func.count())
+            .where(OutboundSms.status.in_(("sent", "delivered")),
+                   OutboundSms.sent_at >= midnight).group_by(OutboundSms.modem)).all())
     return [{"name": s.name, "url": s.url, "model": s.model, "imsi": s.imsi_masked,
              "operator": f"{s.mcc}-{s.mnc}" if s.mcc else None, "number": s.number,
              "signal_dbm": s.signal_dbm, "registration": s.registration, "state": s.state,
              "healthy": s.healthy, "queue": f"{sending.get(s.name, 0)}+{queued}",
-             "sent_today": s.sent_today, "failed": s.failed, "daily_quota": s.daily_quota,
+             "sent_today": sent_today.get(s.name, 0), "failed_today": failed_today.get(s.name, 0), "daily_quota": s.daily_quota,
              "last_error": s.last_error, "power_warning": s.power_warning,
              "age": f"{int((now - s.updated_at).total_seconds())} s ago"} for s in statuses]
 

@@ -143,3 +143,21 @@ def test_probe_simulate_needs_no_url_and_a_port_in_use_is_refused(state):
     assert run("modems", "--simulate", *state).exit_code == 0  # sim0 reported just now
     busy = run("probe", *state, "modemsim://sim0?network=gateway")
     assert busy.exit_code == 1 and "stop it first" in busy.output
+
+
+def test_modems_counts_what_each_modem_sent_and_failed_today(state):
+    for text in ("one", "two"):
+        assert run("send", "--simulate", *state, "+33612345678", text).exit_code == 0
+    # the first one failed after all (as a permanent-failure delivery report would say)
+    from gateway.settings import load_settings
+    from gateway.storage.uow import uow_factory
+    from gateway.wiring import prepare_database
+
+    engine = prepare_database(load_settings(overrides={"state_dir": state[1]}, environ={}))
+    with uow_factory(engine)() as uow:
+        row = uow.queue.get(1)
+        row.status, row.modem = "failed", "sim0"
+        uow.commit()
+    engine.dispose()
+    [modem_] = json.loads(run("modems", "--simulate", "--json", *state).output)
+    assert (modem_["sent_today"], modem_["failed_today"]) == (1, 1)  # from the outbox
