@@ -22,6 +22,7 @@ import logging
 import signal
 import socket
 import threading
+from datetime import timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -80,6 +81,12 @@ class Worker:
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 5})
 
+    def _parts_sent_today(self) -> dict[str, int]:
+        midnight = self.deps.now().astimezone(timezone.utc).replace(
+            hour=0, minute=0, second=0, microsecond=0)
+        with self.deps.uow() as uow:
+            return uow.queue.parts_sent_since(midnight)
+
     def publish_status(self) -> None:
         """Publish modem health (and apply delivery reports still waiting for their send)."""
         self.report_backlog.retry()
@@ -106,6 +113,7 @@ class Worker:
         notifier = Notifier.for_settings(deps.settings)
         notifier.status(f"opening {len(self.pool.health())} modem(s)")
         self.dispatcher.recover_interrupted()
+        self.pool.carry_over_sent_today(self._parts_sent_today())  # quotas survive restarts
         self.pool.start(on_sms=self.handle_sms, on_report=self.handle_report)
         self.pool.maintain()  # sweep now: SMS that arrived while nothing listened
         if not run_jobs:

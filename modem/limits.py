@@ -46,6 +46,13 @@ class SendLimits:
         self.sent_today += parts
         return 0.0
 
+    def carry_over(self, day: date, parts: int) -> None:
+        """Count ``parts`` already sent on ``day`` (by an earlier run of the process), so a
+        restart does not reset the daily quota."""
+        if self.day != day:
+            self.day, self.sent_today = day, 0
+        self.sent_today = max(self.sent_today, parts)
+
     def refund(self, parts: int) -> None:
         """Give back what :meth:`reserve` took for a submit that did not go out."""
         self.sent_today -= parts

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import queue
 import threading
+from datetime import timezone
 from typing import Callable, Iterable
 
 from modem import choice
@@ -235,6 +236,14 @@ class ModemPool:
             ready = [(s, s.modem) for s in self._slots if s.usable]
             return sorted(ready, key=lambda p: (choice.rank(p[1].identity, mcc, mnc, region),
                                                 p[0].limits.sent_today))
+
+    def carry_over_sent_today(self, parts_by_modem: dict[str, int]) -> None:
+        """Parts each modem (by name) already sent today (UTC) before this pool existed,
+        as recorded by the caller; they count against the daily quotas."""
+        today = self._clock.now().astimezone(timezone.utc).date()
+        with self._lock:
+            for slot in self._slots:
+                slot.limits.carry_over(today, parts_by_modem.get(slot.config.label, 0))
 
     def _reserve(self, slot: Slot, parts: int) -> float:
         """Take ``parts`` from the slot's quota and rate bucket; 0, or seconds to wait."""

@@ -54,6 +54,12 @@ class OutboxQueue:
         return self._db.scalar(select(func.count()).select_from(OutboundSms)
                                .where(OutboundSms.status.in_(PENDING))) or 0
 
+    def parts_sent_since(self, since: datetime) -> dict[str, int]:
+        """SMS parts each modem submitted since ``since`` (for the daily quotas)."""
+        return dict(self._db.execute(
+            select(OutboundPart.modem, func.count()).where(OutboundPart.submitted_at >= since)
+            .group_by(OutboundPart.modem)).all())
+
     def add_part(self, part: OutboundPart) -> None:
         self._db.add(part)
 

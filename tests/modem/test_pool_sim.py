@@ -258,3 +258,16 @@ def test_start_names_every_thread_and_stop_joins_them(bench):
     pool.stop()
     assert not expected & {t.name for t in threading.enumerate()}
     assert {h.state for h in pool.health()} == {"stopped"}
+
+
+def test_parts_sent_before_a_restart_count_against_the_daily_quota():
+    from datetime import date, datetime, timezone
+
+    from modem.limits import SendLimits
+
+    limits = SendLimits(per_minute=None, daily_quota=10)
+    limits.carry_over(date(2026, 11, 24), 9)
+    now = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+    assert limits.reserve(1, 0.0, now) == 0.0  # the 10th
+    assert limits.reserve(1, 0.0, now) == 12 * 3600  # none left until midnight UTC
+    assert limits.reserve(1, 0.0, datetime(2026, 11, 25, 0, tzinfo=timezone.utc)) == 0.0

@@ -223,3 +223,17 @@ def test_a_power_warning_of_a_modem_reaches_the_modem_status(pipeline):
     with gw.deps.uow() as uow:
         status = uow.db.get(ModemStatus, "sim0")
     assert status.power_warning.startswith("UNDER-VOLTAGE WARNNING at ")
+
+
+def test_a_restarted_worker_remembers_what_its_modems_sent_today(pipeline):
+    gw, worker = pipeline()
+    for number in ("+33612345601", "+33612345602"):
+        mt_verify(gw, gw.register(), number=number)
+    assert worker.send_due() + worker.send_due() == 2  # one modem: one at a time
+    worker.stop()
+    modem.sim.reset_networks()
+    restarted = start_worker(gw)
+    try:
+        assert restarted.pool.health()[0].sent_today == 2
+    finally:
+        restarted.stop()
