@@ -46,6 +46,3 @@ class FakeClock:
             self._now += timedelta(seconds=seconds)
             self._mono += seconds
 
-
-def epoch_seconds(moment: datetime) -> int:
-    return int(moment.timestamp())

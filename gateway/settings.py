@@ -7,7 +7,6 @@ and raises ``SettingsError`` with a message naming the offending setting and its
 """
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 import re
@@ -348,11 +347,4 @@ def export_environment(name: str, value: str) -> None:
     os.environ[name] = value
 
 
-def replace(settings: Settings, **changes: Any) -> Settings:
-    """A copy with some fields changed, validated again."""
-    new = dataclasses.replace(settings, **changes)
-    validate(new)
-    return new
-
-
-__all__ = ["Settings", "SettingsError", "RateRule", "load_settings", "replace"]
+__all__ = ["Settings", "SettingsError", "RateRule", "load_settings", "export_environment"]

@@ -75,7 +75,6 @@ class RateCounter(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
-OUTBOX_STATUSES = ("queued", "sending", "sent", "delivered", "failed", "unknown", "expired")
 OUTBOX_FINAL = ("sent", "delivered", "failed", "unknown", "expired")
 
 

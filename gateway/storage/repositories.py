@@ -154,12 +154,6 @@ class OutboxRepository:
         self._db.add(row)
         self._db.flush()
 
-    def pending_count(self) -> int:
-        from sqlalchemy import func
-
-        return self._db.scalar(select(func.count()).select_from(OutboundSms)
-                               .where(OutboundSms.status.in_(("queued", "sending")))) or 0
-
 
 def delete_expired(session: Session, now: datetime, outbox_retention_seconds: int) -> dict:
     """Remove expired sessions, codes, nonces and counters, expire overdue outbox rows and
