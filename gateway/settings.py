@@ -13,12 +13,10 @@ import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
 
-from typing import TYPE_CHECKING
-
-from gateway.modem_settings import modem_configs
+from gateway.setting_values import RateRule, coerce
 
 if TYPE_CHECKING:
     from modem.transport import ModemConfig
@@ -27,34 +25,9 @@ ENV_PREFIX = "MSISDN_GATEWAY_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
-_PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_RULE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
-
 
 class SettingsError(ValueError):
     """A setting is missing, malformed or inconsistent; the message says which and why."""
-
-
-@dataclass(frozen=True)
-class RateRule:
-    """At most ``limit`` events per ``period`` seconds (fixed windows)."""
-
-    limit: int
-    period: int
-
-    @classmethod
-    def parse(cls, text: str) -> "RateRule":
-        """Parse ``"3/10m"``, ``"10/1d"``, ``"1000/m"`` (units s, m, h, d)."""
-        match = _RULE.match(text)
-        if not match or int(match.group(1)) < 1:
-            raise ValueError(f"{text!r} is not a rate such as '3/10m' or '1000/1m'")
-        count = int(match.group(2) or 1)
-        if count < 1:
-            raise ValueError(f"{text!r} has a zero period")
-        return cls(int(match.group(1)), count * _PERIOD_UNITS[match.group(3)])
-
-    def __str__(self) -> str:
-        return f"{self.limit}/{self.period}s"
 
 
 def _rules(*texts: str) -> tuple[RateRule, ...]:
@@ -179,50 +152,7 @@ FIELDS = {f.name: f for f in fields(Settings)}
 
 def _coerce(name: str, value: Any) -> Any:
     """Convert a TOML/env/CLI value to the field's type; raises ValueError."""
-    kind = FIELDS[name].type
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        lowered = str(value).strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off", ""):
-            return False
-        raise ValueError(f"{value!r} is not a boolean")
-    if kind == "int":
-        # No bool (an int subclass) and no float: 5000.7 must not silently become 5000.
-        if isinstance(value, (bool, float)):
-            raise ValueError(f"{value!r} is not an integer")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{value!r} is not an integer") from None
-    if kind == "float":
-        if isinstance(value, bool):
-            raise ValueError(f"{value!r} is not a number")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{value!r} is not a number") from None
-    if kind == "str":
-        if not isinstance(value, str):
-            raise ValueError(f"{value!r} is not a string")
-        return value
-    if kind in ("Path", "Path | None"):
-        if str(value).strip():
-            return Path(value)
-        if kind == "Path":
-            raise ValueError("must not be empty")
-        return None
-    items = value if isinstance(value, (list, tuple)) else [
-        item for item in str(value).split(",") if item.strip()]
-    if kind == "tuple[RateRule, ...]":
-        return tuple(i if isinstance(i, RateRule) else RateRule.parse(str(i)) for i in items)
-    if kind == "tuple[str, ...]":
-        return tuple(str(i).strip() for i in items)
-    if kind == "tuple[ModemConfig, ...]":
-        return modem_configs(i.strip() if isinstance(i, str) else i for i in items)
-    raise AssertionError(f"no coercion for {name}: {kind}")
+    return coerce(FIELDS[name].type, value)
 
 
 def _apply(values: dict, origins: dict, source: Mapping[str, Any], origin) -> None:
