@@ -27,8 +27,13 @@ def make_engine(url: str) -> Engine:
     except ArgumentError as exc:
         raise DatabaseUrlError(f"{url!r} is not a database URL: {exc}") from None
     if parsed.get_backend_name() != "sqlite":
+        options = {"pool_pre_ping": True}
+        if parsed.get_backend_name() in ("mysql", "mariadb"):
+            # InnoDB's default REPEATABLE READ takes gap locks on the counter upserts, so
+            # two racing first hits could deadlock instead of retrying.
+            options["isolation_level"] = "READ COMMITTED"
         try:
-            return create_engine(parsed, pool_pre_ping=True)
+            return create_engine(parsed, **options)
         except Exception as exc:  # missing driver and the like: report, don't crash
             raise DatabaseUrlError(f"cannot use {parsed.render_as_string()}: {exc}") from None
     try:
