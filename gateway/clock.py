@@ -46,3 +46,7 @@ class FakeClock:
             self._now += timedelta(seconds=seconds)
             self._mono += seconds
 
+
+def start_of_utc_day(moment: datetime) -> datetime:
+    """Midnight UTC of ``moment``'s day (daily counts and quotas reset then)."""
+    return moment.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -22,10 +22,10 @@ import logging
 import signal
 import socket
 import threading
-from datetime import timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from gateway.clock import start_of_utc_day
 from gateway.pipeline import status
 from gateway.pipeline.dispatch import Dispatcher
 from gateway.pipeline.inbound import store_inbound
@@ -82,10 +82,8 @@ class Worker:
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 5})
 
     def _parts_sent_today(self) -> dict[str, int]:
-        midnight = self.deps.now().astimezone(timezone.utc).replace(
-            hour=0, minute=0, second=0, microsecond=0)
         with self.deps.uow() as uow:
-            return uow.queue.parts_sent_since(midnight)
+            return uow.queue.parts_sent_since(start_of_utc_day(self.deps.now()))
 
     def publish_status(self) -> None:
         """Publish modem health (and apply delivery reports still waiting for their send)."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from gateway.clock import start_of_utc_day
 from gateway.storage.models import InboundSms, ModemStatus, OutboundSms
 from gateway.verification.deps import Deps
 
@@ -23,20 +24,14 @@ def modem_rows(deps: Deps) -> list[dict]:
     now = deps.now()
     with deps.uow() as uow:
         statuses = list(uow.db.scalars(select(ModemStatus).order_by(ModemStatus.name)))
-        sending = dict(uow.db.execute(
-            select(OutboundSms.modem, func.count()).where(OutboundSms.status == "sending")
-            .group_by(OutboundSms.modem)).all())
+        sending = _count_by_modem(uow, OutboundSms.status == "sending")
         queued = uow.db.scalar(select(func.count()).select_from(OutboundSms)
                                .where(OutboundSms.status == "queued")) or 0
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        failed_today = dict(uow.db.execute(
-            select(OutboundSms.modem, func.count())
-            .where(OutboundSms.status.in_(("failed", "unknown")),
-                   OutboundSms.updated_at >= midnight).group_by(OutboundSms.modem)).all())
-        sent_today = dict(uow.db.execute(
-            select(OutboundSms.modem, func.count())
-            .where(OutboundSms.status.in_(("sent", "delivered")),
-                   OutboundSms.sent_at >= midnight).group_by(OutboundSms.modem)).all())
+        midnight = start_of_utc_day(now)
+        failed_today = _count_by_modem(uow, OutboundSms.status.in_(("failed", "unknown")),
+                                       OutboundSms.updated_at >= midnight)
+        sent_today = _count_by_modem(uow, OutboundSms.status.in_(("sent", "delivered")),
+                                     OutboundSms.sent_at >= midnight)
     return [{"name": s.name, "url": s.url, "model": s.model, "imsi": s.imsi_masked,
              "operator": f"{s.mcc}-{s.mnc}" if s.mcc else None, "number": s.number,
              "signal_dbm": s.signal_dbm, "registration": s.registration, "state": s.state,
@@ -44,6 +39,12 @@ def modem_rows(deps: Deps) -> list[dict]:
              "sent_today": sent_today.get(s.name, 0), "failed_today": failed_today.get(s.name, 0), "daily_quota": s.daily_quota,
              "last_error": s.last_error, "power_warning": s.power_warning,
              "age": f"{int((now - s.updated_at).total_seconds())} s ago"} for s in statuses]
+
+
+def _count_by_modem(uow, *conditions) -> dict[str, int]:
+    """Outbox rows matching ``conditions``, counted per modem."""
+    return dict(uow.db.execute(select(OutboundSms.modem, func.count()).where(*conditions)
+                               .group_by(OutboundSms.modem)).all())
 
 
 def outbox_rows(deps: Deps, limit: int, status: str | None = None) -> list[dict]:

@@ -2,9 +2,8 @@
 API processes: discover, back-off and the heartbeat read it from there."""
 from __future__ import annotations
 
-import phonenumbers
-
 from gateway.verification.deps import Deps
+from modem.choice import region_of
 from modem.pool import ModemHealth
 
 
@@ -14,12 +13,6 @@ def mask_imsi(imsi: str | None) -> str | None:
         return None
     return imsi[:5] + "*" * max(0, len(imsi) - 8) + imsi[-3:]
 
-
-def _region(number: str | None) -> str | None:
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
-    except (phonenumbers.NumberParseException, TypeError):
-        return None
 
 
 def _power_warning(health: ModemHealth) -> str | None:
@@ -37,7 +30,8 @@ def status_row(health: ModemHealth, seconds_per_part: float | None, now) -> dict
     return {"name": health.name, "url": health.url, "state": health.state,
             "healthy": health.healthy, "model": model, "imsi_masked": mask_imsi(identity.imsi),
             "number": identity.own_number, "mcc": home[:3] or None, "mnc": home[3:] or None,
-            "region": _region(identity.own_number), "signal_dbm": network.signal_dbm,
+            "region": region_of(identity.own_number) if identity.own_number else None,
+            "signal_dbm": network.signal_dbm,
             "registration": network.registration, "last_error": health.last_error,
             "power_warning": _power_warning(health),
             "sent_today": health.sent_today, "failed": health.rejected + health.unknown,

@@ -5,7 +5,7 @@ the caller's transaction (see gateway.storage.uow).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -158,8 +158,6 @@ class OutboxRepository:
 def delete_expired(session: Session, now: datetime, outbox_retention_seconds: int) -> dict:
     """Remove expired sessions, codes, nonces and counters, expire overdue outbox rows and
     delete finished ones older than the retention. Returns the number of rows per table."""
-    from datetime import timedelta
-
     counts = {}
     for model in (VerificationCode, HawkNonce, RateCounter):
         counts[model.__tablename__] = session.execute(

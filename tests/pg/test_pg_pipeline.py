@@ -13,6 +13,7 @@ import importlib
 import inspect
 import sys
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -120,19 +121,26 @@ def test_a_second_worker_skips_the_rows_a_first_worker_holds_uncommitted(
         assert uow.queue.claim_due(NOW, 50, "worker-c") == []  # nothing is left
 
 
-def test_claim_due_locks_with_skip_locked_on_postgresql(pg_engine):
-    add_due_rows(pg_engine, 3)
+@contextmanager
+def recorded_statements(engine):
+    """The SQL statements ``engine`` executes inside the block."""
     statements: list[str] = []
 
     def record(conn, cursor, statement, *rest):
         statements.append(statement)
 
-    event.listen(pg_engine, "before_cursor_execute", record)
+    event.listen(engine, "before_cursor_execute", record)
     try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_claim_due_locks_with_skip_locked_on_postgresql(pg_engine):
+    add_due_rows(pg_engine, 3)
+    with recorded_statements(pg_engine) as statements:
         with uow_factory(pg_engine)() as uow:
             assert len(uow.queue.claim_due(NOW, 2, "worker-a")) == 2
-    finally:
-        event.remove(pg_engine, "before_cursor_execute", record)
     [select_for_update] = [s for s in statements if "FOR UPDATE" in s]
     assert "SKIP LOCKED" in select_for_update
 
@@ -211,21 +219,13 @@ def inbound(text: str, sender: str = "+33612345678", stamp: datetime = NOW) -> I
 def test_a_redelivered_sms_is_refused_and_the_postgresql_transaction_goes_on(pg_engine):
     """PostgreSQL aborts the whole transaction on a unique violation: only the savepoint
     around the insert lets the caller carry on after Inbox.store returns False."""
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *rest):
-        statements.append(statement)
-
-    event.listen(pg_engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(pg_engine) as statements:
         with uow_factory(pg_engine)() as uow:
             assert uow.inbox.store(inbound("STOP")) is True
             assert uow.inbox.store(inbound("STOP")) is False  # the same SMS again
             assert uow.inbox.store(inbound("HELLO")) is True  # the transaction is usable
             assert [row.text for row in uow.inbox.latest()] == ["HELLO", "STOP"]
             uow.commit()
-    finally:
-        event.remove(pg_engine, "before_cursor_execute", record)
     assert any(s.startswith("ROLLBACK TO SAVEPOINT") for s in statements)
 
     with uow_factory(pg_engine)() as uow:  # a redelivery in a later transaction
