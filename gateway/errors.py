@@ -1,6 +1,6 @@
 """API errors: each carries the HTTP status, the spec's errno and, for back-off errors,
 ``retry_after`` seconds. Raised by use cases and the HTTP layer, rendered by one handler
-(gateway.http.errors) as ``{code, errno, error, message, info}``."""
+(gateway.http.error_handlers) as ``{code, errno, error, message, info}``."""
 from __future__ import annotations
 
 from http import HTTPStatus

@@ -3,7 +3,7 @@
 :class:`Modem` initialises (echo off, numeric errors, PIN, PDU mode, storage, indications),
 identifies (:mod:`modem.identity`) and sends. What arrives is handled by its
 :class:`modem.inbox.Inbox` (SMS: notices, the sweep, reassembly, hand-over) and its
-:class:`modem.reports.ReportMatcher` (status reports matched to the part receipts), on the
+:class:`modem.delivery.ReportMatcher` (status reports matched to the part receipts), on the
 engine's events thread. The message types are re-exported here.
 """
 from __future__ import annotations
@@ -15,16 +15,16 @@ import threading
 from datetime import datetime
 from typing import Callable
 
-from modem import commands as at
-from modem import results
-from modem.engine import AtEngine, Urc
-from modem.errors import (CommandRejected, ModemGone, ModemTimeout, PinRequired, PukRequired,
+from modem.at import commands as at
+from modem.at import results
+from modem.at.engine import AtEngine, Urc
+from modem.exceptions import (CommandRejected, ModemGone, ModemTimeout, PinRequired, PukRequired,
                           SendOutcomeUnknown, SendRejected, SimNotReady, WrongPin)
 from modem.identity import (DOMAINS, Identity, NetworkStatus, combined, confirmed_home,
                             read_domains, read_identity, read_status)
 from modem.inbox import Inbox, InboundSms
-from modem.pdu import encode_submit
-from modem.reports import DeliveryReport, PartReceipt, ReportMatcher
+from modem.pdu.codec import encode_submit
+from modem.delivery import DeliveryReport, PartReceipt, ReportMatcher
 from modem.transport import Clock, ModemConfig, SystemClock, open_port
 
 log = logging.getLogger(__name__)

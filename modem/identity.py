@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from modem import commands as at
+from modem.at import commands as at
 
 #: Runs one AT command: its information lines, or None if the modem rejected it.
 OptionalCommand = Callable[[str], "list[str] | None"]

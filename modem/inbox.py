@@ -5,7 +5,7 @@ directly and are acknowledged with ``AT+CNMA`` once handed over; the sweep (``AT
 finds whatever is stored and not yet claimed (a lost notice, a message that arrived while
 nothing listened, a full store). Concatenated parts are reassembled; after the reassembly
 timeout (seconds) the parts received go out as they are, marked ``partial``. Status reports
-go to the modem's :class:`modem.reports.ReportMatcher`.
+go to the modem's :class:`modem.delivery.ReportMatcher`.
 
 A stored message stays on the SIM, claimed, until the receiver acknowledges it
 (:meth:`InboundSms.ack` deletes it) or gives it back (:meth:`InboundSms.release`).
@@ -22,15 +22,15 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
-from modem import commands as at
-from modem.concat import ConcatKey
-from modem.pdu import DeliveredSms, PduError, Reassembler, StatusReport, decode_pdu
-from modem.results import Urc
+from modem.at import commands as at
+from modem.pdu.concat import ConcatKey
+from modem.pdu.codec import DeliveredSms, PduError, Reassembler, StatusReport, decode_pdu
+from modem.at.results import Urc
 from modem.transport import Clock
 
 if TYPE_CHECKING:
     from modem.driver import Modem
-    from modem.reports import ReportMatcher
+    from modem.delivery import ReportMatcher
 
 log = logging.getLogger(__name__)
 #: Periodic vendor notices (Huawei sticks print them every few seconds): debug-logged only.

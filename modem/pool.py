@@ -19,12 +19,12 @@ from typing import Callable, Iterable
 
 from modem import choice
 from modem.driver import Modem, PowerWarning
-from modem.errors import (ModemError, ModemGone, ModemTimeout, NoModemAvailable, PinError,
+from modem.exceptions import (ModemError, ModemGone, ModemTimeout, NoModemAvailable, PinError,
                           SendOutcomeUnknown, SendRejected)
-from modem.inbound import InboundQueue
+from modem.inbound_queue import InboundQueue
 from modem.inbox import InboundSms
-from modem.pdu import encode_submit
-from modem.reports import DeliveryReport, PartReceipt
+from modem.pdu.codec import encode_submit
+from modem.delivery import DeliveryReport, PartReceipt
 from modem.slot import ModemHealth, Slot
 from modem.transport import Clock, ModemConfig, SystemClock
 

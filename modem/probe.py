@@ -17,7 +17,7 @@ import threading
 from typing import TextIO
 
 from modem.driver import Modem
-from modem.errors import ModemError
+from modem.exceptions import ModemError
 from modem.transport import ModemConfig
 
 

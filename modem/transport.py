@@ -16,7 +16,7 @@ from typing import Protocol
 
 import serial
 
-from modem.errors import ModemGone
+from modem.exceptions import ModemGone
 
 #: Read timeout of the reader thread's blocking read (seconds). It bounds how long a stop
 #: request waits on ports that cannot cancel a read; it is never a polling interval.

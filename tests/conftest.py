@@ -13,10 +13,10 @@ from werkzeug.serving import make_server
 
 from gateway.clock import FakeClock
 from gateway.http.app import create_app
-from gateway.keys import generate_keys
-from gateway.settings import load_settings
+from gateway.config.keys import generate_keys
+from gateway.config.settings import load_settings
 from gateway.storage.models import OutboundSms
-from gateway.wiring import build_deps, prepare_database
+from gateway.process.wiring import build_deps, prepare_database
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """The architecture's lines, held by reading the source (ast) and by importing it in a
 fresh interpreter: modem never imports gateway, Flask or SQLAlchemy; verification logic
-imports neither Flask nor pyserial; only gateway/settings.py reads the environment;
+imports neither Flask nor pyserial; only gateway/config/settings.py reads the environment;
 importing a module starts nothing."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS_MODULE = ROOT / "gateway" / "settings.py"
+SETTINGS_MODULE = ROOT / "gateway" / "config" / "settings.py"
 
 
 def python_files(package: str) -> list[Path]:
@@ -153,8 +153,8 @@ def everything_imported() -> dict:
 
 def test_every_module_of_gateway_and_modem_imports(everything_imported):
     assert everything_imported["failed"] == {}
-    assert "gateway.cli" in everything_imported["imported"]
-    assert "modem.pdu" in everything_imported["imported"]
+    assert "gateway.cli.commands" in everything_imported["imported"]
+    assert "modem.pdu.codec" in everything_imported["imported"]
 
 
 def test_importing_every_module_starts_no_thread(everything_imported):

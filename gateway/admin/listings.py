@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from gateway.clock import start_of_utc_day
 from gateway.storage.models import InboundSms, ModemStatus, OutboundSms
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 
 MODEM_COLUMNS = [("name", "MODEM"), ("url", "PORT"), ("model", "MODEL"), ("imsi", "IMSI"),
                  ("operator", "OPERATOR"), ("signal_dbm", "SIGNAL dBm"),

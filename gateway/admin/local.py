@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from gateway.verification.deps import Deps
-from gateway.worker import Worker
+from gateway.deps import Deps
+from gateway.process.worker import Worker
 
 
 @contextmanager

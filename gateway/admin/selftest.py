@@ -10,7 +10,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 
-from modem.errors import ModemError
+from modem.exceptions import ModemError
 from modem.pool import ModemPool
 from modem.transport import ModemConfig
 

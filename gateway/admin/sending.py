@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Callable
 
 from gateway.storage.models import OutboundSms
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from gateway.verification.msisdn import parse_msisdn, region_of
 
 FINAL = ("delivered", "failed", "unknown", "expired")

@@ -6,7 +6,7 @@ import dataclasses
 
 import click
 
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from modem.transport import ModemConfig
 
 SIMULATED_NUMBER = "+33700000001"

@@ -1,6 +1,6 @@
 """The application factory: ``create_app(deps, engine)`` returns the Flask app.
 
-Nothing happens at import time; the composition root (gateway.cli, or a test) builds the
+Nothing happens at import time; the composition root (gateway.cli.commands, or a test) builds the
 dependencies and calls this.
 """
 from __future__ import annotations
@@ -8,13 +8,13 @@ from __future__ import annotations
 from flask import Flask, request
 from sqlalchemy import Engine
 
-from gateway.http import errors
+from gateway.http import error_handlers as errors
 from gateway.http.bodies import check_length
 from gateway.http.clients import limit_client
 from gateway.http.meta import meta
 from gateway.http.metrics import metrics
-from gateway.http.views import api
-from gateway.verification.deps import Deps
+from gateway.api.msisdn_v1.views import api
+from gateway.deps import Deps
 
 UNLIMITED_PATHS = ("/__heartbeat__", "/__lbheartbeat__", "/metrics")
 
@@ -38,7 +38,7 @@ def create_app(deps: Deps, engine: Engine) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(metrics)
     if deps.settings.simulate:
-        from gateway.http.simulator import simulator
+        from gateway.api.simulator.views import simulator
 
         app.register_blueprint(simulator)
     return app

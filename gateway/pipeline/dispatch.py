@@ -21,9 +21,9 @@ from datetime import timedelta
 
 from gateway import metrics
 from gateway.storage.models import OutboundPart
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from gateway.verification.msisdn import mask_msisdn
-from modem.errors import ModemError, NoModemAvailable, SendOutcomeUnknown, SendRejected
+from modem.exceptions import ModemError, NoModemAvailable, SendOutcomeUnknown, SendRejected
 from modem.pool import ModemPool
 
 log = logging.getLogger(__name__)

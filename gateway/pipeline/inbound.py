@@ -11,7 +11,7 @@ from gateway import metrics
 from gateway.errors import ApiError
 from gateway.storage.models import InboundSms
 from gateway.storage.pipeline import inbox_dedupe_key
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from gateway.verification.momt import parse_mo_request, start_momt_verification
 from gateway.verification.msisdn import mask_msisdn
 from modem.driver import InboundSms as ReceivedSms

@@ -8,7 +8,7 @@ import threading
 from datetime import timedelta
 
 from gateway import metrics
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from modem.driver import DeliveryReport
 
 log = logging.getLogger(__name__)

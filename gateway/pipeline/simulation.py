@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 
 import modem.sim
-from gateway.settings import Settings
+from gateway.config.settings import Settings
 from gateway.storage.models import SimPhoneMessage
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from modem.transport import ModemConfig
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 API processes: discover, back-off and the heartbeat read it from there."""
 from __future__ import annotations
 
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from modem.choice import region_of
 from modem.pool import ModemHealth
 

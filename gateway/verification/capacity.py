@@ -10,7 +10,7 @@ import math
 from gateway.errors import ServiceUnavailable
 from gateway.storage.models import ModemStatus
 from gateway.storage.uow import UnitOfWork
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 
 # Until a modem has sent something, assume this (a typical 2G/LTE submit takes 1-4 s).
 DEFAULT_SECONDS_PER_PART = 3.0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from gateway.crypto import browserid
 from gateway.errors import InvalidParameter, Unverified
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from gateway.verification.sessions import load_session, session_msisdn
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.storage.models import ModemStatus
 from gateway.verification.capacity import healthy_modems, no_modem_error
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from gateway.verification.mt import METHOD_MOMT, METHOD_MT
 
 

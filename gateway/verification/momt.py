@@ -9,7 +9,7 @@ import re
 from gateway import metrics
 from gateway.storage.uow import UnitOfWork
 from gateway.verification.capacity import ensure_capacity
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from gateway.verification.msisdn import mask_msisdn, parse_msisdn
 from gateway.verification.mt import METHOD_MOMT, CodeRequest, bind_msisdn, issue_code
 from gateway.verification.sessions import load_session

@@ -13,7 +13,7 @@ from gateway.storage.models import OutboundSms, VerificationCode, VerificationSe
 from gateway.storage.uow import UnitOfWork
 from gateway.verification import codes, ratelimit
 from gateway.verification.capacity import ensure_capacity
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from gateway.verification.msisdn import mask_msisdn, region_of
 from gateway.verification.sessions import MSISDN, load_session, session_msisdn
 

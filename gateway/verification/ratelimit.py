@@ -12,7 +12,7 @@ import math
 from datetime import datetime, timezone
 
 from gateway.errors import ApiError
-from gateway.settings import RateRule
+from gateway.config.settings import RateRule
 from gateway.storage.uow import UnitOfWork
 
 

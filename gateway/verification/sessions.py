@@ -8,7 +8,7 @@ from gateway.crypto.tokens import derive_hawk_credentials, new_session_token, Se
 from gateway.errors import InvalidToken
 from gateway.storage.models import VerificationSession
 from gateway.storage.uow import UnitOfWork
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 
 log = logging.getLogger(__name__)
 

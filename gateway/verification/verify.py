@@ -6,7 +6,7 @@ import logging
 from gateway import metrics
 from gateway.errors import CodeGone, InvalidCode
 from gateway.verification import codes
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from gateway.verification.msisdn import mask_msisdn
 from gateway.verification.sessions import load_session, session_msisdn
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from modem.pdu import encode_deliver
+from modem.pdu.codec import encode_deliver
 
 # <stat> values of AT+CMGR / AT+CMGL in PDU mode (3GPP TS 27.005)
 REC_UNREAD, REC_READ, STO_UNSENT, STO_SENT = 0, 1, 2, 3

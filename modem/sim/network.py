@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from modem.pdu import DeliveredSms, Reassembler, SubmittedSms, encode_deliver, encode_status_report
+from modem.pdu.codec import DeliveredSms, Reassembler, SubmittedSms, encode_deliver, encode_status_report
 from modem.sim.card import SimCard
 from modem.sim.clock import ManualClock, SystemClock
 from modem.sim.faults import Faults

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from modem.pdu import SubmittedSms
+from modem.pdu.codec import SubmittedSms
 
 if TYPE_CHECKING:
     from modem.sim.machine import ModemMachine

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from modem.pdu import SubmittedSms
+from modem.pdu.codec import SubmittedSms
 from modem.sim.faults import Faults, apply_fault, parse_fault
 from modem.sim.machine import ModemMachine
 

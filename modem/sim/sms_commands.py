@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modem.pdu import PduError, decode_submit
+from modem.pdu.codec import PduError, decode_submit
 from modem.sim.atparse import PROMPT, AtError, Command
 from modem.sim.card import REC_READ, REC_UNREAD, STO_UNSENT
 

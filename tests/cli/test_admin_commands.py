@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 import modem.sim
-from gateway import cli
+from gateway.cli import commands as cli
 
 
 @pytest.fixture(autouse=True)
@@ -103,10 +103,10 @@ def test_selftest_refuses_while_the_worker_holds_the_modems(state, tmp_path):
 def test_inbox_lists_received_sms_newest_first(state, tmp_path):
     from datetime import datetime, timezone
 
-    from gateway.settings import load_settings
+    from gateway.config.settings import load_settings
     from gateway.storage.models import InboundSms
     from gateway.storage.uow import uow_factory
-    from gateway.wiring import prepare_database
+    from gateway.process.wiring import prepare_database
 
     assert run("inbox", *state).output.strip() == "(none)"
     engine = prepare_database(load_settings(overrides={"state_dir": tmp_path}, environ={}))
@@ -149,9 +149,9 @@ def test_modems_counts_what_each_modem_sent_and_failed_today(state):
     for text in ("one", "two"):
         assert run("send", "--simulate", *state, "+33612345678", text).exit_code == 0
     # the first one failed after all (as a permanent-failure delivery report would say)
-    from gateway.settings import load_settings
+    from gateway.config.settings import load_settings
     from gateway.storage.uow import uow_factory
-    from gateway.wiring import prepare_database
+    from gateway.process.wiring import prepare_database
 
     engine = prepare_database(load_settings(overrides={"state_dir": state[1]}, environ={}))
     with uow_factory(engine)() as uow:

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
-from gateway import cli
+from gateway.cli import commands as cli
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "msisdn-gateway"
 
@@ -40,7 +40,7 @@ def never_serve(monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("the command went on to serve instead of refusing to start")
 
-    from gateway import supervisor
+    from gateway.process import supervisor
 
     for name in ("_serve_api", "_worker_main"):
         monkeypatch.setattr(cli, name, refuse)

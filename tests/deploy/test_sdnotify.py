@@ -17,9 +17,9 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from gateway.sdnotify import Notifier, modems_status, parse_message, socket_address
-from gateway.settings import FIELDS, load_settings
-from gateway.supervisor import NotifyRelay, Readiness
+from gateway.process.sd_notify import Notifier, modems_status, parse_message, socket_address
+from gateway.config.settings import FIELDS, load_settings
+from gateway.process.supervisor import NotifyRelay, Readiness
 
 SCRIPT = Path(sys.executable).with_name("msisdn-gateway")
 DEADLINE = 60.0
@@ -235,8 +235,8 @@ def test_the_relay_gives_each_child_its_own_socket_and_forwards_what_serve_decid
 @needs_notify_settings
 def test_the_worker_is_ready_once_its_modems_are_open_and_keeps_alive_from_its_scheduler(
         tmp_path, manager):
-    from gateway.wiring import build_deps, prepare_database
-    from gateway.worker import Worker
+    from gateway.process.wiring import build_deps, prepare_database
+    from gateway.process.worker import Worker
 
     settings = load_settings(overrides={"state_dir": tmp_path, "simulate": True},
                              environ={"NOTIFY_SOCKET": manager.address,

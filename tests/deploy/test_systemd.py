@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from gateway import supervisor
-from gateway.settings import FIELDS, load_settings
+from gateway.process import supervisor
+from gateway.config.settings import FIELDS, load_settings
 from modem.transport import ModemConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,8 +316,8 @@ else:
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives import hashes
 from gateway.crypto.browserid import generate_signing_key, load_signing_key
-import gateway.cli, gateway.serving, gateway.worker
-from gateway import supervisor
+import gateway.cli.commands, gateway.process.api_server, gateway.process.worker
+from gateway.process import supervisor
 supervisor._die_with_parent()  # the ctypes call serve makes for each child
 signature = load_signing_key(generate_signing_key()).sign(b"certificate")
 HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=b"x").derive(b"token")

@@ -3,11 +3,11 @@ import logging
 
 import pytest
 
-from modem import commands as at
+from modem.at import commands as at
 from modem.driver import Modem
-from modem.engine import Urc
-from modem.errors import ModemGone, PukRequired, SendRejected, SimNotReady
-from modem.pdu import encode_status_report
+from modem.at.engine import Urc
+from modem.exceptions import ModemGone, PukRequired, SendRejected, SimNotReady
+from modem.pdu.codec import encode_status_report
 from modem.sim import ManualClock
 from modem.transport import ModemConfig
 

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from modem.driver import Modem
-from modem.errors import ModemGone
+from modem.exceptions import ModemGone
 from modem.sim import SystemClock, create_network, reset_networks
 from modem.sim.pty import PtyBridge
 from modem.transport import ModemConfig, open_port

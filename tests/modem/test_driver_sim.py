@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from modem.errors import PinRequired, PukRequired, WrongPin
-from modem.pdu import encode_deliver
+from modem.exceptions import PinRequired, PukRequired, WrongPin
+from modem.pdu.codec import encode_deliver
 from modem.sim.card import REC_READ
 
 try:

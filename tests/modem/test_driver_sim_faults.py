@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from modem.errors import ModemGone, ModemTimeout, SendOutcomeUnknown, SendRejected
+from modem.exceptions import ModemGone, ModemTimeout, SendOutcomeUnknown, SendRejected
 
 try:
     from tests.modem.sim_bench import PHONE, DriverBench, bench_fixture, settle

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from modem.engine import AtEngine
-from modem.errors import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown
+from modem.at.engine import AtEngine
+from modem.exceptions import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown
 
 try:
     from tests.modem.scripted_port import Collected, ScriptedPort
@@ -103,7 +103,7 @@ def test_power_and_boot_notices_are_recognised_as_urcs(make_engine):
 def test_a_non_utf8_byte_is_logged_with_its_hex_and_the_reader_keeps_reading(make_engine, caplog):
     port = ScriptedPort().expect("AT", b"\r\n\xff\xfe\r\nOK\r\n").expect("AT+CGMM", b"\r\nE3372\r\nOK\r\n")
     engine = make_engine(port)
-    with caplog.at_level(logging.WARNING, logger="modem.reader"):
+    with caplog.at_level(logging.WARNING, logger="modem.at.reader"):
         assert engine.command("AT") == []
     assert "ff fe" in caplog.text
     assert engine.command("AT+CGMM") == ["E3372"]

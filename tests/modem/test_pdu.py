@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from modem.pdu import (
+from modem.pdu.codec import (
     DeliveredSms,
     PduError,
     Reassembler,

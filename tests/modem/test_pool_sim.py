@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from modem.driver import DeliveryReport, InboundSms
-from modem.errors import NoModemAvailable, SendOutcomeUnknown, SendRejected
+from modem.exceptions import NoModemAvailable, SendOutcomeUnknown, SendRejected
 
 try:
     from tests.modem.sim_bench import PHONE, WAIT, PoolBench, bench_fixture, health_of, wait_state

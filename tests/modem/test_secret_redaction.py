@@ -3,7 +3,7 @@ import io
 import logging
 
 import modem.sim
-from modem.errors import CommandRejected, ModemTimeout, redact
+from modem.exceptions import CommandRejected, ModemTimeout, redact
 from modem.probe import main as probe
 
 

@@ -22,8 +22,8 @@ from sqlalchemy import create_engine
 import modem.sim
 from gateway.metrics import DatabaseCollector, MULTIPROC_ENV, prepare_process_dir
 from gateway.pipeline.simulation import Simulation
-from gateway.wiring import prepare_database
-from gateway.worker import Worker
+from gateway.process.wiring import prepare_database
+from gateway.process.worker import Worker
 
 PHONE = "+33612345678"
 DELIVERY_DELAY = 5.0
@@ -257,8 +257,8 @@ metrics.code_sent("sms/mt", short_code=True)
 
 COLLECTOR = """
 import json, sys
-from gateway.settings import load_settings
-from gateway.wiring import build_app
+from gateway.config.settings import load_settings
+from gateway.process.wiring import build_app
 settings = load_settings(overrides=json.loads(sys.argv[1]), environ={})
 print(build_app(settings).test_client().get("/metrics").get_data(as_text=True))
 """
@@ -304,7 +304,7 @@ def test_values_written_by_two_processes_are_summed_by_the_collecting_one(make_s
 def test_importing_the_processes_code_leaves_prometheus_client_unloaded():
     # The composition root sets PROMETHEUS_MULTIPROC_DIR after these imports and before
     # prometheus_client is first imported, which fixes its mode for the process.
-    script = ("import sys, gateway.cli, gateway.worker, gateway.serving, gateway.http.app; "
+    script = ("import sys, gateway.cli.commands, gateway.process.worker, gateway.process.api_server, gateway.http.app; "
               "print('prometheus_client' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)

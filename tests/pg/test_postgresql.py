@@ -30,7 +30,7 @@ from gateway.storage.models import (Base, HawkNonce, OutboundSms, RateCounter,
                                     VerificationCode, VerificationSession)
 from gateway.storage.repositories import hit_counter_portably, remember_nonce_portably
 from gateway.storage.uow import uow_factory
-from gateway.worker import OUTBOX_RETENTION_SECONDS, cleanup
+from gateway.process.worker import OUTBOX_RETENTION_SECONDS, cleanup
 
 from conftest import assert_error
 from pg_cluster import find_binaries, running_cluster

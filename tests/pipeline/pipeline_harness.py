@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 from gateway.pipeline.simulation import Simulation
-from gateway.worker import Worker
+from gateway.process.worker import Worker
 
 
 class ObservedWorker(Worker):

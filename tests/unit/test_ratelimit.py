@@ -8,11 +8,11 @@ import pytest
 
 from gateway.clock import FakeClock
 from gateway.errors import TooManyForMsisdn, TooManyRequests
-from gateway.settings import RateRule
+from gateway.config.settings import RateRule
 from gateway.storage.db import make_engine
 from gateway.storage.uow import uow_factory
 from gateway.verification import ratelimit
-from gateway.wiring import prepare_database
+from gateway.process.wiring import prepare_database
 
 # 200.5 s into a 10-minute window and into the hour, 20.5 s into the minute.
 START = datetime(2026, 3, 1, 12, 3, 20, 500000, tzinfo=timezone.utc)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import RateRule, Settings, SettingsError, load_settings
+from gateway.config.settings import RateRule, Settings, SettingsError, load_settings
 
 
 def write_toml(tmp_path: Path, text: str, name: str = "gateway.toml") -> Path:

@@ -17,8 +17,8 @@ from gateway.storage.models import (Base, HawkNonce, OutboundSms, RateCounter,
                                     VerificationCode, VerificationSession)
 from gateway.storage.repositories import delete_expired
 from gateway.storage.uow import uow_factory
-from gateway.wiring import build_deps, prepare_database
-from gateway.worker import OUTBOX_RETENTION_SECONDS, cleanup
+from gateway.process.wiring import build_deps, prepare_database
+from gateway.process.worker import OUTBOX_RETENTION_SECONDS, cleanup
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -6,7 +6,7 @@ import itertools
 import serial
 
 import modem.sim
-from modem.pdu import encode_submit
+from modem.pdu.codec import encode_submit
 from modem.sim import ManualClock, VirtualNetwork
 
 _names = itertools.count()

@@ -3,7 +3,7 @@ import pytest
 import serial
 from sim_harness import Driver, command, open_port, read_until
 
-from modem.pdu import decode_pdu, encode_submit
+from modem.pdu.codec import decode_pdu, encode_submit
 from modem.sim.faults import FAULT_NAMES, Faults, apply_fault, parse_fault
 
 

@@ -2,7 +2,7 @@
 import pytest
 from sim_harness import Driver
 
-from modem.pdu import decode_pdu, encode_deliver, encode_submit
+from modem.pdu.codec import decode_pdu, encode_deliver, encode_submit
 from modem.sim.card import SimCard
 from modem.sim.machine import ModemMachine
 from modem.sim.radio import NullUplink

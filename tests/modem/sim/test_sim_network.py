@@ -3,7 +3,7 @@ import pytest
 from sim_harness import Driver
 
 import modem.sim
-from modem.pdu import decode_pdu
+from modem.pdu.codec import decode_pdu
 from modem.sim import ManualClock, VirtualNetwork
 
 EMOJI = "\U0001F600"
@@ -73,7 +73,7 @@ def test_modems_can_text_each_other():
     a = network.add_modem("a", number="+15550000001")
     b = network.add_modem("b", "ec25", number="+15550000002")
     a.machine.read_output(), b.machine.read_output()
-    from modem.pdu import encode_submit
+    from modem.pdu.codec import encode_submit
 
     for part in encode_submit(b.number, "hello b " * 30, request_status_report=False):
         a.machine.receive(f"AT+CMGS={part.tpdu_length}\r".encode(), network.clock.monotonic())

@@ -10,7 +10,7 @@ import pytest
 import serial
 from sim_harness import command, read_until
 
-from modem.pdu import decode_pdu, encode_submit
+from modem.pdu.codec import decode_pdu, encode_submit
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs pseudo-terminals")

@@ -6,7 +6,7 @@ import serial
 from sim_harness import command, open_port, read_until
 
 import modem.sim
-from modem.pdu import decode_pdu, encode_submit
+from modem.pdu.codec import decode_pdu, encode_submit
 
 
 def test_register_is_idempotent_and_import_registers_nothing():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from modem.pdu_types import DeliveredSms, PduError
+from modem.pdu.types import DeliveredSms, PduError
 
 GAP_MARKER = "…"
 IEI_CONCAT_8BIT, IEI_CONCAT_16BIT = 0x00, 0x08

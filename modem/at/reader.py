@@ -3,7 +3,7 @@
 :meth:`LineReader.run` reads the port until it fails or the engine stops. Bytes are decoded
 leniently: a byte that is not UTF-8 is logged with its hex and replaced, never fatal. Lines
 are split, and the ``> `` prompt of ``AT+CMGS`` is recognised while one is awaited. Each line
-goes to the command in flight (:class:`modem.inflight.InFlight`) or becomes a :class:`Urc`,
+goes to the command in flight (:class:`modem.at.inflight.InFlight`) or becomes a :class:`Urc`,
 even in the middle of another command's response; ``+CMT``/``+CDS``/``+CBM`` take the PDU
 line that follows. URCs are handed to ``on_urc``, which must not block (the engine queues
 them). A port failure, or any crash, is passed to ``on_fail(exc)`` and ends the thread.
@@ -18,8 +18,8 @@ from typing import Callable
 
 import serial
 
-from modem.inflight import ANSWER, InFlight
-from modem.results import Urc
+from modem.at.inflight import ANSWER, InFlight
+from modem.at.results import Urc
 
 log = logging.getLogger(__name__)
 _HEX_LINE = re.compile(r"[0-9A-Fa-f]+")

@@ -44,7 +44,7 @@ class StatusReport:
 
 @dataclass(frozen=True)
 class SubmittedSms:
-    """What :func:`modem.pdu.decode_submit` reads from an SMS-SUBMIT (used by the simulator)."""
+    """What :func:`modem.pdu.codec.decode_submit` reads from an SMS-SUBMIT (used by the simulator)."""
 
     destination: str
     text: str

@@ -19,7 +19,7 @@ import threading
 from datetime import datetime
 from typing import Callable
 
-from modem.pdu import StatusReport
+from modem.pdu.codec import StatusReport
 from modem.transport import Clock
 
 log = logging.getLogger(__name__)

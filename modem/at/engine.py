@@ -2,10 +2,10 @@
 
 Threads (both named after the modem and joined by :meth:`AtEngine.stop`):
 
-- ``modem-reader-NAME`` (:mod:`modem.reader`) reads the port, decodes bytes leniently,
+- ``modem-reader-NAME`` (:mod:`modem.at.reader`) reads the port, decodes bytes leniently,
   splits lines and classifies each one against the command in flight
-  (:mod:`modem.inflight`): a final result code or an information line of that command, the
-  ``> `` prompt of ``AT+CMGS``, or an unsolicited result code (:mod:`modem.results`), even in
+  (:mod:`modem.at.inflight`): a final result code or an information line of that command, the
+  ``> `` prompt of ``AT+CMGS``, or an unsolicited result code (:mod:`modem.at.results`), even in
   the middle of another command's response. It never runs handlers and never blocks on them.
 - ``modem-events-NAME`` takes URCs and posted tasks from a bounded queue and runs them, so a
   handler may itself issue AT commands while the reader keeps reading.
@@ -22,11 +22,11 @@ from typing import Callable
 
 import serial
 
-from modem import commands as at
-from modem.errors import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown, redact
-from modem.inflight import Exchange, InFlight
-from modem.reader import PORT_ERRORS, LineReader
-from modem.results import Urc
+from modem.at import commands as at
+from modem.exceptions import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown, redact
+from modem.at.inflight import Exchange, InFlight
+from modem.at.reader import PORT_ERRORS, LineReader
+from modem.at.results import Urc
 
 log = logging.getLogger(__name__)
 _STOP = object()

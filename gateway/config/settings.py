@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
 
-from gateway.setting_values import RateRule, coerce
+from gateway.config.values import RateRule, coerce
 
 if TYPE_CHECKING:
     from modem.transport import ModemConfig
@@ -117,7 +117,7 @@ class Settings:
     # prometheus_client's multiprocess files; empty means <state_dir>/metrics.
     metrics_dir: Path | None = None
     # Set from $NOTIFY_SOCKET and $WATCHDOG_USEC (systemd, Type=notify; see
-    # gateway.sdnotify): not meant for the config file.
+    # gateway.process.sd_notify): not meant for the config file.
     notify_socket: str = ""
     watchdog_usec: int = 0
 

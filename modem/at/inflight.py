@@ -12,8 +12,8 @@ import dataclasses
 import threading
 from typing import Callable
 
-from modem.errors import ModemGone, ModemTimeout
-from modem.results import Final, UrcKind, parse_final, urc_kind
+from modem.exceptions import ModemGone, ModemTimeout
+from modem.at.results import Final, UrcKind, parse_final, urc_kind
 
 #: What :meth:`InFlight.offer` returns for a line taken as part of the answer.
 ANSWER = object()

@@ -1,6 +1,6 @@
 """Building the object graph: Settings -> engine -> services -> app or scheduler.
 
-Called by the composition root (gateway.cli) in each process, and by tests with their
+Called by the composition root (gateway.cli.commands) in each process, and by tests with their
 own parts (a fake clock, a temporary database).
 """
 from __future__ import annotations
@@ -8,12 +8,12 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from gateway.clock import Clock, SystemClock
-from gateway.keys import load_keys
-from gateway.settings import Settings
+from gateway.config.keys import load_keys
+from gateway.config.settings import Settings
 from gateway.storage.db import make_engine
 from gateway.storage.migrate import upgrade
 from gateway.storage.uow import uow_factory
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 
 
 def configure_logging(settings: Settings, stream=None) -> None:

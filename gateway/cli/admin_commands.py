@@ -9,9 +9,9 @@ import sys
 import click
 
 from gateway.admin import listings, output
-from gateway.cli import _open_database, _settings, main
+from gateway.cli.options import load_cli_settings, open_database
 from gateway.errors import ApiError
-from gateway.settings import SettingsError
+from gateway.config.settings import SettingsError
 
 
 def _options(*, simulate: bool = True, limit: bool = False):
@@ -36,13 +36,13 @@ def _deps(ctx, *, keys: bool = False, **overrides):
     when needed (under --simulate a worker runs here and handles SMS-MO)."""
     from gateway.clock import SystemClock
     from gateway.storage.uow import uow_factory
-    from gateway.verification.deps import Deps
-    from gateway.wiring import build_deps, configure_logging
+    from gateway.deps import Deps
+    from gateway.process.wiring import build_deps, configure_logging
 
     overrides.setdefault("log_level", "WARNING")
-    settings = _settings(ctx, **overrides)
+    settings = load_cli_settings(ctx, **overrides)
     configure_logging(settings, sys.stderr)  # stdout is the command's output (--json)
-    engine = _open_database(settings)
+    engine = open_database(settings)
     if keys or settings.simulate:
         try:
             return build_deps(settings, engine)
@@ -61,7 +61,7 @@ def _emit(value, as_json: bool, columns=None, footer: str | None = None) -> None
         click.echo(footer)
 
 
-@main.command()
+@click.command()
 @_options()
 def modems(ctx, database_url, state_dir, as_json, simulate):
     """The modems as the worker reports them (or simulated ones, with --simulate)."""
@@ -78,7 +78,7 @@ def modems(ctx, database_url, state_dir, as_json, simulate):
           None if rows else "No modem reported: is the worker running? (msisdn-gateway serve)")
 
 
-@main.command()
+@click.command()
 @click.argument("number")
 @click.argument("text")
 @click.option("--timeout", type=float, default=120.0, show_default=True,
@@ -113,7 +113,7 @@ def send(ctx, number, text, timeout, database_url, state_dir, as_json, simulate)
     sys.exit(0 if final["status"] in ("delivered", "sent") else 1)
 
 
-@main.command()
+@click.command()
 @click.option("--modem", "url", help="Port URL (default: each configured modem).")
 @click.option("--pin", help="SIM PIN.")
 @click.option("--own-number", help="The SIM's number, if it does not know it.")
@@ -142,7 +142,7 @@ def selftest(ctx, url, pin, own_number, timeout, database_url, state_dir, as_jso
     sys.exit(1 if failed else 0)
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--simulate", is_flag=True, help="Probe a simulated modem (no URL needed).")
 @click.option("--database-url", help="Refuse a port the gateway's worker reports using.")
@@ -173,7 +173,7 @@ def _refuse_busy_port(deps, args) -> None:
                                    "(systemctl stop msisdn-gateway)")
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def sim(args):
     """A simulated modem on a pseudo-terminal (python -m modem.sim.pty; --help for its
@@ -183,7 +183,7 @@ def sim(args):
     sys.exit(pty_main(list(args)))
 
 
-@main.command()
+@click.command()
 @click.option("--status", help="Only rows with this status (queued, sending, sent, ...).")
 @_options(simulate=False, limit=True)
 def outbox(ctx, status, database_url, state_dir, as_json, limit):
@@ -192,9 +192,15 @@ def outbox(ctx, status, database_url, state_dir, as_json, limit):
     _emit(listings.outbox_rows(deps, limit, status), as_json, listings.OUTBOX_COLUMNS)
 
 
-@main.command()
+@click.command()
 @_options(simulate=False, limit=True)
 def inbox(ctx, database_url, state_dir, as_json, limit):
     """The latest SMS received by the modems, newest first."""
     deps = _deps(ctx, database_url=database_url, state_dir=state_dir)
     _emit(listings.inbox_rows(deps, limit), as_json, listings.INBOX_COLUMNS)
+
+
+def register(group: click.Group) -> None:
+    """Add the administration commands to ``group`` (the ``msisdn-gateway`` command)."""
+    for command in (modems, send, selftest, probe, sim, outbox, inbox):
+        group.add_command(command)

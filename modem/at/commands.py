@@ -2,7 +2,7 @@
 
 Pure functions over decoded lines (``str`` without line terminators); no I/O, no state, safe
 from any thread; a malformed answer gives ``None``, never an exception. Final and unsolicited
-result codes are recognised in :mod:`modem.results`.
+result codes are recognised in :mod:`modem.at.results`.
 References: 3GPP TS 27.005 (SMS commands) and TS 27.007 (general commands).
 """
 from __future__ import annotations

@@ -2,14 +2,14 @@
 
 GSM-7 uses python-gsmmodem's tables with the extension table (an escaped character takes
 two septets); text outside GSM-7 goes as UCS-2, where a character outside the BMP (emoji)
-is a UTF-16 surrogate pair of 4 octets. Long text is split by :mod:`modem.concat`.
+is a UTF-16 surrogate pair of 4 octets. Long text is split by :mod:`modem.pdu.concat`.
 Pure functions, no state: safe from any thread. Decoding raises only PduError.
 """
 from __future__ import annotations
 
-from modem.concat import parse_concat_udh, split_parts
-from modem.gsmcodec import gsm_pdu
-from modem.pdu_types import PduError
+from modem.pdu.concat import parse_concat_udh, split_parts
+from modem.pdu.charset import gsm_pdu
+from modem.pdu.types import PduError
 
 GSM7_SINGLE_SEPTETS = 160
 GSM7_PART_SEPTETS = 153  # 160 minus the 7 septets of an 8-bit concatenation UDH

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gateway.crypto import browserid
 from gateway.crypto.tokens import SECRET_BYTES, ServerSecret
-from gateway.settings import Settings, SettingsError
+from gateway.config.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.modem_settings import modem_configs
+from gateway.config.modems import modem_configs
 
 _PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RULE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")

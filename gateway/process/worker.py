@@ -10,7 +10,7 @@ pool's inbound thread.
 Stopping (SIGTERM/SIGINT): no new claims, the sends in progress finish, the pool closes.
 Nothing accepted is lost: unsent rows stay queued in the database.
 
-The service manager (``gateway.sdnotify``; under `serve`, serve's relay, which alone talks
+The service manager (``gateway.process.sd_notify``; under `serve`, serve's relay, which alone talks
 to systemd) hears from ``Worker.start``: ``STATUS=`` how many modems are ready (while
 opening them, then from the ``status`` job when it changed), ``READY=1`` once the modems
 are open and the jobs run, ``WATCHDOG=1`` from the ``watchdog`` job every half watchdog
@@ -31,9 +31,9 @@ from gateway.pipeline.dispatch import Dispatcher
 from gateway.pipeline.inbound import store_inbound
 from gateway.pipeline.reports import ReportBacklog
 from gateway.pipeline.simulation import Simulation
-from gateway.sdnotify import Notifier, modems_status
+from gateway.process.sd_notify import Notifier, modems_status
 from gateway.storage.repositories import delete_expired
-from gateway.verification.deps import Deps
+from gateway.deps import Deps
 from modem.pool import ModemPool
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class Worker:
         """Recover interrupted sends, open the modems and (unless ``run_jobs`` is False, for
         tests that drive the jobs themselves) start the scheduler.
 
-        Tells the service manager (``gateway.sdnotify``; under `serve`, serve's relay) the
+        Tells the service manager (``gateway.process.sd_notify``; under `serve`, serve's relay) the
         modems' STATUS while opening them and at each status job when it changed, READY=1
         once they are open and the jobs run, and WATCHDOG=1 from a scheduler job every half
         watchdog timeout, so that a hung scheduler stops the keep-alives."""

@@ -2,9 +2,9 @@
 
 We reuse python-gsmmodem's GSM-7 tables, septet packing, address and timestamp
 codecs, and add what it lacks: UTF-16 surrogate pairs (emoji) in UCS-2, splitting
-that never cuts a surrogate pair or a GSM-7 escape (:mod:`modem.userdata`), a strict
+that never cuts a surrogate pair or a GSM-7 escape (:mod:`modem.pdu.user_data`), a strict
 decoder that raises only :class:`PduError`, status-report classes, and reassembly of
-concatenated parts (:mod:`modem.concat`).
+concatenated parts (:mod:`modem.pdu.concat`).
 
 Hex strings in and out are upper-case; every SMS-DELIVER / status report handled
 here carries the SMSC field first, as a modem returns it (AT+CMGR, +CMT, +CDS).
@@ -17,10 +17,10 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 
-from modem.concat import GAP_MARKER, Reassembler, concat_udh
-from modem.gsmcodec import gsm_pdu as _gsm
-from modem.pdu_types import DeliveredSms, PduError, StatusReport, SubmitPart, SubmittedSms
-from modem.userdata import (DCS_8BIT, DCS_GSM7, DCS_UCS2, GSM7_PART_SEPTETS, GSM7_SINGLE_SEPTETS,
+from modem.pdu.concat import GAP_MARKER, Reassembler, concat_udh
+from modem.pdu.charset import gsm_pdu as _gsm
+from modem.pdu.types import DeliveredSms, PduError, StatusReport, SubmitPart, SubmittedSms
+from modem.pdu.user_data import (DCS_8BIT, DCS_GSM7, DCS_UCS2, GSM7_PART_SEPTETS, GSM7_SINGLE_SEPTETS,
                             UCS2_PART_OCTETS, UCS2_SINGLE_OCTETS, decode_gsm7, decode_user_data,
                             encode_text, pack_user_data, unpack_septets, user_data_octets)
 

@@ -41,7 +41,7 @@ import threading
 import time
 from typing import Callable, Mapping
 
-from gateway.sdnotify import Notifier, parse_message
+from gateway.process.sd_notify import Notifier, parse_message
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -167,7 +167,7 @@ class NotifyRelay:
     def wrap(self, role: str, command: list[str]) -> list[str]:
         """``command`` run through env(1) with the child's own NOTIFY_SOCKET (and, for the
         worker, WATCHDOG_USEC; WATCHDOG_PID names serve, so it goes). env(1) rather than
-        Popen(env=...): only gateway.settings reads this process's environment."""
+        Popen(env=...): only gateway.config.settings reads this process's environment."""
         values = [f"NOTIFY_SOCKET={self.paths[role]}"]
         if role == "worker" and self.upstream.watchdog_usec:
             values.append(f"WATCHDOG_USEC={self.upstream.watchdog_usec}")
@@ -210,7 +210,7 @@ class NotifyRelay:
 
 def _upstream(config: str | None, flags: dict, settings) -> Notifier:
     if settings is None:
-        from gateway.settings import load_settings
+        from gateway.config.settings import load_settings
 
         overrides = {**flags, "modems": flags.get("modems") or None}
         settings = load_settings(config, overrides)

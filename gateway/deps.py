@@ -1,4 +1,4 @@
-"""What every use case needs, built once by the composition root (gateway.cli or a test)."""
+"""What every use case needs, built once by the composition root (gateway.cli.commands or a test)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +7,7 @@ from typing import Callable
 
 from gateway.clock import Clock
 from gateway.crypto.tokens import ServerSecret
-from gateway.settings import Settings
+from gateway.config.settings import Settings
 from gateway.storage.uow import UnitOfWork
 
 

@@ -7,13 +7,13 @@ the abstract namespace when it starts with ``@``. ``$WATCHDOG_USEC`` is the watc
 timeout in microseconds; a service sends ``WATCHDOG=1`` at least every half of it or is
 killed and restarted.
 
-This module reads no environment (only ``gateway.settings`` does): a ``Notifier`` is built
+This module reads no environment (only ``gateway.config.settings`` does): a ``Notifier`` is built
 from the settings ``notify_socket`` and ``watchdog_usec`` (:meth:`Notifier.for_settings`).
 Without a socket every method is a no-op, so the same code runs by hand, in tests and
 under systemd. Sending never raises: a service must not fail because its manager went
 away (a failure is logged once, as a warning).
 
-Who sends what (see also ``gateway.supervisor`` and ``gateway.worker``):
+Who sends what (see also ``gateway.process.supervisor`` and ``gateway.process.worker``):
 
 - ``msisdn-gateway serve`` (the unit's main process, so ``NotifyAccess=main`` suffices) is
   the only one that talks to systemd. It starts each child with ``NOTIFY_SOCKET`` pointing

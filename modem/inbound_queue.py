@@ -14,7 +14,7 @@ import threading
 from typing import Callable
 
 from modem.inbox import InboundSms
-from modem.reports import DeliveryReport
+from modem.delivery import DeliveryReport
 
 log = logging.getLogger(__name__)
 _STOP = object()

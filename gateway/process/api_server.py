@@ -7,7 +7,7 @@ from __future__ import annotations
 from gunicorn.app.base import BaseApplication
 
 from gateway.logs import gunicorn_logconfig
-from gateway.settings import Settings
+from gateway.config.settings import Settings
 
 
 class ApiServer(BaseApplication):
@@ -31,7 +31,7 @@ class ApiServer(BaseApplication):
         self.cfg.set("forwarded_allow_ips", ",".join(settings.trusted_proxies) or "127.0.0.1")
 
     def load(self):
-        from gateway.wiring import build_app, configure_logging
+        from gateway.process.wiring import build_app, configure_logging
 
         configure_logging(self.settings)
         return build_app(self.settings)
