@@ -17,8 +17,8 @@ Privacy: :class:`MaskingFilter`, on the handler so it sees every record, rewrite
 message (and the context, the traceback) of every record: runs of 32 or more hex digits
 (Hawk ids and keys, session tokens, long codes, secrets) keep their first 4 characters,
 and E.164-looking digit runs (8 digits or more, with or without ``+``) are masked as
-:func:`gateway.verification.msisdn.mask_msisdn` does. It is a safety net behind the
-explicit ``mask_msisdn`` calls; it also masks other long digit runs (IMSIs, epoch
+:func:`modem.numbers.mask_number` does. It is a safety net behind the
+explicit ``mask_number`` calls; it also masks other long digit runs (IMSIs, epoch
 seconds), which is the price of never leaking a number.
 
 Nothing happens at import time; the composition root calls :func:`configure_logging`.
@@ -33,7 +33,7 @@ import sys
 from datetime import datetime, timezone
 from typing import TextIO
 
-from gateway.verification.msisdn import mask_msisdn
+from modem.numbers import mask_number
 
 LOG_FORMATS = ("text", "json")
 HEX_RUN = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{32,}(?![0-9A-Fa-f])")
@@ -51,7 +51,7 @@ NOISY_LOGGERS = ("apscheduler",)
 def mask_text(text: str) -> str:
     """``text`` with long hex runs cut to 4 characters and phone-like digit runs masked."""
     text = HEX_RUN.sub(lambda m: m.group()[:4] + "****", text)
-    return PHONE_RUN.sub(lambda m: mask_msisdn(m.group()), text)
+    return PHONE_RUN.sub(lambda m: mask_number(m.group()), text)
 
 
 class MaskingFilter(logging.Filter):

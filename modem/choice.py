@@ -7,9 +7,8 @@ an unparsable number never raises (it ranks as "any other").
 """
 from __future__ import annotations
 
-import phonenumbers
-
 from modem.identity import Identity
+from modem.numbers import region_of
 
 ANY = 3
 
@@ -25,11 +24,3 @@ def rank(identity: Identity, mcc: str | None, mnc: str | None, region: str | Non
     if region and number and region_of(number) == region.upper():
         return 2
     return ANY
-
-
-def region_of(number: str) -> str | None:
-    """The ISO region (``"FR"``) of an E.164 number, or None if it cannot be told."""
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
-    except phonenumbers.NumberParseException:
-        return None

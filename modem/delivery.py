@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Callable
 
 from modem.pdu.codec import StatusReport
-from modem.transport import Clock
+from modem.clock import Clock
 
 log = logging.getLogger(__name__)
 

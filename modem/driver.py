@@ -25,7 +25,8 @@ from modem.identity import (DOMAINS, Identity, NetworkStatus, combined, confirme
 from modem.inbox import Inbox, InboundSms
 from modem.pdu.codec import encode_submit
 from modem.delivery import DeliveryReport, PartReceipt, ReportMatcher
-from modem.transport import Clock, ModemConfig, SystemClock, open_port
+from modem.clock import Clock, SystemClock
+from modem.transport import ModemConfig, open_port
 
 log = logging.getLogger(__name__)
 __all__ = ["Modem", "Identity", "NetworkStatus", "PartReceipt", "DeliveryReport", "InboundSms",

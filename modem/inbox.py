@@ -26,7 +26,7 @@ from modem.at import commands as at
 from modem.pdu.concat import ConcatKey
 from modem.pdu.codec import DeliveredSms, PduError, Reassembler, StatusReport, decode_pdu
 from modem.at.results import Urc
-from modem.transport import Clock
+from modem.clock import Clock
 
 if TYPE_CHECKING:
     from modem.driver import Modem

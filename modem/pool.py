@@ -26,7 +26,8 @@ from modem.inbox import InboundSms
 from modem.pdu.codec import encode_submit
 from modem.delivery import DeliveryReport, PartReceipt
 from modem.slot import ModemHealth, Slot
-from modem.transport import Clock, ModemConfig, SystemClock
+from modem.clock import Clock, SystemClock
+from modem.transport import ModemConfig
 
 log = logging.getLogger(__name__)
 __all__ = ["ModemHealth", "ModemPool", "SendResult"]

@@ -1,4 +1,5 @@
-"""What a modem takes from its surroundings: its configuration, its port, and a clock.
+"""What a modem takes from its surroundings: its configuration and its port (the clock is
+:mod:`modem.clock`).
 
 Every port is a pyserial URL opened with :func:`serial.serial_for_url`:
 
@@ -10,9 +11,6 @@ Every port is a pyserial URL opened with :func:`serial.serial_for_url`:
 from __future__ import annotations
 
 import dataclasses
-import time
-from datetime import datetime, timezone
-from typing import Protocol
 
 import serial
 
@@ -23,24 +21,6 @@ from modem.exceptions import ModemGone
 READ_TIMEOUT = 0.2
 #: Schemes whose Serial class is (a subclass of) the native one, so ``exclusive`` means a lock.
 _EXCLUSIVE_SCHEMES = ("", "spy")
-
-
-class Clock(Protocol):
-    """A source of time. ``now()`` is an aware UTC datetime; ``monotonic()`` is seconds."""
-
-    def now(self) -> datetime: ...
-
-    def monotonic(self) -> float: ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def now(self) -> datetime:
-        return datetime.now(timezone.utc)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 @dataclasses.dataclass(frozen=True)

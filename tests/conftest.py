@@ -11,7 +11,7 @@ from requests_hawk import HawkAuth
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from gateway.clock import FakeClock
+from fakes import FakeClock
 from gateway.http.app import create_app
 from gateway.config.keys import generate_keys
 from gateway.config.settings import load_settings

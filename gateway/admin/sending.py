@@ -8,7 +8,8 @@ from typing import Callable
 
 from gateway.storage.models import OutboundSms
 from gateway.deps import Deps
-from gateway.verification.msisdn import parse_msisdn, region_of
+from gateway.verification.msisdn import parse_msisdn
+from modem.numbers import region_of
 
 FINAL = ("delivered", "failed", "unknown", "expired")
 POLL_SECONDS = 0.2

@@ -22,7 +22,7 @@ from datetime import timedelta
 from gateway import metrics
 from gateway.storage.models import OutboundPart
 from gateway.deps import Deps
-from gateway.verification.msisdn import mask_msisdn
+from modem.numbers import mask_number
 from modem.exceptions import ModemError, NoModemAvailable, SendOutcomeUnknown, SendRejected
 from modem.pool import ModemPool
 
@@ -137,7 +137,7 @@ class Dispatcher:
             self._finish(sms, "sent", None, receipts=result.receipts, modem=result.modem)
             metrics.sms_accepted(result.modem, elapsed)  # after the commit: reports follow fast
             log.info("outbox %s sent to %s by %s (%d part(s))", sms.id,
-                     mask_msisdn(sms.recipient), result.modem, len(result.receipts))
+                     mask_number(sms.recipient), result.modem, len(result.receipts))
 
     def _measure(self, modem: str, seconds: float, parts: int) -> None:
         sample = seconds / max(1, parts)
@@ -166,7 +166,7 @@ class Dispatcher:
         if receipts:
             self._on_recorded()  # reports that overtook this commit can match now
         if status != "sent":
-            log.warning("outbox %s to %s: %s (%s)", sms.id, mask_msisdn(sms.recipient),
+            log.warning("outbox %s to %s: %s (%s)", sms.id, mask_number(sms.recipient),
                         status, error)
 
     def _retry(self, sms: Outgoing, error: str, *, after: float | None = None,
@@ -186,5 +186,5 @@ class Dispatcher:
             uow.commit()
             status = row.status
         metrics.outbox_finished(status, None)  # counts only a row that gave up
-        log.warning("outbox %s to %s: %s; %s", sms.id, mask_msisdn(sms.recipient), error,
+        log.warning("outbox %s to %s: %s; %s", sms.id, mask_number(sms.recipient), error,
                     "gave up" if status == "failed" else f"retry in {delay:.0f} s")

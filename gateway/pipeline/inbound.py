@@ -13,7 +13,7 @@ from gateway.storage.models import InboundSms
 from gateway.storage.pipeline import inbox_dedupe_key
 from gateway.deps import Deps
 from gateway.verification.momt import parse_mo_request, start_momt_verification
-from gateway.verification.msisdn import mask_msisdn
+from modem.numbers import mask_number
 from modem.driver import InboundSms as ReceivedSms
 
 log = logging.getLogger(__name__)
@@ -34,13 +34,13 @@ def store_inbound(deps: Deps, sms: ReceivedSms) -> InboundSms | None:
             received_at=deps.now())
         if not uow.inbox.store(row):
             log.info("SMS from %s on %s was stored before: not handled again",
-                     mask_msisdn(sms.sender), sms.modem)
+                     mask_number(sms.sender), sms.modem)
             return None
         if hawk_id:
             row.outcome = _verify_sender(uow, deps, hawk_id, sms.sender)
         uow.commit()
     metrics.sms_received(sms.modem, row.kind)
-    log.info("SMS from %s on %s stored (%s: %s)", mask_msisdn(sms.sender), sms.modem,
+    log.info("SMS from %s on %s stored (%s: %s)", mask_number(sms.sender), sms.modem,
              row.kind, row.outcome)
     return row
 

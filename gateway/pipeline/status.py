@@ -3,7 +3,7 @@ API processes: discover, back-off and the heartbeat read it from there."""
 from __future__ import annotations
 
 from gateway.deps import Deps
-from modem.choice import region_of
+from modem.numbers import region_of
 from modem.pool import ModemHealth
 
 

@@ -10,7 +10,8 @@ from gateway import metrics
 from gateway.storage.uow import UnitOfWork
 from gateway.verification.capacity import ensure_capacity
 from gateway.deps import Deps
-from gateway.verification.msisdn import mask_msisdn, parse_msisdn
+from gateway.verification.msisdn import parse_msisdn
+from modem.numbers import mask_number
 from gateway.verification.mt import METHOD_MOMT, CodeRequest, bind_msisdn, issue_code
 from gateway.verification.sessions import load_session
 
@@ -40,5 +41,5 @@ def start_momt_verification(uow: UnitOfWork, deps: Deps, hawk_id: str, sender: s
     issue_code(uow, deps, hawk_id, row, CodeRequest(msisdn=msisdn, method=METHOD_MOMT,
                                                    short_code=False))
     metrics.code_sent(METHOD_MOMT, short_code=False)  # committed by the caller (inbound)
-    log.info("sms/momt: code queued for %s", mask_msisdn(msisdn))
+    log.info("sms/momt: code queued for %s", mask_number(msisdn))
     return msisdn

@@ -1,4 +1,5 @@
-"""Phone numbers and network codes: parsing, normalising, masking for logs."""
+"""Phone numbers and network codes from API requests: parsing and normalising (the
+region and the masked form for logs are :mod:`modem.numbers`')."""
 from __future__ import annotations
 
 import re
@@ -29,11 +30,6 @@ def parse_msisdn(raw: str, field: str = "msisdn") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def region_of(e164: str) -> str | None:
-    """ISO 3166 region of a normalised number (for choosing a modem), or None."""
-    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
-
-
 def validate_mcc(value: object, field: str = "mcc") -> str:
     if not isinstance(value, str) or not MCC_PATTERN.match(value):
         raise InvalidParameter(f"{field} must be a string of 3 digits")
@@ -44,10 +40,3 @@ def validate_mnc(value: object, field: str = "mnc") -> str:
     if not isinstance(value, str) or not MNC_PATTERN.match(value):
         raise InvalidParameter(f"{field} must be a string of 2 or 3 digits")
     return value
-
-
-def mask_msisdn(e164: str) -> str:
-    """A number as it may appear in logs: country code and last two digits only."""
-    if len(e164) <= 5:
-        return "*" * len(e164)
-    return e164[:3] + "*" * (len(e164) - 5) + e164[-2:]

@@ -14,7 +14,7 @@ from gateway.storage.uow import UnitOfWork
 from gateway.verification import codes, ratelimit
 from gateway.verification.capacity import ensure_capacity
 from gateway.deps import Deps
-from gateway.verification.msisdn import mask_msisdn, region_of
+from modem.numbers import mask_number, region_of
 from gateway.verification.sessions import MSISDN, load_session, session_msisdn
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def start_mt_verification(deps: Deps, hawk_id: str, request: CodeRequest) -> Non
         issue_code(uow, deps, hawk_id, row, request)
         uow.commit()
     metrics.code_sent(request.method, request.short_code)
-    log.info("code queued for %s by %s (%s code)", mask_msisdn(request.msisdn),
+    log.info("code queued for %s by %s (%s code)", mask_number(request.msisdn),
              request.method, "short" if request.short_code else "long")
 
 
@@ -67,7 +67,7 @@ def resend_code(deps: Deps, hawk_id: str, languages: Sequence[str]) -> None:
             msisdn=msisdn, method=row.method, short_code=row.short_code, languages=languages))
         uow.commit()
     metrics.code_sent(row.method, row.short_code)
-    log.info("code re-sent to %s", mask_msisdn(msisdn))
+    log.info("code re-sent to %s", mask_number(msisdn))
 
 
 def bind_msisdn(deps: Deps, hawk_id: str, row: VerificationSession, msisdn: str) -> None:

@@ -7,7 +7,7 @@ from gateway import metrics
 from gateway.errors import CodeGone, InvalidCode
 from gateway.verification import codes
 from gateway.deps import Deps
-from gateway.verification.msisdn import mask_msisdn
+from modem.numbers import mask_number
 from gateway.verification.sessions import load_session, session_msisdn
 
 log = logging.getLogger(__name__)
@@ -39,5 +39,5 @@ def verify_code(deps: Deps, hawk_id: str, code: str) -> str:
         row.verified_at = deps.now()
         row.expires_at = deps.later(deps.settings.verified_session_ttl)
         uow.commit()
-    log.info("verified %s", mask_msisdn(msisdn))
+    log.info("verified %s", mask_number(msisdn))
     return msisdn

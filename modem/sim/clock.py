@@ -1,4 +1,5 @@
-"""Clocks for the virtual network: the real one, and a manual one that tests advance.
+"""Clocks for the virtual network: the real one (:mod:`modem.clock`), and a manual one
+that tests advance.
 
 Both have ``now()`` (an aware UTC datetime) and ``monotonic()`` (seconds); only the
 manual clock has ``advance(seconds)``. Nothing in the simulator sleeps: time passes
@@ -7,22 +8,13 @@ when the owner of a ManualClock says so (``VirtualNetwork.advance``).
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 
+from modem.clock import SystemClock
+
+__all__ = ["ManualClock", "SystemClock"]
+
 EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
-
-
-class SystemClock:
-    """The real clock."""
-
-    manual = False
-
-    def now(self) -> datetime:
-        return datetime.now(timezone.utc)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 class ManualClock:

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from gateway.clock import FakeClock
+from fakes import FakeClock
 from gateway.errors import TooManyForMsisdn, TooManyRequests
 from gateway.config.settings import RateRule
 from gateway.storage.db import make_engine

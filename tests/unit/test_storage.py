@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
-from gateway.clock import FakeClock
+from fakes import FakeClock
 from gateway.storage.db import DatabaseUrlError, make_engine
 from gateway.storage.migrate import alembic_config, current_revision, upgrade
 from gateway.storage.models import (Base, HawkNonce, OutboundSms, RateCounter,
