@@ -35,10 +35,10 @@ def follow(deps: Deps, row_id: int, timeout: float, on_change: Callable[[dict], 
     deadline, last = time.monotonic() + timeout, None
     while True:
         with deps.uow() as uow:
-            row = uow.queue.get(row_id)
+            row = uow.outbox.get(row_id)
             state = {"id": row.id, "status": row.status, "modem": row.modem,
                      "attempts": row.attempts, "last_error": row.last_error,
-                     "parts": len(uow.queue.parts_of(row.id))}
+                     "parts": len(uow.outbox.parts_of(row.id))}
         if state != last:
             on_change(state)
             last = state

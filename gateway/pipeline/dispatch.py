@@ -59,7 +59,7 @@ class Dispatcher:
     def recover_interrupted(self) -> int:
         """At start: rows this worker was sending when it stopped are ``unknown``."""
         with self._deps.uow() as uow:
-            rows = uow.queue.interrupted(self._worker)
+            rows = uow.outbox.interrupted(self._worker)
             for row in rows:
                 row.status, row.updated_at = "unknown", self._deps.now()
                 row.last_error = "the worker stopped while sending: it may have been sent"
@@ -77,7 +77,7 @@ class Dispatcher:
             if free <= 0:
                 return 0
             with self._deps.uow() as uow:
-                rows = uow.queue.claim_due(self._deps.now(), free, self._worker)
+                rows = uow.outbox.claim_due(self._deps.now(), free, self._worker)
                 batch = [Outgoing(r.id, r.recipient, r.text, r.mcc, r.mnc, r.region,
                                   r.attempts) for r in rows]
                 uow.commit()
@@ -150,13 +150,13 @@ class Dispatcher:
                 modem: str | None = None) -> None:
         now = self._deps.now()
         with self._deps.uow() as uow:
-            row = uow.queue.get(sms.id)
+            row = uow.outbox.get(sms.id)
             row.status, row.last_error, row.updated_at = status, error, now
             row.modem = modem or (receipts[0].modem if receipts else row.modem)
             if receipts:
                 row.sent_at = now
             for receipt in receipts:
-                uow.queue.add_part(OutboundPart(
+                uow.outbox.add_part(OutboundPart(
                     outbox_id=sms.id, part_number=receipt.part_number,
                     part_count=receipt.part_count, modem=receipt.modem,
                     reference=receipt.reference, status="sent",
@@ -176,7 +176,7 @@ class Dispatcher:
         attempts = sms.attempts if counts else sms.attempts - 1
         delay = after or settings.retry_backoff * 2 ** max(0, attempts - 1)
         with self._deps.uow() as uow:
-            row = uow.queue.get(sms.id)
+            row = uow.outbox.get(sms.id)
             row.attempts, row.last_error, row.updated_at = attempts, error, now
             next_at = now + timedelta(seconds=delay)
             if attempts >= settings.max_send_attempts or next_at >= row.expires_at:

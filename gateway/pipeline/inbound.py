@@ -9,24 +9,24 @@ import logging
 
 from gateway import metrics
 from gateway.errors import ApiError
-from gateway.storage.models import InboundSms
-from gateway.storage.pipeline import inbox_dedupe_key
+from gateway.storage.models import InboxMessage
+from gateway.storage.inbox import inbox_dedupe_key
 from gateway.deps import Deps
 from gateway.verification.momt import parse_mo_request, start_momt_verification
 from modem.numbers import mask_number
-from modem.driver import InboundSms as ReceivedSms
+from modem.inbox import InboundSms
 
 log = logging.getLogger(__name__)
 KIND_MOMT = "momt-verify"
 REDACTED = "/v1/msisdn/sms/momt/verify <hawk id not stored>"
 
 
-def store_inbound(deps: Deps, sms: ReceivedSms) -> InboundSms | None:
+def store_inbound(deps: Deps, sms: InboundSms) -> InboxMessage | None:
     """Store ``sms`` and act on it; returns the inbox row (None for a redelivery).
     The hawk id of an SMS-MO request is a credential: it is not stored."""
     hawk_id = parse_mo_request(sms.text)
     with deps.uow() as uow:
-        row = InboundSms(
+        row = InboxMessage(
             dedupe_key=inbox_dedupe_key(sms.modem, sms.sender, sms.smsc_timestamp, sms.text),
             modem=sms.modem, recipient=sms.recipient, sender=sms.sender,
             text=REDACTED if hawk_id else sms.text, smsc_timestamp=sms.smsc_timestamp,
@@ -48,7 +48,7 @@ def store_inbound(deps: Deps, sms: ReceivedSms) -> InboundSms | None:
 def _verify_sender(uow, deps: Deps, hawk_id: str, sender: str) -> str:
     """Start the MO+MT flow inside a savepoint, so a refusal keeps the inbox row."""
     try:
-        with uow.db.begin_nested():
+        with uow.savepoint():
             start_momt_verification(uow, deps, hawk_id, sender)
     except ApiError as exc:
         return f"refused: {exc.message} (errno {exc.errno})"

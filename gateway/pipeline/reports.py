@@ -24,7 +24,7 @@ def record_report(deps: Deps, report: DeliveryReport, quiet: bool = False) -> bo
     now = deps.now()
     recipient = report.receipt.destination if report.receipt else report.recipient
     with deps.uow() as uow:
-        part = uow.queue.part_for_report(report.modem, report.reference, recipient,
+        part = uow.outbox.part_for_report(report.modem, report.reference, recipient,
                                          now - REPORT_WINDOW)
         if part is None:
             if not quiet:
@@ -32,9 +32,9 @@ def record_report(deps: Deps, report: DeliveryReport, quiet: bool = False) -> bo
                          report.modem, report.reference)
             return False
         part.status, part.reported_at = PART_STATUS[report.outcome], now
-        row = uow.queue.get(part.outbox_id)
+        row = uow.outbox.get(part.outbox_id)
         before = row.status
-        parts = uow.queue.parts_of(row.id)
+        parts = uow.outbox.parts_of(row.id)
         statuses = {p.status for p in parts}
         if "failed" in statuses:
             row.status = "failed"

@@ -32,7 +32,6 @@ from gateway.pipeline.inbound import store_inbound
 from gateway.pipeline.reports import ReportBacklog
 from gateway.pipeline.simulation import Simulation
 from gateway.process.sd_notify import Notifier, modems_status
-from gateway.storage.repositories import delete_expired
 from gateway.deps import Deps
 from modem.pool import ModemPool
 
@@ -46,7 +45,7 @@ SIMULATION_INTERVAL = 0.1
 def cleanup(deps: Deps) -> dict:
     """One cleanup pass; returns rows removed per table."""
     with deps.uow() as uow:
-        counts = delete_expired(uow.db, deps.now(), OUTBOX_RETENTION_SECONDS)
+        counts = uow.delete_expired(deps.now(), OUTBOX_RETENTION_SECONDS)
         uow.commit()
     removed = {table: n for table, n in counts.items() if n}
     if removed:
@@ -83,7 +82,7 @@ class Worker:
 
     def _parts_sent_today(self) -> dict[str, int]:
         with self.deps.uow() as uow:
-            return uow.queue.parts_sent_since(start_of_utc_day(self.deps.now()))
+            return uow.outbox.parts_sent_since(start_of_utc_day(self.deps.now()))
 
     def publish_status(self) -> None:
         """Publish modem health (and apply delivery reports still waiting for their send)."""

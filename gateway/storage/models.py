@@ -128,7 +128,7 @@ class OutboundPart(Base):
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class InboundSms(Base):
+class InboxMessage(Base):
     """Every SMS received by a modem, stored before it is deleted from the SIM.
 
     ``dedupe_key`` makes a second delivery of the same SMS (a sweep after a crash between

@@ -146,15 +146,6 @@ class CounterRepository:
         return self._db.execute(statement).scalar_one()
 
 
-class OutboxRepository:
-    def __init__(self, session: Session) -> None:
-        self._db = session
-
-    def add(self, row: OutboundSms) -> None:
-        self._db.add(row)
-        self._db.flush()
-
-
 def delete_expired(session: Session, now: datetime, outbox_retention_seconds: int) -> dict:
     """Remove expired sessions, codes, nonces and counters, expire overdue outbox rows and
     delete finished ones older than the retention. Returns the number of rows per table."""

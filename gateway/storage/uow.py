@@ -7,16 +7,26 @@ Usage::
         uow.commit()
 
 Leaving the block without ``commit()`` (or by an exception) rolls everything back.
+Callers use the repositories and the three methods below; they never reach the SQLAlchemy
+session (the fast tests run the use cases against an in-memory unit of work with the same
+surface, tests/fake_storage.py).
 """
 from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Iterator
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-from gateway.storage.pipeline import Inbox, ModemStatusTable, OutboxQueue, SimMailboxes
+from gateway.storage.inbox import InboxRepository
+from gateway.storage.modem_status import ModemStatusRepository
+from gateway.storage.outbox import OutboxRepository
 from gateway.storage.repositories import (CodeRepository, CounterRepository,
-                                          NonceRepository, OutboxRepository,
-                                          SessionRepository)
+                                          NonceRepository, SessionRepository,
+                                          delete_expired)
+from gateway.storage.simulator import SimMailboxRepository
 
 
 class UnitOfWork:
@@ -30,10 +40,9 @@ class UnitOfWork:
         self.nonces = NonceRepository(self.db)
         self.counters = CounterRepository(self.db)
         self.outbox = OutboxRepository(self.db)
-        self.queue = OutboxQueue(self.db)
-        self.inbox = Inbox(self.db)
-        self.modems = ModemStatusTable(self.db)
-        self.sim = SimMailboxes(self.db)
+        self.inbox = InboxRepository(self.db)
+        self.modems = ModemStatusRepository(self.db)
+        self.sim = SimMailboxRepository(self.db)
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -43,6 +52,17 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.db.commit()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an exception leaving the block undoes only what was done
+        inside it (and propagates); the rest of the unit of work stays usable."""
+        with self.db.begin_nested():
+            yield
+
+    def delete_expired(self, now: datetime, outbox_retention_seconds: int) -> dict:
+        """Housekeeping (see gateway.storage.repositories.delete_expired): rows per table."""
+        return delete_expired(self.db, now, outbox_retention_seconds)
 
 
 def uow_factory(engine: Engine):

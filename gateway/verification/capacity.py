@@ -35,7 +35,7 @@ def ensure_capacity(uow: UnitOfWork, deps: Deps) -> None:
         raise no_modem_error()
     parts_per_second = sum(1.0 / (m.seconds_per_part or DEFAULT_SECONDS_PER_PART)
                            for m in modems)
-    drain_seconds = (uow.queue.pending_parts_estimate() + 1) / parts_per_second
+    drain_seconds = (uow.outbox.pending_parts_estimate() + 1) / parts_per_second
     excess = drain_seconds - deps.settings.queue_time_budget
     if excess > 0:
         raise ServiceUnavailable(retry_after=max(1, math.ceil(excess)))

@@ -104,7 +104,7 @@ def test_inbox_lists_received_sms_newest_first(state, tmp_path):
     from datetime import datetime, timezone
 
     from gateway.config.settings import load_settings
-    from gateway.storage.models import InboundSms
+    from gateway.storage.models import InboxMessage
     from gateway.storage.uow import uow_factory
     from gateway.process.wiring import prepare_database
 
@@ -112,7 +112,7 @@ def test_inbox_lists_received_sms_newest_first(state, tmp_path):
     engine = prepare_database(load_settings(overrides={"state_dir": tmp_path}, environ={}))
     with uow_factory(engine)() as uow:
         for key, text in (("a", "first"), ("b", "STOP")):
-            uow.inbox.store(InboundSms(dedupe_key=key, modem="m0", sender="+33612345678",
+            uow.inbox.store(InboxMessage(dedupe_key=key, modem="m0", sender="+33612345678",
                                        text=text, kind="other", outcome="stored", partial=False,
                                        received_at=datetime.now(timezone.utc)))
         uow.commit()
@@ -155,7 +155,7 @@ def test_modems_counts_what_each_modem_sent_and_failed_today(state):
 
     engine = prepare_database(load_settings(overrides={"state_dir": state[1]}, environ={}))
     with uow_factory(engine)() as uow:
-        row = uow.queue.get(1)
+        row = uow.outbox.get(1)
         row.status, row.modem = "failed", "sim0"
         uow.commit()
     engine.dispose()

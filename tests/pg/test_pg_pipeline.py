@@ -25,8 +25,8 @@ import modem.sim
 from gateway.pipeline.inbound import store_inbound
 from gateway.storage.db import make_engine
 from gateway.storage.migrate import upgrade
-from gateway.storage.models import InboundSms, ModemStatus, OutboundPart, OutboundSms
-from gateway.storage.pipeline import inbox_dedupe_key
+from gateway.storage.models import InboxMessage, ModemStatus, OutboundPart, OutboundSms
+from gateway.storage.inbox import inbox_dedupe_key
 from gateway.storage.uow import uow_factory
 
 # The cluster fixtures of test_postgresql (module-scoped: this module gets its own cluster).
@@ -84,7 +84,7 @@ def test_a_second_worker_skips_the_rows_a_first_worker_holds_uncommitted(
 
     def first_worker():
         with uow_factory(pg_engine)() as uow:
-            claims["worker-a"] = [row.id for row in uow.queue.claim_due(NOW, 20, "worker-a")]
+            claims["worker-a"] = [row.id for row in uow.outbox.claim_due(NOW, 20, "worker-a")]
             first_claimed.set()
             # Held open until the second worker has claimed and committed.
             assert second_done.wait(timeout=15), "the second claim waited on the first one"
@@ -96,7 +96,7 @@ def test_a_second_worker_skips_the_rows_a_first_worker_holds_uncommitted(
             queued_seen_by_second.append(uow.db.scalar(
                 select(func.count()).select_from(OutboundSms)
                 .where(OutboundSms.status == "queued")))
-            claims["worker-b"] = [row.id for row in uow.queue.claim_due(NOW, 50, "worker-b")]
+            claims["worker-b"] = [row.id for row in uow.outbox.claim_due(NOW, 50, "worker-b")]
             uow.commit()
         second_done.set()
 
@@ -115,10 +115,10 @@ def test_a_second_worker_skips_the_rows_a_first_worker_holds_uncommitted(
     for row in claimed_rows(pg_engine):
         assert (row.status, row.attempts, row.claimed_by) == ("sending", 1, owner[row.id])
     with uow_factory(pg_engine)() as uow:
-        assert sorted(r.id for r in uow.queue.interrupted("worker-a")) == sorted(first)
-        assert sorted(r.id for r in uow.queue.interrupted("worker-b")) == sorted(second)
-        assert uow.queue.interrupted("worker-c") == []
-        assert uow.queue.claim_due(NOW, 50, "worker-c") == []  # nothing is left
+        assert sorted(r.id for r in uow.outbox.interrupted("worker-a")) == sorted(first)
+        assert sorted(r.id for r in uow.outbox.interrupted("worker-b")) == sorted(second)
+        assert uow.outbox.interrupted("worker-c") == []
+        assert uow.outbox.claim_due(NOW, 50, "worker-c") == []  # nothing is left
 
 
 @contextmanager
@@ -140,7 +140,7 @@ def test_claim_due_locks_with_skip_locked_on_postgresql(pg_engine):
     add_due_rows(pg_engine, 3)
     with recorded_statements(pg_engine) as statements:
         with uow_factory(pg_engine)() as uow:
-            assert len(uow.queue.claim_due(NOW, 2, "worker-a")) == 2
+            assert len(uow.outbox.claim_due(NOW, 2, "worker-a")) == 2
     [select_for_update] = [s for s in statements if "FOR UPDATE" in s]
     assert "SKIP LOCKED" in select_for_update
 
@@ -158,7 +158,7 @@ def test_four_workers_draining_the_queue_in_small_batches_claim_each_row_once(
         start.wait(timeout=15)
         while True:
             with factory() as uow:
-                batch = uow.queue.claim_due(NOW, 3, f"worker-{index}")
+                batch = uow.outbox.claim_due(NOW, 3, f"worker-{index}")
                 uow.commit()
             if not batch:
                 return
@@ -195,23 +195,23 @@ def test_a_report_finds_its_part_by_modem_reference_and_number_tail_on_postgresq
         other = OutboundPart(outbox_id=rows["+33698765432"].id, part_number=1, part_count=1,
                              modem="m0", reference=7, status="sent", submitted_at=NOW)
         for part in (old, wanted, other):
-            uow.queue.add_part(part)
+            uow.outbox.add_part(part)
         uow.commit()
 
     since = NOW - timedelta(days=3)
     with uow_factory(pg_engine)() as uow:
-        assert uow.queue.part_for_report("m0", 7, "0612345678", since).id == wanted.id
-        assert uow.queue.part_for_report("m0", 7, "+33698765432", since).id == other.id
-        assert uow.queue.part_for_report("m1", 7, "0612345678", since) is None
-        assert uow.queue.part_for_report("m0", 8, "0612345678", since) is None
-        assert uow.queue.part_for_report("m0", 7, "0612345678", NOW + timedelta(seconds=1)) \
+        assert uow.outbox.part_for_report("m0", 7, "0612345678", since).id == wanted.id
+        assert uow.outbox.part_for_report("m0", 7, "+33698765432", since).id == other.id
+        assert uow.outbox.part_for_report("m1", 7, "0612345678", since) is None
+        assert uow.outbox.part_for_report("m0", 8, "0612345678", since) is None
+        assert uow.outbox.part_for_report("m0", 7, "0612345678", NOW + timedelta(seconds=1)) \
             is None
 
 
 # --- the inbox: a redelivery on PostgreSQL --------------------------------------------------
 
-def inbound(text: str, sender: str = "+33612345678", stamp: datetime = NOW) -> InboundSms:
-    return InboundSms(dedupe_key=inbox_dedupe_key("sim0", sender, stamp, text), modem="sim0",
+def inbound(text: str, sender: str = "+33612345678", stamp: datetime = NOW) -> InboxMessage:
+    return InboxMessage(dedupe_key=inbox_dedupe_key("sim0", sender, stamp, text), modem="sim0",
                       recipient="+33700000001", sender=sender, text=text, smsc_timestamp=stamp,
                       partial=False, kind="other", outcome="stored", received_at=NOW)
 
@@ -232,7 +232,7 @@ def test_a_redelivered_sms_is_refused_and_the_postgresql_transaction_goes_on(pg_
         assert uow.inbox.store(inbound("STOP")) is False
         assert uow.inbox.store(inbound("STOP", stamp=NOW + timedelta(seconds=1))) is True
         uow.commit()
-    assert count(pg_engine, InboundSms) == 3
+    assert count(pg_engine, InboxMessage) == 3
 
 
 # --- modem status: the TTL with timezone-aware datetimes ------------------------------------
@@ -401,7 +401,7 @@ def test_a_second_delivery_of_an_sms_mo_is_recognised_on_postgresql(pg_pipeline)
     pipeline_tests.send_mo(gw, worker, "STOP", count=2)
     for sms in list(worker.stored):
         assert store_inbound(gw.deps, sms) is None
-    inbox = pipeline_tests.rows(gw, InboundSms)
+    inbox = pipeline_tests.rows(gw, InboxMessage)
     assert [(row.kind, row.outcome) for row in inbox] == [("momt-verify", "code queued"),
                                                           ("other", "stored")]
     [code_sms] = pipeline_tests.rows(gw, OutboundSms)

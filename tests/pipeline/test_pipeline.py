@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 import modem.sim
-from gateway.storage.models import InboundSms, OutboundPart, OutboundSms
+from gateway.storage.models import InboxMessage, OutboundPart, OutboundSms
 from pipeline_harness import start_worker
 
 PHONE = "+33612345678"
@@ -94,7 +94,7 @@ def test_the_mo_flow_takes_the_number_stamped_by_the_network(pipeline):
     gw, worker = pipeline()
     token = gw.register()
     send_mo(gw, worker, f"/v1/msisdn/sms/momt/verify {hawk_id(token)}")
-    [inbound] = rows(gw, InboundSms)
+    [inbound] = rows(gw, InboxMessage)
     assert (inbound.kind, inbound.outcome, inbound.sender) == ("momt-verify", "code queued", PHONE)
     assert hawk_id(token) not in inbound.text  # a credential is not kept
     [row] = rows(gw, OutboundSms)
@@ -108,14 +108,14 @@ def test_the_mo_flow_takes_the_number_stamped_by_the_network(pipeline):
 def test_the_older_mo_prefix_is_accepted(pipeline):
     gw, worker = pipeline()
     send_mo(gw, worker, f"/sms/momt/verify {hawk_id(gw.register())}")
-    assert rows(gw, InboundSms)[0].outcome == "code queued"
+    assert rows(gw, InboxMessage)[0].outcome == "code queued"
 
 
 def test_other_sms_are_stored_never_lost(pipeline):
     gw, worker = pipeline()
     send_mo(gw, worker, "STOP")
     send_mo(gw, worker, f"/v1/msisdn/sms/momt/verify {'ab' * 32}", count=2)
-    first, second = rows(gw, InboundSms)
+    first, second = rows(gw, InboxMessage)
     assert (first.kind, first.text, first.outcome) == ("other", "STOP", "stored")
     assert second.kind == "momt-verify" and second.outcome.startswith("refused")
     assert "errno 110" in second.outcome
@@ -127,7 +127,7 @@ def test_one_msisdn_per_session_holds_for_the_mo_flow(pipeline):
     token = gw.register()
     mt_verify(gw, token, number="+33698765432")
     send_mo(gw, worker, f"/v1/msisdn/sms/momt/verify {hawk_id(token)}")
-    [inbound] = rows(gw, InboundSms)
+    [inbound] = rows(gw, InboxMessage)
     assert inbound.outcome.startswith("refused") and "errno 107" in inbound.outcome
     assert [r.recipient for r in rows(gw, OutboundSms)] == ["+33698765432"]
 
@@ -176,7 +176,7 @@ def test_a_send_interrupted_by_a_crash_is_unknown_at_restart(pipeline):
     gw, worker = pipeline()
     mt_verify(gw, gw.register())
     with gw.deps.uow() as uow:
-        [claimed] = uow.queue.claim_due(gw.clock.now(), 1, "test-worker")
+        [claimed] = uow.outbox.claim_due(gw.clock.now(), 1, "test-worker")
         uow.commit()
     assert claimed.status == "sending"
     assert worker.dispatcher.recover_interrupted() == 1

@@ -1,25 +1,30 @@
-"""Data access for the SMS pipeline: claiming outbox rows, part receipts, the inbox, modem
-status and the simulator's mailboxes. Every method runs in the caller's transaction."""
+"""The outbox table and its parts: queued by the use cases, claimed by the worker
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL), matched to delivery reports, listed by the
+admin commands. Every method runs in the caller's transaction."""
 from __future__ import annotations
 
-import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.storage.models import (InboundSms, ModemStatus, OutboundPart, OutboundSms,
-                                    SimModemCommand, SimMoRequest, SimPhoneMessage)
+from gateway.storage.models import OutboundPart, OutboundSms
+from modem.numbers import digits_tail
 
 PENDING = ("queued", "sending")
 
 
-class OutboxQueue:
-    """The outbox as the worker sees it."""
+class OutboxRepository:
+    """The outbox: rows queued by the use cases, claimed and updated by the worker, listed
+    by the admin commands."""
 
     def __init__(self, session: Session) -> None:
         self._db = session
+
+    def add(self, row: OutboundSms) -> None:
+        """Queue ``row`` (flushed, so its id is known)."""
+        self._db.add(row)
+        self._db.flush()
 
     def claim_due(self, now: datetime, limit: int, worker: str) -> list[OutboundSms]:
         """Mark up to ``limit`` due rows ``sending`` for ``worker`` (one attempt more) and
@@ -71,7 +76,7 @@ class OutboxQueue:
                         since: datetime) -> OutboundPart | None:
         """The newest part sent by ``modem`` with TP-MR ``reference`` to a number ending
         like ``recipient`` (reports may carry it in national form) since ``since``."""
-        tail = "".join(c for c in recipient if c.isdigit())[-8:]
+        tail = digits_tail(recipient)
         candidates = self._db.execute(
             select(OutboundPart, OutboundSms.recipient).join(OutboundSms)
             .where(OutboundPart.modem == modem, OutboundPart.reference == reference,
@@ -83,81 +88,24 @@ class OutboxQueue:
                 return part
         return None
 
+    def latest(self, limit: int, status: str | None = None) -> list[OutboundSms]:
+        """The newest ``limit`` rows, optionally only those with ``status``."""
+        query = select(OutboundSms).order_by(OutboundSms.id.desc()).limit(limit)
+        if status:
+            query = query.where(OutboundSms.status == status)
+        return list(self._db.scalars(query))
 
-def inbox_dedupe_key(modem: str, sender: str, smsc_timestamp: datetime | None, text: str) -> str:
-    stamp = smsc_timestamp.isoformat() if smsc_timestamp else ""
-    return hashlib.sha256("\0".join((modem, sender, stamp, text)).encode()).hexdigest()
+    def count_with_status(self, status: str) -> int:
+        return self._db.scalar(select(func.count()).select_from(OutboundSms)
+                               .where(OutboundSms.status == status)) or 0
 
-
-class Inbox:
-    def __init__(self, session: Session) -> None:
-        self._db = session
-
-    def store(self, row: InboundSms) -> bool:
-        """Insert ``row``; False if the same SMS was stored before (a redelivery)."""
-        try:
-            with self._db.begin_nested():
-                self._db.add(row)
-                self._db.flush()
-        except IntegrityError:
-            return False
-        return True
-
-    def latest(self, limit: int = 100) -> list[InboundSms]:
-        return list(self._db.scalars(select(InboundSms).order_by(InboundSms.id.desc())
-                                     .limit(limit)))
-
-
-class ModemStatusTable:
-    def __init__(self, session: Session) -> None:
-        self._db = session
-
-    def upsert(self, values: dict) -> None:
-        row = self._db.get(ModemStatus, values["name"])
-        if row is None:
-            self._db.add(ModemStatus(**values))
-        else:
-            for key, value in values.items():
-                setattr(row, key, value)
-
-    def remove_except(self, names: list[str]) -> None:
-        for row in self._db.scalars(select(ModemStatus)):
-            if row.name not in names:
-                self._db.delete(row)
-
-    def fresh(self, now: datetime, ttl_seconds: int) -> list[ModemStatus]:
-        """Statuses written within ``ttl_seconds``, by name."""
-        since = now - timedelta(seconds=ttl_seconds)
-        return list(self._db.scalars(select(ModemStatus).where(ModemStatus.updated_at >= since)
-                                     .order_by(ModemStatus.name)))
-
-
-class SimMailboxes:
-    """--simulate: what virtual phones received, and the SMS-MO they are asked to send."""
-
-    def __init__(self, session: Session) -> None:
-        self._db = session
-
-    def received(self, phone: str) -> list[SimPhoneMessage]:
-        return list(self._db.scalars(select(SimPhoneMessage).where(SimPhoneMessage.phone == phone)
-                                     .order_by(SimPhoneMessage.id)))
-
-    def add_received(self, row: SimPhoneMessage) -> None:
-        self._db.add(row)
-
-    def request_mo(self, row: SimMoRequest) -> None:
-        self._db.add(row)
-        self._db.flush()
-
-    def pending_mo(self) -> list[SimMoRequest]:
-        return list(self._db.scalars(select(SimMoRequest).where(SimMoRequest.sent_at.is_(None))
-                                     .order_by(SimMoRequest.id)))
-
-    def add_command(self, row: SimModemCommand) -> None:
-        self._db.add(row)
-        self._db.flush()
-
-    def pending_commands(self) -> list[SimModemCommand]:
-        return list(self._db.scalars(select(SimModemCommand)
-                                     .where(SimModemCommand.applied_at.is_(None))
-                                     .order_by(SimModemCommand.id)))
+    def count_by_modem(self, statuses: tuple[str, ...], *, updated_since: datetime | None = None,
+                       sent_since: datetime | None = None) -> dict[str, int]:
+        """Rows with one of ``statuses`` per modem, optionally updated or sent since a time."""
+        conditions = [OutboundSms.status.in_(statuses)]
+        if updated_since is not None:
+            conditions.append(OutboundSms.updated_at >= updated_since)
+        if sent_since is not None:
+            conditions.append(OutboundSms.sent_at >= sent_since)
+        return dict(self._db.execute(select(OutboundSms.modem, func.count())
+                                     .where(*conditions).group_by(OutboundSms.modem)).all())

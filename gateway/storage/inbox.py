@@ -1,0 +1,38 @@
+"""The inbox table: every SMS received by a modem, stored before the SIM forgets it.
+Every method runs in the caller's transaction."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.storage.models import InboxMessage
+
+
+def inbox_dedupe_key(modem: str, sender: str, smsc_timestamp: datetime | None, text: str) -> str:
+    stamp = smsc_timestamp.isoformat() if smsc_timestamp else ""
+    return hashlib.sha256("\0".join((modem, sender, stamp, text)).encode()).hexdigest()
+
+
+class InboxRepository:
+    """Received SMS, stored once each (a redelivery is recognised by its dedupe key)."""
+
+    def __init__(self, session: Session) -> None:
+        self._db = session
+
+    def store(self, row: InboxMessage) -> bool:
+        """Insert ``row``; False if the same SMS was stored before (a redelivery)."""
+        try:
+            with self._db.begin_nested():
+                self._db.add(row)
+                self._db.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    def latest(self, limit: int = 100) -> list[InboxMessage]:
+        return list(self._db.scalars(select(InboxMessage).order_by(InboxMessage.id.desc())
+                                     .limit(limit)))

@@ -1,0 +1,40 @@
+"""--simulate only: the tables through which the API and the worker share the simulated
+network (what virtual phones received, SMS-MO and fault commands asked for). Every method
+runs in the caller's transaction."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.storage.models import SimModemCommand, SimMoRequest, SimPhoneMessage
+
+
+class SimMailboxRepository:
+    """--simulate: what virtual phones received, and the SMS-MO they are asked to send."""
+
+    def __init__(self, session: Session) -> None:
+        self._db = session
+
+    def received(self, phone: str) -> list[SimPhoneMessage]:
+        return list(self._db.scalars(select(SimPhoneMessage).where(SimPhoneMessage.phone == phone)
+                                     .order_by(SimPhoneMessage.id)))
+
+    def add_received(self, row: SimPhoneMessage) -> None:
+        self._db.add(row)
+
+    def request_mo(self, row: SimMoRequest) -> None:
+        self._db.add(row)
+        self._db.flush()
+
+    def pending_mo(self) -> list[SimMoRequest]:
+        return list(self._db.scalars(select(SimMoRequest).where(SimMoRequest.sent_at.is_(None))
+                                     .order_by(SimMoRequest.id)))
+
+    def add_command(self, row: SimModemCommand) -> None:
+        self._db.add(row)
+        self._db.flush()
+
+    def pending_commands(self) -> list[SimModemCommand]:
+        return list(self._db.scalars(select(SimModemCommand)
+                                     .where(SimModemCommand.applied_at.is_(None))
+                                     .order_by(SimModemCommand.id)))
