@@ -17,7 +17,7 @@ setup(
             "storage/migrations/*.py",
             "storage/migrations/versions/*.py",
             "storage/migrations/*.mako",
-            "http/static/*",
+            "api/service/static/*",
             "i18n/locale/*/LC_MESSAGES/*.po",
             "i18n/locale/*/LC_MESSAGES/*.mo",
             "i18n/*.pot",

@@ -15,7 +15,7 @@ Two kinds of numbers, two sources, chosen deliberately:
   the API alone does not erase the worker's counts, and files do not pile up for months.
 * **State** (outbox queue depth; modem health, signal, registration, sends today) is
   already in the database: the outbox, and ``modem_status`` that the worker rewrites every
-  5 s. :class:`DatabaseCollector` reads it at each scrape instead of copying it into
+  5 s. :class:`gateway.storage.gauges.DatabaseCollector` reads it at each scrape instead of copying it into
   multiprocess gauges: one source of truth, the same answer from every API process, no
   gauge files of dead processes to reconcile, and ``modem_status_age_seconds`` shows when
   the worker stopped reporting.
@@ -33,19 +33,12 @@ Threads: every function here may be called from any thread.
 """
 from __future__ import annotations
 
-import logging
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
-
 from gateway.errors import CodeGone, InvalidCode
-from gateway.storage.models import ModemStatus, OutboundSms
-
-log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 ROLES = ("api", "worker")
@@ -53,8 +46,6 @@ PREFIX = "msisdn_gateway_"
 NO_MODEM = "none"  # a failure no modem accepted any part of
 # Seconds from claim to +CMGS: ~0.1 s on an idle modem, up to send_timeout (120 s) on LTE.
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
-QUEUE_STATUSES = ("queued", "sending")
-REGISTRATION_STATES = ("home", "roaming", "searching", "denied", "not_registered", "unknown")
 
 
 def metrics_dir(settings) -> Path:
@@ -190,7 +181,7 @@ def _count_check(check: CodeCheck, outcome: str) -> None:
     _get().code_checks.labels(method, kind, outcome).inc()
 
 
-def _event_families(settings):
+def event_families(settings):
     """The event metrics: every process's files in multiprocess mode, else this process's."""
     from prometheus_client import values
     from prometheus_client.multiprocess import MultiProcessCollector
@@ -199,89 +190,3 @@ def _event_families(settings):
         return list(_get().registry.collect())
     files = sorted(str(path) for path in metrics_dir(settings).glob("*/*.db"))
     return list(MultiProcessCollector.merge(files, accumulate=True))
-
-
-class DatabaseCollector:
-    """Gauges read from the database at each scrape: outbox queue depth and what the worker
-    last published of each modem. ``clock`` dates the status age. A database that does
-    not answer gives ``database_up 0`` and no other gauge (logged, never raised)."""
-
-    def __init__(self, engine, clock) -> None:
-        self._engine, self._clock = engine, clock
-
-    def collect(self):
-        from prometheus_client.core import GaugeMetricFamily
-
-        up = GaugeMetricFamily(PREFIX + "database_up",
-                               "1 when the database answered this scrape, else 0.")
-        try:
-            with self._engine.connect() as connection:
-                queue = dict(connection.execute(
-                    select(OutboundSms.status, func.count()).where(
-                        OutboundSms.status.in_(QUEUE_STATUSES)).group_by(OutboundSms.status)
-                ).all())
-                modems = connection.execute(select(ModemStatus).order_by(ModemStatus.name)
-                                            ).all()
-        except SQLAlchemyError as exc:
-            log.warning("metrics: database unreachable: %s", exc.__class__.__name__)
-            up.add_metric([], 0)
-            return [up]
-        up.add_metric([], 1)
-        depth = GaugeMetricFamily(PREFIX + "outbox_queue_depth", "Outbox rows waiting "
-                                  "(queued, including retries) or being sent.",
-                                  labels=["status"])
-        for status in QUEUE_STATUSES:
-            depth.add_metric([status], queue.get(status, 0))
-        return [up, depth, *self._modem_families(modems)]
-
-    def _modem_families(self, modems) -> list:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-        def gauge(name: str, documentation: str, labels=("modem",)):
-            return GaugeMetricFamily(PREFIX + name, documentation, labels=list(labels))
-
-        healthy = gauge("modem_healthy", "1 when the modem is ready and registered.")
-        signal = gauge("modem_signal_dbm", "Signal strength (AT+CSQ) in dBm.")
-        registration = gauge("modem_registration", "1 for the modem's current network "
-                             "registration state, 0 for the others.", ("modem", "state"))
-        sent_today = gauge("modem_sent_today", "SMS parts sent today (UTC) by the modem.")
-        quota = gauge("modem_daily_quota", "The modem's configured daily_quota of parts.")
-        age = gauge("modem_status_age_seconds", "Seconds since the worker last published "
-                    "this modem's status (every 5 s while it runs).")
-        failures = CounterMetricFamily(
-            PREFIX + "modem_send_failures", "Sends refused or with an unknown outcome on "
-            "this modem since the worker started (failovers included).", labels=["modem"])
-        now = self._clock.now()
-        for row in modems:
-            name = [row.name]
-            healthy.add_metric(name, 1 if row.healthy else 0)
-            if row.signal_dbm is not None:
-                signal.add_metric(name, row.signal_dbm)
-            current = row.registration or "unknown"
-            for state in dict.fromkeys(REGISTRATION_STATES + (current,)):
-                registration.add_metric([row.name, state], 1 if state == current else 0)
-            sent_today.add_metric(name, row.sent_today)
-            if row.daily_quota is not None:
-                quota.add_metric(name, row.daily_quota)
-            age.add_metric(name, max(0.0, (now - row.updated_at).total_seconds()))
-            failures.add_metric(name, row.failed)
-        return [healthy, signal, registration, sent_today, quota, age, failures]
-
-
-class _Scrape:
-    """What one scrape exposes (duck-typed as a registry for ``generate_latest``)."""
-
-    def __init__(self, settings, engine, clock) -> None:
-        self._settings, self._database = settings, DatabaseCollector(engine, clock)
-
-    def collect(self):
-        yield from _event_families(self._settings)
-        yield from self._database.collect()
-
-
-def exposition(settings, engine, clock) -> tuple[bytes, str]:
-    """The body and content type of ``GET /metrics`` (Prometheus text format 0.0.4, which
-    every Prometheus version reads)."""
-    from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
-
-    return generate_latest(_Scrape(settings, engine, clock)), CONTENT_TYPE_PLAIN_0_0_4

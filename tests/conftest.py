@@ -12,7 +12,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from fakes import FakeClock
-from gateway.http.app import create_app
+from gateway.api.app import create_app
 from gateway.config.keys import generate_keys
 from gateway.config.settings import load_settings
 from gateway.storage.models import OutboundSms

@@ -37,7 +37,7 @@ def prepare_database(settings: Settings) -> Engine:
 
 
 def build_app(settings: Settings, clock: Clock | None = None):
-    from gateway.http.app import create_app
+    from gateway.api.app import create_app
 
     engine = make_engine(settings.effective_database_url)
     return create_app(build_deps(settings, engine, clock), engine)

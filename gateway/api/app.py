@@ -1,20 +1,21 @@
-"""The application factory: ``create_app(deps, engine)`` returns the Flask app.
+"""The application factory: ``create_app(deps, engine)`` returns the Flask app with the
+shared plumbing of gateway.http installed and every face's blueprint mounted.
 
-Nothing happens at import time; the composition root (gateway.cli.commands, or a test) builds the
-dependencies and calls this.
+Nothing happens at import time; the composition root (gateway.process, or a test) builds
+the dependencies and calls this.
 """
 from __future__ import annotations
 
 from flask import Flask, request
 from sqlalchemy import Engine
 
+from gateway.api.msisdn_v1.views import api
+from gateway.api.service.metrics import metrics
+from gateway.api.service.views import meta
+from gateway.deps import Deps
 from gateway.http import error_handlers as errors
 from gateway.http.bodies import check_length
 from gateway.http.clients import limit_client
-from gateway.http.meta import meta
-from gateway.http.metrics import metrics
-from gateway.api.msisdn_v1.views import api
-from gateway.deps import Deps
 
 UNLIMITED_PATHS = ("/__heartbeat__", "/__lbheartbeat__", "/metrics")
 
