@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench install install-test system-deps l10n clean
+.PHONY: run test test-fast bench install install-test system-deps l10n clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ run: install
 
 test: install-test system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The tiers a change to logic needs, in seconds: no processes, PostgreSQL, system tools or
+# hardware (the markers are declared in pytest.ini).
+FAST_MARKERS := not e2e and not pg and not deploy and not hardware
+test-fast: install-test
+	$(BIN)/python -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 # Debian tools some tests use (systemd-analyze verify, shellcheck, a PostgreSQL server);
 # installed only when missing and when we can (root with apt-get), else those tests skip.

@@ -2,9 +2,9 @@
 
 :class:`Modem` initialises (echo off, numeric errors, PIN, PDU mode, storage, indications),
 identifies (:mod:`modem.identity`) and sends. What arrives is handled by its
-:class:`modem.inbox.Inbox` (SMS: notices, the sweep, reassembly, hand-over) and its
-:class:`modem.delivery.ReportMatcher` (status reports matched to the part receipts), on the
-engine's events thread. The message types are re-exported here.
+:class:`modem.inbox.Inbox` (SMS: notices, the sweep, reassembly, hand-over; status reports
+handed over as they come, unmatched), on the engine's events thread. The message types are
+re-exported here.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from modem.identity import (DOMAINS, Identity, NetworkStatus, combined, confirme
                             read_domains, read_identity, read_status)
 from modem.inbox import Inbox, InboundSms
 from modem.pdu.codec import encode_submit
-from modem.delivery import DeliveryReport, PartReceipt, ReportMatcher
+from modem.delivery import DeliveryReport, PartReceipt
 from modem.clock import Clock, SystemClock
 from modem.transport import ModemConfig, open_port
 
@@ -46,8 +46,10 @@ class Modem:
     """One modem on one port. Thread-safe: any thread may call :meth:`send` or ``command``.
 
     ``on_sms(InboundSms)`` and ``on_report(DeliveryReport)`` run on the modem's events
-    thread. With ``auto_ack`` a message is deleted from the SIM once ``on_sms`` returned;
-    without it the receiver calls ``message.ack()`` itself (after its commit).
+    thread; a status report reaches ``on_report`` as it came, not matched to any receipt
+    (it may even come before :meth:`send` returned that receipt: matching is the
+    receiver's job). With ``auto_ack`` a message is deleted from the SIM once ``on_sms``
+    returned; without it the receiver calls ``message.ack()`` itself (after its commit).
     ``on_gone(exc)`` is called once, on the reader thread, when the port fails.
     ``on_power_warning(PowerWarning)`` runs on the events thread for each power notice; the
     last one is also kept in :attr:`power_warning`.
@@ -75,9 +77,7 @@ class Modem:
         self.identity = Identity()
         self.status = NetworkStatus()
         self._domains: dict[str, str | None] = dict.fromkeys(DOMAINS)
-        self.report_matcher = ReportMatcher(self.name, on_report=on_report, clock=self._clock,
-                                            post=self._post)
-        self.inbox = Inbox(self, self.report_matcher, on_sms=on_sms, auto_ack=auto_ack,
+        self.inbox = Inbox(self, on_sms=on_sms, on_report=on_report, auto_ack=auto_ack,
                            clock=self._clock, reassembly_timeout=reassembly_timeout)
         self._concat_reference = random.randrange(256)
         self._reference_lock = threading.Lock()
@@ -249,12 +249,10 @@ class Modem:
                 raise SendOutcomeUnknown(f"{self.name}: part {part.part_number} not sent: {exc}",
                                          accepted) from exc
             raise
-        receipt = PartReceipt(
+        return PartReceipt(
             modem=self.name, reference=at.message_reference(lines), destination=destination,
             part_number=part.part_number, part_count=part.part_count,
             concat_reference=part.reference, submitted_at=self._clock.now())
-        self.report_matcher.expect(receipt)
-        return receipt
 
     def _next_concat_reference(self) -> int:
         with self._reference_lock:
@@ -269,14 +267,10 @@ class Modem:
             return False
         return self.engine.post(self._maintenance)
 
-    def _post(self, task: Callable[[], object]) -> bool:
-        return self.engine is not None and self.engine.post(task)
-
     def _maintenance(self) -> None:
         self.refresh_status()
         self.inbox.sweep()
         self.inbox.expire_parts()
-        self.report_matcher.expire_orphans()
 
     def _on_urc(self, urc: Urc) -> None:
         if urc.name in ("+CREG", "+CEREG"):  # an LTE-only modem may be on one domain only

@@ -4,15 +4,19 @@
 directly and are acknowledged with ``AT+CNMA`` once handed over; the sweep (``AT+CMGL=4``)
 finds whatever is stored and not yet claimed (a lost notice, a message that arrived while
 nothing listened, a full store). Concatenated parts are reassembled; after the reassembly
-timeout (seconds) the parts received go out as they are, marked ``partial``. Status reports
-go to the modem's :class:`modem.delivery.ReportMatcher`.
+timeout (seconds) the parts received go out as they are, marked ``partial``. Each status
+report goes straight to ``on_report`` as a :class:`modem.delivery.DeliveryReport`, unmatched
+(the receiver matches it to its part); a stored one is then deleted, a direct one
+acknowledged.
 
 A stored message stays on the SIM, claimed, until the receiver acknowledges it
 (:meth:`InboundSms.ack` deletes it) or gives it back (:meth:`InboundSms.release`).
 
 Threads: :class:`Inbox` runs on the modem's events thread, except :meth:`Inbox.delete` and
-:meth:`Inbox.unclaim` (any thread). ``on_sms`` runs on the events thread; an exception from
-it is logged and leaves the message on the SIM. AT failures raise ModemError.
+:meth:`Inbox.unclaim` (any thread). ``on_sms`` and ``on_report`` run on the events thread.
+An exception from ``on_sms`` is logged and leaves the message on the SIM; one from
+``on_report`` propagates to the events thread (which logs it) and leaves the report on the
+SIM, or unacknowledged, so that it comes again. AT failures raise ModemError.
 """
 from __future__ import annotations
 
@@ -27,10 +31,10 @@ from modem.pdu.concat import ConcatKey
 from modem.pdu.codec import DeliveredSms, PduError, Reassembler, StatusReport, decode_pdu
 from modem.at.results import Urc
 from modem.clock import Clock
+from modem.delivery import DeliveryReport, outcome_of
 
 if TYPE_CHECKING:
     from modem.driver import Modem
-    from modem.delivery import ReportMatcher
 
 log = logging.getLogger(__name__)
 #: Periodic vendor notices (Huawei sticks print them every few seconds): debug-logged only.
@@ -91,10 +95,10 @@ class _Claim:
 class Inbox:
     """What arrives at one modem (see the module docstring for threads and raising)."""
 
-    def __init__(self, modem: Modem, reports: ReportMatcher, *,
-                 on_sms: Callable[[InboundSms], None] | None, auto_ack: bool, clock: Clock,
-                 reassembly_timeout: float):
-        self._modem, self._reports, self._on_sms = modem, reports, on_sms
+    def __init__(self, modem: Modem, *, on_sms: Callable[[InboundSms], None] | None,
+                 on_report: Callable[[DeliveryReport], None] | None, auto_ack: bool,
+                 clock: Clock, reassembly_timeout: float):
+        self._modem, self._on_sms, self._on_report = modem, on_sms, on_report
         self._auto_ack, self._clock = auto_ack, clock
         self._reassembler = Reassembler(reassembly_timeout)
         self._part_indices: dict[ConcatKey, list[int]] = {}  # SIM indices of pending parts
@@ -145,7 +149,7 @@ class Inbox:
             self.delete((index,))
             return
         if isinstance(decoded, StatusReport):
-            self._reports.report(decoded)
+            self._report(decoded)
             self.delete((index,))
         else:
             self._part(decoded, (index,))
@@ -158,12 +162,21 @@ class Inbox:
             log.error("%s: undecodable direct message (%s): %s", self._modem.name, exc, pdu)
             decoded = None
         if isinstance(decoded, StatusReport):
-            self._reports.report(decoded)
+            self._report(decoded)
         elif decoded is not None and not self._part(decoded, ()):
             return  # not handed over: no acknowledgement, the network delivers it again
         # Required with CSMS service 1 and by many modems regardless; others answer
         # CMS 340 ("no acknowledgement expected"), which is harmless.
         self._modem.optional(at.ACKNOWLEDGE)
+
+    def _report(self, report: StatusReport) -> None:
+        """Hand a status report over as it came (raises what ``on_report`` raises)."""
+        delivery = DeliveryReport(self._modem.name, report.reference, report.recipient,
+                                  outcome_of(report), report.status, report.discharge_time)
+        if self._on_report is None:
+            log.info("%s: delivery report %s", self._modem.name, delivery)
+        else:
+            self._on_report(delivery)
 
     def _part(self, sms: DeliveredSms, indices: tuple[int, ...]) -> bool:
         """Feed the reassembler; hand the whole message over when complete."""

@@ -2,6 +2,7 @@
 real HTTP on 127.0.0.1, and a fake clock (the only thing faked)."""
 from __future__ import annotations
 
+import shutil
 import threading
 from datetime import datetime, timezone
 
@@ -17,6 +18,20 @@ from gateway.config.keys import generate_keys
 from gateway.config.settings import load_settings
 from gateway.storage.models import OutboundSms
 from gateway.process.wiring import build_deps, prepare_database
+from gateway.storage.db import make_engine
+from gateway.storage.migrate import upgrade
+
+#: The directories whose tests carry a speed marker (declared in pytest.ini): `make
+#: test-fast` deselects them, `make test` runs everything.
+DIRECTORY_MARKERS = {"e2e": "e2e", "pg": "pg", "deploy": "deploy"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test by the directory it lives in (tests/e2e -> e2e, ...)."""
+    for item in items:
+        parts = item.path.relative_to(config.rootpath).parts
+        if len(parts) > 2 and parts[0] == "tests" and parts[1] in DIRECTORY_MARKERS:
+            item.add_marker(DIRECTORY_MARKERS[parts[1]])
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +50,30 @@ def make_settings(tmp_path, key_files):
         values.update(overrides)
         return load_settings(overrides=values, environ={})
     return make
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory):
+    """A SQLite file with every migration applied, made once per run: running Alembic costs
+    about 0.1 s, so tests that are not about migrations start from a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # the last connection checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture
+def open_database(migrated_sqlite):
+    """``open_database(settings)``: the engine of the settings' database, migrated. The
+    default SQLite file starts as a copy of the migrated template; any other URL is
+    migrated as the gateway does it (prepare_database)."""
+    def open_(settings):
+        if settings.database_url is None:
+            shutil.copyfile(migrated_sqlite, settings.state_dir / "msisdn-gateway.sqlite3")
+            return make_engine(settings.effective_database_url)
+        return prepare_database(settings)
+    return open_
 
 
 @pytest.fixture
@@ -94,7 +133,7 @@ class Gateway:
 
 
 @pytest.fixture
-def start_gateway(make_settings, clock):
+def start_gateway(make_settings, clock, open_database):
     servers = []
 
     def start(modems=1, **overrides) -> Gateway:
@@ -102,7 +141,7 @@ def start_gateway(make_settings, clock):
         that never go stale, unless ``modem_status_ttl`` is overridden."""
         overrides.setdefault("modem_status_ttl", 10 ** 9)
         settings = make_settings(**overrides)
-        engine = prepare_database(settings)
+        engine = open_database(settings)
         deps = build_deps(settings, engine, clock)
         server = make_server("127.0.0.1", 0, create_app(deps, engine), threaded=True)
         thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="test-http", daemon=True)

@@ -204,3 +204,14 @@ def test_python_dash_m_gateway_cli_has_every_command_without_re_importing_itself
     imported = [line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines()
                 if line.startswith("import time:")]
     assert imported.count("gateway.cli.commands") == 1
+
+
+def test_the_at_and_pdu_packages_stand_on_their_own():
+    graph = import_graph(ROOT, "modem")
+    offences = {module: sorted(name for name in imported
+                               if not name.startswith(package) and name != "modem.exceptions")
+                for package in ("modem.at", "modem.pdu")
+                for module, imported in graph.items() if module.startswith(package)}
+
+    assert any(module.startswith("modem.at.") for module in offences)
+    assert {module: names for module, names in offences.items() if names} == {}

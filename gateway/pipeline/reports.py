@@ -1,6 +1,8 @@
-"""Delivery reports: matched to the part they report (in memory by the driver, else by
-modem, TP-MR and recipient from the database, also after a restart), and the outbox row
-follows its parts: delivered when every part is, failed when one part failed for good."""
+"""Delivery reports: matched to the part they report in the database, by modem, TP-MR and
+recipient (its last digits, so that a report in national form finds an international
+number), also after a restart; a report that overtook the commit of its send waits in the
+:class:`ReportBacklog`. The outbox row follows its parts: delivered when every part is,
+failed when one part failed for good."""
 from __future__ import annotations
 
 import logging
@@ -20,12 +22,12 @@ PART_STATUS = {"delivered": "delivered", "temporary_failure": "temporary_failure
 
 
 def record_report(deps: Deps, report: DeliveryReport, quiet: bool = False) -> bool:
-    """Apply ``report``; False when no sent part matches it (nothing changed)."""
+    """Apply ``report`` in one transaction; False when no part sent by its modem in the
+    last REPORT_WINDOW has its TP-MR and recipient (nothing changed)."""
     now = deps.now()
-    recipient = report.receipt.destination if report.receipt else report.recipient
     with deps.uow() as uow:
-        part = uow.outbox.part_for_report(report.modem, report.reference, recipient,
-                                         now - REPORT_WINDOW)
+        part = uow.outbox.part_for_report(report.modem, report.reference, report.recipient,
+                                          now - REPORT_WINDOW)
         if part is None:
             if not quiet:
                 log.info("delivery report from %s (TP-MR %s) matches no sent SMS yet",
@@ -47,7 +49,6 @@ def record_report(deps: Deps, report: DeliveryReport, quiet: bool = False) -> bo
         uow.commit()
     metrics.report_applied(before, row.status, part.modem)
     return True
-
 
 
 class ReportBacklog:

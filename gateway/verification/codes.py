@@ -3,15 +3,12 @@ constant time."""
 from __future__ import annotations
 
 import hmac
-import re
 import secrets
 
 from gateway.crypto.tokens import ServerSecret
 
 SHORT_CODE_DIGITS = 6
 LONG_CODE_BYTES = 32
-SHORT_CODE_PATTERN = re.compile(r"^[0-9]{6}$")
-LONG_CODE_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
 
 def new_short_code() -> str:
@@ -27,10 +24,6 @@ def new_long_code() -> str:
 def normalise_code(code: str) -> str:
     """What the user typed, as stored: surrounding blanks removed, hex lowercased."""
     return code.strip().lower()
-
-
-def looks_like_code(code: str) -> bool:
-    return bool(SHORT_CODE_PATTERN.match(code) or LONG_CODE_PATTERN.match(code))
 
 
 def code_digest(secret: ServerSecret, session_digest: str, code: str) -> str:

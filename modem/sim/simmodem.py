@@ -133,13 +133,6 @@ class SimModem:
             self.machine.urc(list(lines))
             self.network._changed()
 
-    def set_registration(self, state: str) -> None:
-        """home, roaming, searching, denied or none; announced by +CREG/+CEREG if enabled."""
-        with self.network.lock:
-            self.machine.registration = state
-            self.machine.refresh_registration()
-            self.network._changed()
-
     # ---------------------------------------------------------------- port side
 
     def attach(self) -> int:

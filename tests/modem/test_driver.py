@@ -104,14 +104,17 @@ def test_a_later_part_rejected_reports_the_parts_already_sent(make_modem):
     assert [r.reference for r in caught.value.accepted] == [5]
 
 
-def test_a_report_that_overtakes_its_cmgs_answer_is_still_matched(make_modem):
+def test_a_report_that_overtakes_its_cmgs_answer_reaches_on_report_with_its_reference(make_modem):
     report = encode_status_report(7, "+15551234567", 0, timestamp=ManualClock().now())
     port = scripted()
     port.on(r"AT\+CMGS=\d+", b"\r\n> ")
     port.on(rb"[0-9A-F]+\x1a", b"\r\n+CDS: 25\r\n" + report.encode() + b"\r\n+CMGS: 7\r\n\r\nOK\r\n")
     modem = make_modem(port)
     [receipt] = modem.send("+15551234567", "hello")
-    assert modem.reports.wait().receipt == receipt
+    delivered = modem.reports.wait()
+    assert receipt.reference == 7  # the +CMGS answer is not lost to the report before it
+    assert (delivered.modem, delivered.reference, delivered.recipient, delivered.outcome) == (
+        modem.name, receipt.reference, receipt.destination, "delivered")
 
 
 def test_a_modem_restart_is_noticed_and_the_modem_initialised_again(make_modem):

@@ -7,6 +7,7 @@ import pytest
 from modem.exceptions import PinRequired, PukRequired, WrongPin
 from modem.pdu.codec import encode_deliver
 from modem.sim.card import REC_READ
+from fakes import set_registration
 
 try:
     from tests.modem.sim_bench import PHONE, DriverBench, bench_fixture, sent_commands, settle
@@ -55,13 +56,13 @@ def test_transcript_pins_the_init_and_send_at_sequences(bench):
 def test_roaming_and_denied_registration_are_reported(bench):
     modem = bench.modem(query="registration=roaming")
     assert modem.status.registration == "roaming" and modem.status.registered
-    bench.sim().set_registration("denied")
+    set_registration(bench.sim(), "denied")
     assert modem.refresh_status().registration == "denied" and not modem.status.registered
 
 
 def test_a_registration_urc_updates_the_status_at_once(bench):
     modem = bench.modem()
-    bench.sim().set_registration("searching")
+    set_registration(bench.sim(), "searching")
     modem.transcript.wait_until(lambda t: ("<-", "+CREG: 2") in t)
     settle(modem)
     assert modem.status.registration == "searching"
@@ -144,20 +145,25 @@ def test_concurrent_sends_from_several_threads_never_interleave(bench):
 
 @pytest.mark.parametrize("status, outcome", [
     (0x00, "delivered"), (0x30, "temporary_failure"), (0x45, "permanent_failure")])
-def test_delivery_reports_are_matched_to_their_part_and_classified(bench, status, outcome):
+def test_delivery_reports_carry_the_reference_and_recipient_of_their_part_and_are_classified(
+        bench, status, outcome):
     modem = bench.modem()
     bench.phone().report_status = status
     [receipt] = modem.send(PHONE, "hello")
     bench.deliver()
     report = modem.reports.wait()
-    assert (report.outcome, report.status, report.receipt) == (outcome, status, receipt)
+    assert (report.modem, report.reference, report.recipient) == (
+        receipt.modem, receipt.reference, receipt.destination)
+    assert (report.outcome, report.status) == (outcome, status)
 
 
 def test_stored_status_reports_come_through_cdsi_and_are_deleted(bench):
     modem = bench.modem(cnmi="2,1,0,2,0")
     [receipt] = modem.send(PHONE, "hello")
     bench.deliver()
-    assert modem.reports.wait().receipt == receipt
+    report = modem.reports.wait()
+    assert (report.reference, report.recipient, report.outcome) == (
+        receipt.reference, receipt.destination, "delivered")
     settle(modem)
     assert bench.sim().machine.card.used == 0
     assert any(t.startswith("+CDSI:") for d, t in modem.transcript if d == "<-")

@@ -7,6 +7,7 @@ import pytest
 
 from modem.driver import DeliveryReport, InboundSms
 from modem.exceptions import NoModemAvailable, SendOutcomeUnknown, SendRejected
+from fakes import set_registration
 
 try:
     from tests.modem.sim_bench import PHONE, WAIT, PoolBench, bench_fixture, health_of, wait_state
@@ -36,7 +37,7 @@ def test_without_a_hint_the_least_used_healthy_modem_is_used(bench):
 
 def test_a_modem_that_is_not_registered_is_not_used(bench):
     pool = bench.pool(bench.config("a"), bench.config("b"))
-    bench.sim("a").set_registration("searching")
+    set_registration(bench.sim("a"), "searching")
     pool.refresh_status()
     assert not health_of(pool, "a").healthy
     assert {pool.send(PHONE, f"m{n}").modem for n in range(3)} == {"b"}
@@ -184,7 +185,9 @@ def test_delivery_reports_come_through_the_same_queue(bench):
     bench.net.tick()
     report = pool.receive(timeout=WAIT)
     assert isinstance(report, DeliveryReport)
-    assert report.outcome == "delivered" and report.receipt == result.receipts[0]
+    [receipt] = result.receipts
+    assert (report.modem, report.reference, report.recipient, report.outcome) == (
+        receipt.modem, receipt.reference, receipt.destination, "delivered")
 
 
 def test_the_inbound_handler_runs_on_the_pool_thread_and_a_failure_keeps_the_sms(bench):

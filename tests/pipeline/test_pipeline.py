@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 import modem.sim
 from gateway.storage.models import InboxMessage, OutboundPart, OutboundSms
+from modem.delivery import DeliveryReport
 from pipeline_harness import start_worker
 
 PHONE = "+33612345678"
@@ -60,6 +61,50 @@ def test_a_code_travels_to_the_phone_and_its_delivery_is_recorded(pipeline):
     [part] = rows(gw, OutboundPart)
     assert (part.status, part.modem, part.part_count) == ("delivered", "sim0", 1)
     assert part.reference is not None
+
+
+def test_a_report_that_overtakes_the_commit_of_its_send_still_marks_it_delivered(
+        pipeline, monkeypatch):
+    """The report is handled while the send thread has not yet recorded the part: it waits
+    in the worker's backlog, and is applied once the part is committed."""
+    gw, worker = pipeline()
+    seen_before_commit = []
+    send = worker.pool.send
+
+    def send_then_await_the_report(*args, **kwargs):
+        result = send(*args, **kwargs)
+        worker.wait(lambda: worker.reports)  # on the send thread, before the commit
+        [row] = rows(gw, OutboundSms)
+        seen_before_commit.append((row.status, rows(gw, OutboundPart),
+                                   len(worker.report_backlog)))
+        return result
+
+    monkeypatch.setattr(worker.pool, "send", send_then_await_the_report)
+    mt_verify(gw, gw.register())
+    assert worker.send_due() == 1
+    assert seen_before_commit == [("sending", [], 1)]
+    [row] = rows(gw, OutboundSms)
+    assert (row.status, row.modem) == ("delivered", "sim0") and row.delivered_at is not None
+    [part] = rows(gw, OutboundPart)
+    assert part.status == "delivered" and part.reported_at is not None
+    assert len(worker.report_backlog) == 0
+
+
+def test_a_report_naming_the_recipient_in_national_form_marks_the_sms_delivered(pipeline):
+    """SMSCs may write the recipient of a report as dialled nationally (0612345678 for
+    +33612345678): the report still finds its part by modem, TP-MR and the number's tail."""
+    gw, worker = pipeline(clock=modem.sim.ManualClock(), simulated_delay=60.0)
+    mt_verify(gw, gw.register())
+    assert worker.send_due() == 1  # the network's own report is 60 s away, never reached
+    [part] = rows(gw, OutboundPart)
+    assert (part.status, part.modem) == ("sent", "sim0")
+    worker.handle_report(DeliveryReport(modem="sim0", reference=part.reference,
+                                        recipient="0612345678", outcome="delivered",
+                                        status=0x00, discharge_time=None))
+    [row] = rows(gw, OutboundSms)
+    assert (row.recipient, row.status) == (PHONE, "delivered")
+    assert [p.status for p in rows(gw, OutboundPart)] == ["delivered"]
+    assert len(worker.report_backlog) == 0
 
 
 def test_the_sim_endpoints_show_what_a_phone_received_oldest_first(pipeline):

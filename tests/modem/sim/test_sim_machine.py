@@ -7,6 +7,7 @@ from modem.sim.card import SimCard
 from modem.sim.machine import ModemMachine
 from modem.sim.radio import NullUplink
 from modem.sim.profiles import get_profile
+from fakes import set_registration
 
 
 def test_a_machine_works_on_its_own_without_a_network():
@@ -148,7 +149,7 @@ def test_a_2g_modem_does_not_know_cereg_and_registration_changes_are_announced()
     d.at("ATE0;+CMEE=1")
     assert d.at("AT+CEREG?") == "\r\nERROR\r\n"
     d.at("AT+CREG=1")
-    d.modem.set_registration("roaming")
+    set_registration(d.modem, "roaming")
     assert d.machine.read_output() == b"\r\n+CREG: 5\r\n"
 
 
