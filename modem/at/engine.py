@@ -24,7 +24,7 @@ import serial
 
 from modem.at import commands as at
 from modem.exceptions import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown, redact
-from modem.at.inflight import Exchange, InFlight
+from modem.at.inflight import Exchange, InFlight, RealWaits, Waits
 from modem.at.reader import PORT_ERRORS, LineReader
 from modem.at.results import Urc
 
@@ -33,7 +33,7 @@ _STOP = object()
 MAX_BACKOFF = 5.0  # seconds: the longest wait between two busy retries
 SYNC_ROUNDS = 3  # plain AT rounds after a timeout, at most
 SYNC_QUIET = 0.2  # seconds without stray lines that end a resynchronisation
-__all__ = ["AtEngine", "Urc", "MAX_BACKOFF", "SYNC_QUIET", "SYNC_ROUNDS"]
+__all__ = ["AtEngine", "Urc", "Waits", "RealWaits", "MAX_BACKOFF", "SYNC_QUIET", "SYNC_ROUNDS"]
 
 
 class AtEngine:
@@ -42,8 +42,12 @@ class AtEngine:
     ``on_urc(urc)`` and posted tasks run on the events thread; ``on_gone(exc)`` runs once on
     the reader thread when the port fails and must return quickly without AT commands.
     ``transcript(direction, text)`` (direction ``"->"`` or ``"<-"``) sees every command and
-    every line, from either thread. ``backoff_wait(seconds)`` waits between busy retries
-    (default: an event wait that a stop interrupts). Timeouts are seconds.
+    every line, from either thread. Timeouts are seconds.
+
+    ``waits`` (:class:`modem.at.inflight.Waits`, default :class:`RealWaits`) does every wait
+    of the engine: command, prompt and result timeouts, the SYNC_QUIET window and the busy
+    back-off, which a stop ends early. ``backoff_wait(seconds)``, if given, replaces the
+    back-off only, and a stop does not reach it.
     """
 
     def __init__(self, port: serial.SerialBase, *, name: str,
@@ -51,7 +55,8 @@ class AtEngine:
                  on_gone: Callable[[BaseException], None] | None = None,
                  transcript: Callable[[str, str], None] | None = None,
                  command_timeout: float = 10.0, busy_retries: int = 5, busy_backoff: float = 0.5,
-                 backoff_wait: Callable[[float], object] | None = None, queue_size: int = 256):
+                 backoff_wait: Callable[[float], object] | None = None, queue_size: int = 256,
+                 waits: Waits | None = None):
         self.name = name
         self._port = port
         self._on_urc = on_urc or (lambda urc: log.debug("%s: URC %s", name, urc.line))
@@ -61,9 +66,10 @@ class AtEngine:
         self._busy_retries = busy_retries
         self._busy_backoff = busy_backoff
         self._stopping = threading.Event()
-        self._backoff_wait = backoff_wait or self._stopping.wait
+        self._waits = waits or RealWaits()
+        self._backoff_wait = backoff_wait or (lambda s: self._waits.sleep(s, self._stopping))
         self._lock = threading.Lock()  # one exchange on the wire at a time
-        self._inflight = InFlight(name)  # shared with the reader thread
+        self._inflight = InFlight(name, self._waits)  # shared with the reader thread
         self._needs_sync = False
         self._events: queue.Queue = queue.Queue(maxsize=queue_size)
         self.dropped_events = 0

@@ -5,18 +5,47 @@ command opens an :class:`Exchange` with :meth:`InFlight.begin`, waits with
 :meth:`InFlight.wait` and closes it with :meth:`InFlight.end`; the reader thread offers each
 line with :meth:`InFlight.offer` and the ``> `` prompt with :meth:`InFlight.prompted`. Once
 the port failed (:meth:`InFlight.fail`) every wait ends with ModemGone. Timeouts are seconds.
+
+Every wait goes through a :class:`Waits` object, so tests can let timeouts pass in virtual
+time; :class:`RealWaits` (the default) waits on the wall clock.
 """
 from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Callable
+from typing import Callable, Protocol
 
 from modem.exceptions import ModemGone, ModemTimeout
 from modem.at.results import Final, UrcKind, parse_final, urc_kind
 
 #: What :meth:`InFlight.offer` returns for a line taken as part of the answer.
 ANSWER = object()
+
+
+class Waits(Protocol):
+    """How the AT engine waits. Seconds throughout; called on the waiting thread (a caller
+    of the engine or its events thread), never on the reader thread."""
+
+    def wait_for(self, cond: threading.Condition, predicate: Callable[[], bool],
+                 timeout: float) -> bool:
+        """Called with ``cond`` held, like ``cond.wait_for``: wait until ``predicate()`` is
+        true or ``timeout`` seconds passed, and return its last value. ``cond`` is released
+        while waiting; whoever changes what ``predicate`` reads notifies ``cond``."""
+
+    def sleep(self, seconds: float, stop: threading.Event) -> None:
+        """Wait ``seconds``, or return as soon as ``stop`` is set."""
+
+
+class RealWaits:
+    """:class:`Waits` on the wall clock: Condition.wait_for, and Event.wait so that a stop
+    ends a sleep at once."""
+
+    def wait_for(self, cond: threading.Condition, predicate: Callable[[], bool],
+                 timeout: float) -> bool:
+        return cond.wait_for(predicate, timeout)
+
+    def sleep(self, seconds: float, stop: threading.Event) -> None:
+        stop.wait(seconds)
 
 
 @dataclasses.dataclass
@@ -31,10 +60,13 @@ class Exchange:
 
 
 class InFlight:
-    """The exchange in flight (at most one: callers serialise) and the port's failure."""
+    """The exchange in flight (at most one: callers serialise) and the port's failure.
 
-    def __init__(self, name: str):
+    ``waits`` does every wait (default: :class:`RealWaits`)."""
+
+    def __init__(self, name: str, waits: Waits | None = None):
         self.name = name
+        self._waits = waits or RealWaits()
         self._cond = threading.Condition()
         self._exchange: Exchange | None = None
         self._gone: BaseException | None = None
@@ -60,7 +92,8 @@ class InFlight:
     def wait(self, exchange: Exchange, timeout: float, done: Callable[[], bool]) -> None:
         """Wait until ``done()``. Raises ModemGone (the port failed first) or ModemTimeout."""
         with self._cond:
-            finished = self._cond.wait_for(lambda: done() or self._gone is not None, timeout)
+            finished = self._waits.wait_for(
+                self._cond, lambda: done() or self._gone is not None, timeout)
             if self._gone is not None and not done():
                 raise ModemGone(f"{self.name}: {self._gone}")
             if not finished:
@@ -74,7 +107,7 @@ class InFlight:
     def quiet_since(self, strays: int, seconds: float) -> bool:
         """Wait up to ``seconds`` for a stray line after the first ``strays``; True if none came."""
         with self._cond:
-            self._cond.wait_for(lambda: self._strays != strays, seconds)
+            self._waits.wait_for(self._cond, lambda: self._strays != strays, seconds)
             return self._strays == strays
 
     def fail(self, exc: BaseException) -> bool:

@@ -7,6 +7,12 @@ matches neither is recorded in ``unexpected`` and gets no answer (the engine tim
 A reply may be bytes, or a callable taking the regex match and returning bytes (or None to
 stay silent). ``push`` injects bytes at any time (URCs, garbage); ``unplug`` makes every
 read and write raise like a vanished USB device.
+
+The port knows when it is at rest (:attr:`ScriptedPort.at_rest`): no bytes pending and the
+reader blocked in ``read()``, so everything delivered so far was read and handled. Listeners
+added with ``on_rest`` are called each time the reader comes to rest (virtual time uses it,
+see ``virtual_time.py``). ``timeout`` is how long one ``read()`` blocks, in real seconds: the
+reader's polling period, never an AT timeout.
 """
 from __future__ import annotations
 
@@ -57,6 +63,8 @@ class ScriptedPort:
         self._rules: list[tuple[re.Pattern, Reply]] = []
         self._broken = False
         self._cancelled = False
+        self._reader_waiting = False  # the reader is inside read()
+        self._rest_listeners: list[Callable[[], object]] = []
 
     # ------------------------------------------------------------ test side
     def expect(self, write: bytes | str, reply: Reply = b"\r\nOK\r\n") -> "ScriptedPort":
@@ -83,6 +91,18 @@ class ScriptedPort:
             self._broken = True
             self._cond.notify_all()
 
+    def on_rest(self, listener: Callable[[], object]) -> None:
+        """Call ``listener()`` on the reader thread, with no lock of the port held, each time
+        the reader blocks in ``read()`` with nothing to read."""
+        self._rest_listeners.append(listener)
+
+    @property
+    def at_rest(self) -> bool:
+        """True when the port has nothing more to deliver: no bytes pending, the reader
+        blocked in ``read()`` (so it handled every line it read before), the port open."""
+        with self._cond:
+            return self._reader_waiting and not self._readable()
+
     @property
     def script_done(self) -> bool:
         return not self._script
@@ -101,14 +121,24 @@ class ScriptedPort:
 
     def read(self, size: int = 1) -> bytes:
         with self._cond:
-            self._cond.wait_for(lambda: self._incoming or self._broken or self._cancelled
-                                or not self.is_open, self.timeout)
+            self._reader_waiting = True
+            resting = not self._readable()
+        if resting:
+            for listener in self._rest_listeners:
+                listener()  # outside the lock: a listener takes the engine's own lock
+        with self._cond:
+            self._cond.wait_for(self._readable, self.timeout)
+            self._reader_waiting = False
             self._cancelled = False
             if self._broken or not self.is_open:
                 raise serial.SerialException("device disconnected")
             data = bytes(self._incoming[:size])
             del self._incoming[:size]
             return data
+
+    def _readable(self) -> bool:
+        """Called with the lock held: whether ``read()`` has something to return or raise."""
+        return bool(self._incoming or self._broken or self._cancelled or not self.is_open)
 
     def write(self, data: bytes) -> int:
         with self._cond:

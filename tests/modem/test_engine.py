@@ -1,17 +1,23 @@
-"""The AT engine over a scripted port: classification, URCs, timeouts, busy retries, submit."""
+"""The AT engine over a scripted port: classification, URCs, timeouts, busy retries, submit.
+
+Engines wait in virtual time (virtual_time.py): timeouts, the SYNC_QUIET window and back-offs
+pass once the port has nothing more to deliver. WAIT bounds, in real seconds, what is at once.
+"""
 import logging
 import re
 import threading
 
 import pytest
 
-from modem.at.engine import AtEngine
+from modem.at.engine import MAX_BACKOFF, SYNC_QUIET, AtEngine
 from modem.exceptions import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown
 
 try:
     from tests.modem.scripted_port import Collected, ScriptedPort
+    from tests.modem.virtual_time import VirtualTime
 except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
     from scripted_port import Collected, ScriptedPort
+    from virtual_time import VirtualTime
 
 WAIT = 5.0  # seconds: an upper bound for events that happen at once
 
@@ -21,11 +27,12 @@ def make_engine():
     engines = []
 
     def make(port, **options):
+        """An engine over ``port`` whose waits are ``engine.time``, a VirtualTime."""
         received = Collected()
-        options.setdefault("command_timeout", 1.0)
         options.setdefault("on_urc", received.append)
+        options.setdefault("waits", VirtualTime(port))
         engine = AtEngine(port, name="t", **options)
-        engine.received = received
+        engine.received, engine.time = received, options["waits"]
         engines.append(engine)
         engine.start()
         return engine
@@ -33,10 +40,6 @@ def make_engine():
     yield make
     for engine in engines:
         engine.stop()
-
-
-def wait_for_urcs(engine, count):
-    engine.received.wait(count)
 
 
 def test_a_command_returns_its_information_lines_without_the_final_ok(make_engine):
@@ -70,7 +73,7 @@ def test_a_urc_inside_a_response_is_queued_and_not_taken_as_an_answer(make_engin
     port = ScriptedPort().expect("AT+CSQ", b'\r\n+CSQ: 20,99\r\n+CMTI: "SM",3\r\n\r\nOK\r\n')
     engine = make_engine(port)
     assert engine.command("AT+CSQ") == ["+CSQ: 20,99"]
-    wait_for_urcs(engine, 1)
+    engine.received.wait(1)
     assert [(u.name, u.args) for u in engine.received] == [("+CMTI", '"SM",3')]
 
 
@@ -79,7 +82,7 @@ def test_a_cmt_urc_carries_the_pdu_line_that_follows_it_even_inside_a_response(m
         "AT+CGMI", b"\r\nSIMCOM\r\n+CMT: ,24\r\n07911326040000F0040B911346610089F60000\r\nOK\r\n")
     engine = make_engine(port)
     assert engine.command("AT+CGMI") == ["SIMCOM"]
-    wait_for_urcs(engine, 1)
+    engine.received.wait(1)
     urc = engine.received[0]
     assert (urc.name, urc.pdu) == ("+CMT", "07911326040000F0040B911346610089F60000")
 
@@ -89,14 +92,14 @@ def test_creg_is_an_answer_to_creg_and_a_urc_elsewhere(make_engine):
     engine = make_engine(port)
     assert engine.command("AT+CREG?") == ["+CREG: 1,5"]
     port.push(b"\r\n+CREG: 2\r\n")
-    wait_for_urcs(engine, 1)
+    engine.received.wait(1)
     assert engine.received[0].name == "+CREG"
 
 
 def test_power_and_boot_notices_are_recognised_as_urcs(make_engine):
     engine = make_engine(ScriptedPort())
     engine._port.push(b"\r\nRDY\r\n\r\nUNDER-VOLTAGE WARNNING\r\n\r\n^RSSI: 17\r\n\r\nSMS Ready\r\n")
-    wait_for_urcs(engine, 4)
+    engine.received.wait(4)
     assert [u.name for u in engine.received] == ["RDY", "UNDER-VOLTAGE", "^RSSI", "SMS Ready"]
 
 
@@ -116,40 +119,72 @@ def test_echo_of_the_command_is_not_part_of_the_answer(make_engine):
 
 def test_no_answer_raises_modem_timeout_and_the_next_command_resynchronises(make_engine):
     port = ScriptedPort().expect("AT+CSQ", b"").expect("AT", b"\r\nOK\r\n").expect("AT+CGMI", b"\r\nX\r\nOK\r\n")
-    engine = make_engine(port, command_timeout=0.1)
+    engine = make_engine(port, command_timeout=10.0)
     with pytest.raises(ModemTimeout):
         engine.command("AT+CSQ")
-    assert engine.command("AT+CGMI", timeout=WAIT) == ["X"]
+    assert engine.time.now == 10.0
+    assert engine.command("AT+CGMI") == ["X"]
     assert port.commands() == ["AT+CSQ", "AT", "AT+CGMI"]
+    assert engine.time.now == pytest.approx(10.0 + SYNC_QUIET)  # one quiet AT round
 
 
 def test_a_late_answer_after_a_timeout_is_not_taken_for_the_next_command(make_engine):
     port = (ScriptedPort().expect("AT+CSQ", b"")
             .expect("AT", b"\r\n+CSQ: 5,99\r\n\r\nOK\r\n\r\nOK\r\n")  # late answer, then AT's own
             .expect("AT", b"\r\nOK\r\n").expect("AT+CGMM", b"\r\nEC25\r\n\r\nOK\r\n"))
-    engine = make_engine(port, command_timeout=0.1)
+    engine = make_engine(port)
     with pytest.raises(ModemTimeout):
         engine.command("AT+CSQ")
-    assert engine.command("AT+CGMM", timeout=WAIT) == ["EC25"]
+    assert engine.command("AT+CGMM") == ["EC25"]
     assert port.commands() == ["AT+CSQ", "AT", "AT", "AT+CGMM"]
 
 
+@pytest.mark.parametrize("late, rounds", [(SYNC_QUIET / 2, 2), (SYNC_QUIET * 3 / 2, 1)],
+                         ids=["within", "after"])
+def test_a_late_answer_within_the_quiet_window_costs_another_at_round(make_engine, late, rounds):
+    """The window is measured by the engine's waits: the answer to AT+CSQ comes ``late``
+    virtual seconds after the first resynchronising AT got its OK."""
+    port, seen = ScriptedPort(), []
+    engine = make_engine(port, command_timeout=1.0, transcript=lambda d, text: seen.append(text))
+
+    def ok_then_late_answer(match):
+        engine.time.call_later(late, lambda: port.push(b"\r\n+CSQ: 5,99\r\n\r\nOK\r\n"))
+        return b"\r\nOK\r\n"
+
+    port.expect("AT+CSQ", b"").expect("AT", ok_then_late_answer).on("AT")
+    port.expect("AT+CGMM", b"\r\nEC25\r\n\r\nOK\r\n")
+    with pytest.raises(ModemTimeout):
+        engine.command("AT+CSQ")
+    assert engine.command("AT+CGMM") == ["EC25"]
+    within = ["AT+CSQ", "AT", "OK", "+CSQ: 5,99", "OK", "AT", "OK", "AT+CGMM", "EC25", "OK"]
+    after = ["AT+CSQ", "AT", "OK", "AT+CGMM", "EC25", "OK"]
+    assert seen == (within if rounds == 2 else after)
+    assert engine.time.now == pytest.approx(1.0 + (late if rounds == 2 else 0) + SYNC_QUIET)
+
+
 def test_busy_answers_are_retried_with_doubling_waits(make_engine):
-    waits = []
     port = (ScriptedPort().expect("AT+CPMS?", b"\r\n+CME ERROR: 14\r\n")
             .expect("AT+CPMS?", b"\r\n+CME ERROR: 515\r\n").expect("AT+CPMS?", b"\r\n+CPMS: 1,2\r\nOK\r\n"))
-    engine = make_engine(port, backoff_wait=waits.append, busy_backoff=0.5)
+    engine = make_engine(port, busy_backoff=0.5)
     assert engine.command("AT+CPMS?") == ["+CPMS: 1,2"]
-    assert waits == [0.5, 1.0]
+    assert engine.time.sleeps == [0.5, 1.0] and engine.time.now == 1.5
 
 
-def test_busy_retries_are_bounded(make_engine):
+def test_a_stop_ends_a_back_off_at_once(make_engine):
+    engine = make_engine(ScriptedPort())
+    engine.stop()
+    engine.pause(10)
+    assert engine.time.sleeps == [MAX_BACKOFF] and engine.time.now == 0.0
+
+
+def test_busy_retries_are_bounded_and_a_given_backoff_wait_replaces_the_waits(make_engine):
     waits = []
     port = ScriptedPort().on(r"AT\+CPMS\?", b"\r\n+CMS ERROR: 314\r\n")
     engine = make_engine(port, backoff_wait=waits.append, busy_retries=3)
     with pytest.raises(CommandRejected) as caught:
         engine.command("AT+CPMS?")
     assert caught.value.code == 314 and len(waits) == 3 and len(port.writes) == 4
+    assert engine.time.sleeps == []
 
 
 def cmgs_port():
@@ -177,15 +212,16 @@ def test_no_prompt_is_a_timeout_and_escape_leaves_the_prompt(make_engine):
     port = ScriptedPort().expect("AT+CMGS=5", b"").on(rb"\x1b", b"")
     engine = make_engine(port)
     with pytest.raises(ModemTimeout):
-        engine.submit(5, "00AA", prompt_timeout=0.1, result_timeout=1)
-    assert port.writes == [b"AT+CMGS=5\r", b"\x1b"]
+        engine.submit(5, "00AA", prompt_timeout=5, result_timeout=120)
+    assert port.writes == [b"AT+CMGS=5\r", b"\x1b"] and engine.time.now == 5
 
 
 def test_no_result_after_the_pdu_is_an_unknown_outcome(make_engine):
     port = ScriptedPort().expect("AT+CMGS=5", b"\r\n> ").expect(b"00AA\x1a", b"")
     engine = make_engine(port)
-    with pytest.raises(SendOutcomeUnknown):
-        engine.submit(5, "00AA", prompt_timeout=1, result_timeout=0.1)
+    with pytest.raises(SendOutcomeUnknown, match="within 120 s"):
+        engine.submit(5, "00AA", prompt_timeout=5, result_timeout=120)
+    assert engine.time.now == 120  # an LTE module's limit, at no cost
 
 
 def test_concurrent_submits_from_several_threads_never_interleave(make_engine):
