@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
 import threading
 from datetime import timezone
 from typing import Callable, Iterable
@@ -49,12 +48,16 @@ class ModemPool:
     (:mod:`modem.limits`); the choice of a modem is by :mod:`modem.choice`. With
     ``supervise=False`` no supervisor thread runs: the owner calls :meth:`reopen_due` and
     :meth:`maintain` itself (from scheduler jobs, or a test after advancing its clock).
+    ``on_change()`` runs each time a modem becomes ready, records an error or a new state,
+    or reports a power warning, on the thread where that happened and possibly with the
+    pool's lock held: it must only record or signal the change, never call the pool.
     """
 
     def __init__(self, configs: Iterable[ModemConfig], *, clock: Clock | None = None,
                  modem_factory: Callable[..., Modem] = Modem, inbound_capacity: int = 1000,
                  reopen_backoff: tuple[float, float] = (1.0, 60.0),
-                 maintenance_interval: float = 60.0, supervise: bool = True):
+                 maintenance_interval: float = 60.0, supervise: bool = True,
+                 on_change: Callable[[], None] | None = None):
         self._clock = clock or SystemClock()
         self._factory = modem_factory
         self._slots = [Slot(config) for config in configs]
@@ -62,12 +65,11 @@ class ModemPool:
         if len(set(names)) != len(names):
             raise ValueError(f"modem names must be unique: {names}")
         self._inbound = InboundQueue(inbound_capacity)
-        self.inbound: queue.Queue = self._inbound.queue
         self._backoff = reopen_backoff
         self._interval = maintenance_interval
         self._supervise_enabled = supervise
         self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)  # notified when a modem's state changes
+        self._on_change = on_change or (lambda: None)
         self._reopen_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -131,7 +133,7 @@ class ModemPool:
                 modem.close()
                 return False
             slot.ready(modem, identity)
-            self._changed.notify_all()
+            self._on_change()
         log.info("%s ready: IMSI %s, IMEI %s", slot.config.label, identity.imsi, identity.imei)
         return True
 
@@ -265,12 +267,12 @@ class ModemPool:
     def _power_warning(self, slot: Slot, warning: PowerWarning) -> None:
         with self._lock:
             slot.power_warning = warning
-            self._changed.notify_all()
+            self._on_change()
 
     def _set_error(self, slot: Slot, exc: BaseException, state: str | None = None) -> None:
         with self._lock:
             slot.record_error(exc, self._clock.now(), state)
-            self._changed.notify_all()
+            self._on_change()
 
     # ------------------------------------------------------------ receiving
     def _enqueue(self, slot: Slot, item: InboundSms | DeliveryReport, counter: str) -> None:
@@ -290,21 +292,3 @@ class ModemPool:
         now = self._clock.monotonic()
         with self._lock:
             return [slot.snapshot(now) for slot in self._slots]
-
-    def wait_for(self, predicate: Callable[[list[ModemHealth]], bool], timeout: float) -> bool:
-        """Block until ``predicate(health())`` holds (checked at each state change) or
-        ``timeout`` seconds passed; whether it holds."""
-        with self._changed:
-            return self._changed.wait_for(lambda: predicate(self.health()), timeout)
-
-    def refresh_status(self) -> None:
-        """Read signal, registration and storage of every ready modem now (this thread)."""
-        for slot in self._slots:
-            modem = slot.modem
-            if slot.state == "ready" and modem is not None:
-                try:
-                    modem.refresh_status()
-                except (ModemGone, ModemTimeout) as exc:
-                    self._mark_gone(slot, exc, modem)
-                except ModemError as exc:
-                    self._set_error(slot, exc)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable
 
 from gateway import metrics
-from gateway.storage.models import OutboundPart
 from gateway.deps import Deps
+from gateway.storage.models import OutboundPart
 from modem.numbers import mask_number
 from modem.exceptions import ModemError, NoModemAvailable, SendOutcomeUnknown, SendRejected
 from modem.pool import ModemPool
@@ -51,8 +51,7 @@ class Dispatcher:
         self._deps, self._pool, self._worker = deps, pool, worker_id
         self._slots = max(1, slots)
         self._busy = 0
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
+        self._lock = threading.Lock()  # guards _busy and _seconds_per_part
         self._executor = ThreadPoolExecutor(self._slots, thread_name_prefix="outbox-send")
         self._seconds_per_part: dict[str, float] = {}
 
@@ -70,31 +69,26 @@ class Dispatcher:
                         len(rows))
         return len(rows)
 
-    def dispatch_due(self) -> int:
-        """Claim as many due rows as there are free send slots; returns how many."""
+    def dispatch_due(self) -> list[Future]:
+        """Claim as many due rows as there are free send slots and start sending them on
+        the send threads; returns one future per send started, done once the send's
+        outcome is recorded (the scheduler ignores them; tests wait on them)."""
         with self._lock:
             free = self._slots - self._busy
             if free <= 0:
-                return 0
+                return []
             with self._deps.uow() as uow:
                 rows = uow.outbox.claim_due(self._deps.now(), free, self._worker)
                 batch = [Outgoing(r.id, r.recipient, r.text, r.mcc, r.mnc, r.region,
                                   r.attempts) for r in rows]
                 uow.commit()
             self._busy += len(batch)
-        for sms in batch:
-            self._executor.submit(self._send_guarded, sms)
-        return len(batch)
+        return [self._executor.submit(self._send_guarded, sms) for sms in batch]
 
     def speeds(self) -> dict[str, float]:
         """Measured seconds per SMS part, per modem."""
         with self._lock:
             return dict(self._seconds_per_part)
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until no send is in progress; False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
     def close(self) -> None:
         """Wait for the sends in progress (they finish or time out), then stop."""
@@ -106,9 +100,8 @@ class Dispatcher:
         except Exception:  # top of a thread: the row stays "sending" -> unknown at restart
             log.exception("sending outbox row %s failed unexpectedly", sms.id)
         finally:
-            with self._idle:
+            with self._lock:
                 self._busy -= 1
-                self._idle.notify_all()
 
     def _send(self, sms: Outgoing) -> None:
         started = self._deps.clock.monotonic()

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from modem.driver import Modem
-from modem.pool import ModemPool
+from fakes import WatchedPool
 from modem.sim import ManualClock, create_network, reset_networks
 from modem.transport import ModemConfig
 
@@ -90,7 +90,7 @@ class PoolBench(NetworkBench):
     def pool(self, *configs, start=True, **options):
         options.setdefault("reopen_backoff", (1.0, 8.0))
         options.setdefault("maintenance_interval", 3600.0)
-        pool = ModemPool(configs, clock=self.clock, **options)
+        pool = WatchedPool(configs, clock=self.clock, **options)
         self.pools.append(pool)
         if start:
             pool.start()

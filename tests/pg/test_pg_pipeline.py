@@ -306,6 +306,7 @@ REUSED = [
     "test_no_answer_in_time_is_recorded_as_unknown_and_never_resent",
     "test_a_send_interrupted_by_a_crash_is_unknown_at_restart",
     "test_with_two_modems_and_one_unplugged_mid_send_nothing_is_lost_or_sent_twice",
+    "test_a_report_naming_the_recipient_in_national_form_marks_the_sms_delivered",
 ]
 
 

@@ -5,7 +5,9 @@ for the send threads; inbound SMS and reports are awaited on a condition."""
 from __future__ import annotations
 
 import threading
+from concurrent.futures import wait
 
+from fakes import WatchedPool
 from gateway.pipeline.simulation import Simulation
 from gateway.process.worker import Worker
 
@@ -33,18 +35,27 @@ class ObservedWorker(Worker):
             assert self.changed.wait_for(predicate, timeout), "timed out waiting for the modems"
 
     def send_due(self) -> int:
-        claimed = self.dispatcher.dispatch_due()
-        assert self.dispatcher.wait_idle(30), "a send did not finish"
-        return claimed
+        """Claim the due rows and wait until every send started is recorded."""
+        return finish(self.dispatcher.dispatch_due())
 
     def sync(self) -> None:
         self.simulation.sync(self.deps)
         self.publish_status()
 
 
+def finish(sends, timeout: float = 30.0) -> int:
+    """Wait for the sends ``dispatch_due`` started; how many there were."""
+    done, pending = wait(sends, timeout)
+    assert not pending, "a send did not finish"
+    for send in done:
+        send.result()  # a send thread's own failure is logged, never raised: None
+    return len(sends)
+
+
 def start_worker(gateway, clock=None, send_timeout: float = 30.0) -> ObservedWorker:
     simulation = Simulation(gateway.settings, clock=clock, send_timeout=send_timeout)
-    worker = ObservedWorker(gateway.deps, simulation=simulation, worker_id="test-worker")
+    worker = ObservedWorker(gateway.deps, simulation=simulation, worker_id="test-worker",
+                            pool=WatchedPool(simulation.modem_configs))
     worker.start(run_jobs=False)
     worker.publish_status()
     return worker
