@@ -50,6 +50,6 @@ setup(
         "postgresql": ["psycopg[binary]>=3.1,<4"],
     },
     entry_points={
-        "console_scripts": ["msisdn-gateway = gateway.cli.commands:main"],
+        "console_scripts": ["msisdn-gateway = gateway.cli.server_commands:main"],
     },
 )

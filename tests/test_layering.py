@@ -153,7 +153,7 @@ def everything_imported() -> dict:
 
 def test_every_module_of_gateway_and_modem_imports(everything_imported):
     assert everything_imported["failed"] == {}
-    assert "gateway.cli.commands" in everything_imported["imported"]
+    assert "gateway.cli.server_commands" in everything_imported["imported"]
     assert "modem.pdu.codec" in everything_imported["imported"]
 
 

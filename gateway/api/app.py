@@ -10,7 +10,7 @@ from flask import Flask, request
 from sqlalchemy import Engine
 
 from gateway.api.msisdn_v1.views import api
-from gateway.api.service.metrics import metrics
+from gateway.api.service.scrape import metrics
 from gateway.api.service.views import meta
 from gateway.deps import Deps
 from gateway.http import error_handlers as errors

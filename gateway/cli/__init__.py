@@ -1,6 +1,6 @@
 """The ``msisdn-gateway`` command: the composition root of every process.
 
-- ``commands``: the command group and the server commands (serve, api, worker, keys, db);
+- ``server_commands``: the command group and the server commands (serve, api, worker, keys, db);
   it registers the administration commands explicitly (``admin_commands.register``).
 - ``admin_commands``: modems, send, selftest, probe, sim, outbox, inbox.
 - ``options``: what both share (settings with flags, opening the database).

@@ -37,7 +37,8 @@ def _deps(ctx, *, keys: bool = False, **overrides):
     from gateway.clock import SystemClock
     from gateway.storage.uow import uow_factory
     from gateway.deps import Deps
-    from gateway.process.wiring import build_deps, configure_logging
+    from gateway.logs import configure_logging
+    from gateway.process.wiring import build_deps
 
     overrides.setdefault("log_level", "WARNING")
     settings = load_cli_settings(ctx, **overrides)

@@ -54,7 +54,7 @@ def open_database(settings):
 def prepare(settings):
     """Logging, keys check and migrations, in the parent before any fork."""
     from gateway.config.keys import load_keys
-    from gateway.process.wiring import configure_logging
+    from gateway.logs import configure_logging
 
     configure_logging(settings)
     try:

@@ -10,7 +10,7 @@ import logging
 from gateway import metrics
 from gateway.errors import ApiError
 from gateway.storage.models import InboxMessage
-from gateway.storage.inbox import inbox_dedupe_key
+from gateway.storage.inbox_repository import inbox_dedupe_key
 from gateway.deps import Deps
 from gateway.verification.momt import parse_mo_request, start_momt_verification
 from modem.numbers import mask_number

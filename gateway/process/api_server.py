@@ -31,7 +31,8 @@ class ApiServer(BaseApplication):
         self.cfg.set("forwarded_allow_ips", ",".join(settings.trusted_proxies) or "127.0.0.1")
 
     def load(self):
-        from gateway.process.wiring import build_app, configure_logging
+        from gateway.logs import configure_logging
+        from gateway.process.wiring import build_app
 
         configure_logging(self.settings)
         return build_app(self.settings)

@@ -1,6 +1,6 @@
 """Building the object graph: Settings -> engine -> services -> app or scheduler.
 
-Called by the composition root (gateway.cli.commands) in each process, and by tests with their
+Called by the composition root (gateway.cli.server_commands) in each process, and by tests with their
 own parts (a fake clock, a temporary database).
 """
 from __future__ import annotations
@@ -14,13 +14,6 @@ from gateway.storage.db import make_engine
 from gateway.storage.migrate import upgrade
 from gateway.storage.uow import uow_factory
 from gateway.deps import Deps
-
-
-def configure_logging(settings: Settings, stream=None) -> None:
-    """Structured, masked log lines on ``stream`` (default: stdout); see gateway.logs."""
-    from gateway.logs import configure_logging as install
-
-    install(settings, stream)
 
 
 def build_deps(settings: Settings, engine: Engine, clock: Clock | None = None) -> Deps:

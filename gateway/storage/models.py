@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from gateway.storage.types import UTCDateTime
+from gateway.storage.column_types import UTCDateTime
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",

@@ -20,13 +20,13 @@ from typing import Iterator
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-from gateway.storage.inbox import InboxRepository
-from gateway.storage.modem_status import ModemStatusRepository
-from gateway.storage.outbox import OutboxRepository
+from gateway.storage.inbox_repository import InboxRepository
+from gateway.storage.modem_status_repository import ModemStatusRepository
+from gateway.storage.outbox_repository import OutboxRepository
 from gateway.storage.repositories import (CodeRepository, CounterRepository,
                                           NonceRepository, SessionRepository,
                                           delete_expired)
-from gateway.storage.simulator import SimMailboxRepository
+from gateway.storage.sim_repository import SimMailboxRepository
 
 
 class UnitOfWork:

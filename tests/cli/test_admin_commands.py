@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 import modem.sim
-from gateway.cli import commands as cli
+from gateway.cli import server_commands as cli
 
 
 @pytest.fixture(autouse=True)

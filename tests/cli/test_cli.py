@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
-from gateway.cli import commands as cli
+from gateway.cli import server_commands as cli
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "msisdn-gateway"
 

@@ -316,7 +316,7 @@ else:
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives import hashes
 from gateway.crypto.browserid import generate_signing_key, load_signing_key
-import gateway.cli.commands, gateway.process.api_server, gateway.process.worker
+import gateway.cli.server_commands, gateway.process.api_server, gateway.process.worker
 from gateway.process import supervisor
 supervisor._die_with_parent()  # the ctypes call serve makes for each child
 signature = load_signing_key(generate_signing_key()).sign(b"certificate")

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from gateway.logs import StructuredHandler, mask_text, under_journald
-from gateway.process.wiring import configure_logging
+from gateway.logs import configure_logging
 
 HAWK_ID = "0123456789abcdef" * 4
 ROOT = Path(__file__).resolve().parents[2]

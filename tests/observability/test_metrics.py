@@ -305,7 +305,7 @@ def test_values_written_by_two_processes_are_summed_by_the_collecting_one(make_s
 def test_importing_the_processes_code_leaves_prometheus_client_unloaded():
     # The composition root sets PROMETHEUS_MULTIPROC_DIR after these imports and before
     # prometheus_client is first imported, which fixes its mode for the process.
-    script = ("import sys, gateway.cli.commands, gateway.process.worker, gateway.process.api_server, gateway.api.app; "
+    script = ("import sys, gateway.cli.server_commands, gateway.process.worker, gateway.process.api_server, gateway.api.app; "
               "print('prometheus_client' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)

@@ -26,7 +26,7 @@ from gateway.pipeline.inbound import store_inbound
 from gateway.storage.db import make_engine
 from gateway.storage.migrate import upgrade
 from gateway.storage.models import InboxMessage, ModemStatus, OutboundPart, OutboundSms
-from gateway.storage.inbox import inbox_dedupe_key
+from gateway.storage.inbox_repository import inbox_dedupe_key
 from gateway.storage.uow import uow_factory
 
 # The cluster fixtures of test_postgresql (module-scoped: this module gets its own cluster).

@@ -7,7 +7,7 @@ Create Date: 2026-11-24
 from alembic import op
 import sqlalchemy as sa
 
-from gateway.storage.types import UTCDateTime
+from gateway.storage.column_types import UTCDateTime
 
 
 revision = '0002'

@@ -39,7 +39,8 @@ def _export_metrics_dir(settings, role: str) -> None:
 
 def _worker_main(settings) -> None:
     from gateway.storage.db import make_engine
-    from gateway.process.wiring import build_deps, configure_logging
+    from gateway.logs import configure_logging
+    from gateway.process.wiring import build_deps
     from gateway.process.worker import run_worker
 
     configure_logging(settings)
@@ -50,6 +51,15 @@ def _serve_api(settings) -> None:
     from gateway.process.api_server import ApiServer
 
     ApiServer(settings).run()
+
+
+def _run_role(ctx, flags: dict, role: str, run) -> None:
+    """One role's process: settings, keys check and migrations, its metrics directory,
+    then ``run(settings)`` until it stops."""
+    settings = load_cli_settings(ctx, **flags)
+    prepare(settings).dispose()
+    _export_metrics_dir(settings, role)
+    run(settings)
 
 
 @main.command()
@@ -71,10 +81,7 @@ def serve(ctx, **flags):
 @click.pass_context
 def api(ctx, **flags):
     """Run only the API workers (gunicorn)."""
-    settings = load_cli_settings(ctx, **flags)
-    prepare(settings).dispose()
-    _export_metrics_dir(settings, "api")
-    _serve_api(settings)
+    _run_role(ctx, flags, "api", _serve_api)
 
 
 @main.command()
@@ -82,10 +89,7 @@ def api(ctx, **flags):
 @click.pass_context
 def worker(ctx, **flags):
     """Run only the worker process (scheduler; modems with the SMS pipeline)."""
-    settings = load_cli_settings(ctx, **flags)
-    prepare(settings).dispose()
-    _export_metrics_dir(settings, "worker")
-    _worker_main(settings)
+    _run_role(ctx, flags, "worker", _worker_main)
 
 
 @main.group()
