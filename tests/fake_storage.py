@@ -1,0 +1,447 @@
+"""An in-memory unit of work for the fast tests (tests/fast/), and ``fake_deps`` to run the
+use cases on it in milliseconds.
+
+``FakeUnitOfWork`` has the surface of :class:`gateway.storage.uow.UnitOfWork` that the
+use cases (gateway/verification/), gateway/http/hawk.py and gateway/http/clients.py use:
+the context manager, ``commit()``, ``savepoint()``, ``delete_expired()`` and the
+repositories ``sessions``, ``codes``, ``nonces``, ``counters``, ``outbox`` and ``modems``,
+each with the methods those callers need and the real repositories' semantics
+(tests/fast/test_fake_storage_matches_sqlite.py runs one contract against both). A method
+the fake lacks fails loudly (AttributeError); add it here with its real semantics.
+
+Transactions, as the real one on SQLite:
+
+- entering a unit of work copies the committed rows (the caller's objects are its own,
+  readable after the block, like SQLAlchemy's detached objects);
+- ``commit()`` makes the unit of work's rows the committed state; leaving the block
+  without it discards everything, row changes included;
+- ``savepoint()`` puts every row back as it was (same objects, old values) when an
+  exception leaves it, as a rolled back SAVEPOINT followed by a reload would;
+- units of work must not interleave their commits: SQLite serialises write transactions
+  (BEGIN IMMEDIATE); here a commit after another unit of work committed raises.
+
+Rows are the real SQLAlchemy model instances, never attached to a session. What the
+database would do at a flush is done here: column defaults, integer ids (max + 1, as
+SQLite assigns them), NOT NULL, unique and foreign keys (IntegrityError), naive datetimes
+refused (StatementError, wrapping UTCDateTime's ValueError), datetimes read back in UTC.
+"""
+from __future__ import annotations
+
+import functools
+import secrets
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Iterator
+
+from sqlalchemy import inspect as sqlalchemy_inspect
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from fakes import FakeClock
+from gateway.clock import Clock
+from gateway.config.keys import Keys
+from gateway.config.settings import load_settings
+from gateway.crypto import browserid
+from gateway.crypto.tokens import SECRET_BYTES, ServerSecret
+from gateway.deps import Deps
+from gateway.storage.column_types import UTCDateTime
+from gateway.storage.models import (OUTBOX_FINAL, HawkNonce, ModemStatus, OutboundSms,
+                                    RateCounter, VerificationCode, VerificationSession)
+from gateway.storage.outbox_repository import PENDING
+
+MODELS = (VerificationSession, VerificationCode, HawkNonce, RateCounter, OutboundSms,
+          ModemStatus)
+Tables = dict[type, dict[object, object]]  # model -> primary key -> row
+Committed = dict[type, dict[object, dict]]  # model -> primary key -> column values
+
+
+# -- what the schema says about each table ---------------------------------------------
+
+@functools.cache
+def _columns(model: type) -> tuple:
+    """(attribute, Column) of every mapped column of ``model``."""
+    return tuple((prop.key, prop.columns[0]) for prop in sqlalchemy_inspect(model).column_attrs)
+
+
+@functools.cache
+def _primary_key(model: type) -> str:
+    [column] = sqlalchemy_inspect(model).primary_key
+    return column.key
+
+
+@functools.cache
+def _columns_by_name(model: type) -> dict:
+    return dict(_columns(model))
+
+
+@functools.cache
+def _autoincrement(model: type) -> bool:
+    return _columns_by_name(model)[_primary_key(model)].type.python_type is int
+
+
+FLUSH = "(flush of the in-memory unit of work)"
+
+
+def _integrity_error(message: str) -> IntegrityError:
+    return IntegrityError(FLUSH, None, Exception(message))
+
+
+def _values(row) -> dict:
+    return {name: getattr(row, name) for name, _column in _columns(type(row))}
+
+
+def _stored_values(row) -> dict:
+    """``row``'s column values as the database keeps them: datetimes in UTC."""
+    values = _values(row)
+    for name, column in _columns(type(row)):
+        if isinstance(column.type, UTCDateTime) and values[name] is not None:
+            values[name] = values[name].astimezone(timezone.utc)
+    return values
+
+
+def _flush_error(model: type, name: str, value) -> StatementError | None:
+    """What a flush says of ``value`` in column ``name``, or None when it takes it."""
+    column = _columns_by_name(model)[name]
+    if value is None:
+        return None if column.nullable else _integrity_error(
+            f"NOT NULL constraint failed: {model.__tablename__}.{name}")
+    if isinstance(column.type, UTCDateTime) and value.tzinfo is None:
+        problem = ValueError(f"naive datetime given to a UTC column "
+                             f"({model.__tablename__}.{name})")
+        return StatementError(str(problem), FLUSH, None, problem)
+    return None
+
+
+@functools.cache
+def _foreign_keys(model: type) -> tuple:
+    """(column, parent model) of each foreign key of ``model``."""
+    return tuple((name, next(m for m in MODELS if m.__table__ is key.column.table))
+                 for name, column in _columns(model) for key in column.foreign_keys)
+
+
+# -- one transaction's rows -------------------------------------------------------------
+
+class _Transaction:
+    """The rows a unit of work sees and changes, and the flush it imitates.
+
+    A table is copied from the committed state the first time the transaction touches
+    it (``tables`` holds the touched ones); the committed state is never changed in place.
+    """
+
+    def __init__(self, committed: Committed) -> None:
+        self._committed = committed
+        self.tables: Tables = {}
+        self.closed = False
+
+    def rows(self, model: type) -> dict:
+        if self.closed:
+            raise RuntimeError("this unit of work is closed: open a new one")
+        rows = self.tables.get(model)
+        if rows is None:
+            rows = self.tables[model] = {key: model(**values)
+                                         for key, values in self._committed[model].items()}
+        return rows
+
+    def insert(self, row) -> None:
+        """Add ``row`` as a flush would: defaults, id, constraints."""
+        model = type(row)
+        rows = self.rows(model)
+        for name, column in _columns(model):
+            default = column.default
+            if getattr(row, name) is None and default is not None and default.is_scalar:
+                setattr(row, name, default.arg)
+        key_name = _primary_key(model)
+        if getattr(row, key_name) is None and _autoincrement(model):
+            setattr(row, key_name, max(rows, default=0) + 1)  # SQLite: max(rowid) + 1
+        key = getattr(row, key_name)
+        if key in rows:
+            raise _integrity_error(f"UNIQUE constraint failed: {model.__tablename__}.{key_name}")
+        rows[key] = row
+        try:
+            self.check()
+        except StatementError:  # IntegrityError too
+            del rows[key]
+            raise
+
+    def check(self) -> None:
+        """What a flush refuses: NOT NULL, unique, foreign keys, naive datetimes."""
+        for model in MODELS:
+            rows = self.tables.get(model)
+            if rows is None:  # untouched: only its parents may have lost rows
+                stored = self._committed[model].values()
+                self._check_parents(model, (values.get for values in stored))
+                continue
+            seen: dict[str, set] = {}
+            for key, row in rows.items():
+                if getattr(row, _primary_key(model)) != key:
+                    raise _integrity_error(f"{model.__tablename__}: primary key changed")
+                for name, column in _columns(model):
+                    value = getattr(row, name)
+                    error = _flush_error(model, name, value)
+                    if error is not None:
+                        raise error
+                    if column.unique and value is not None:
+                        if value in seen.setdefault(name, set()):
+                            raise _integrity_error(
+                                f"UNIQUE constraint failed: {model.__tablename__}.{name}")
+                        seen[name].add(value)
+            self._check_parents(model, (functools.partial(getattr, row) for row in rows.values()))
+
+    def _check_parents(self, model: type, getters) -> None:
+        for get in getters:
+            for name, parent in _foreign_keys(model):
+                value = get(name)
+                parents = self.tables.get(parent, self._committed[parent])
+                if value is not None and value not in parents:
+                    raise _integrity_error(f"FOREIGN KEY constraint failed: "
+                                           f"{model.__tablename__}.{name} = {value!r}")
+
+    def snapshot(self) -> dict:
+        return {model: [(key, row, _values(row)) for key, row in rows.items()]
+                for model, rows in self.tables.items()}
+
+    def restore(self, snapshot: dict) -> None:
+        for model in [model for model in self.tables if model not in snapshot]:
+            del self.tables[model]  # first touched inside: as committed again
+        for model, saved in snapshot.items():
+            rows = self.tables[model]
+            rows.clear()
+            for key, row, values in saved:
+                for name, value in values.items():
+                    setattr(row, name, value)
+                rows[key] = row
+
+
+# -- the repositories ---------------------------------------------------------------------
+
+class FakeSessionRepository:
+    def __init__(self, transaction: _Transaction) -> None:
+        self._tx = transaction
+
+    def add(self, row: VerificationSession) -> None:
+        self._tx.insert(row)
+
+    def by_digest(self, hawk_id_digest: str) -> VerificationSession | None:
+        return next((row for row in self._tx.rows(VerificationSession).values()
+                     if row.hawk_id_digest == hawk_id_digest), None)
+
+    def delete(self, row: VerificationSession) -> None:
+        """The session and its code."""
+        codes = self._tx.rows(VerificationCode)
+        for key in [key for key, code in codes.items() if code.session_id == row.id]:
+            del codes[key]
+        del self._tx.rows(VerificationSession)[row.id]
+
+
+class FakeCodeRepository:
+    def __init__(self, transaction: _Transaction) -> None:
+        self._tx = transaction
+
+    def for_session(self, session_id: int) -> VerificationCode | None:
+        return next((row for row in self._tx.rows(VerificationCode).values()
+                     if row.session_id == session_id), None)
+
+    def replace(self, row: VerificationCode) -> None:
+        """Make ``row`` the session's only code (any previous code is deleted)."""
+        codes = self._tx.rows(VerificationCode)
+        for key in [key for key, code in codes.items() if code.session_id == row.session_id]:
+            del codes[key]
+        self._tx.insert(row)
+
+    def delete(self, row: VerificationCode) -> None:
+        del self._tx.rows(VerificationCode)[row.id]
+
+    def record_failure(self, row: VerificationCode) -> int:
+        """Count one wrong try on the stored row; ``row`` is refreshed; the new total."""
+        stored = self._tx.rows(VerificationCode)[row.id]
+        stored.failed_attempts += 1
+        row.failed_attempts = stored.failed_attempts
+        return row.failed_attempts
+
+
+class FakeNonceRepository:
+    def __init__(self, transaction: _Transaction) -> None:
+        self._tx = transaction
+
+    def remember(self, digest: str, expires_at: datetime) -> bool:
+        """Record a nonce; False when it was already seen (expired or not: only
+        delete_expired forgets it)."""
+        if digest in self._tx.rows(HawkNonce):
+            return False
+        self._tx.insert(HawkNonce(digest=digest, expires_at=expires_at))
+        return True
+
+
+class FakeCounterRepository:
+    def __init__(self, transaction: _Transaction) -> None:
+        self._tx = transaction
+
+    def hit(self, key: str, expires_at: datetime) -> int:
+        """Add one to the counter and return it; a counter keeps its first ``expires_at``
+        and counts on until delete_expired removes it."""
+        row = self._tx.rows(RateCounter).get(key)
+        if row is None:
+            self._tx.insert(RateCounter(key=key, count=1, expires_at=expires_at))
+            return 1
+        row.count += 1
+        return row.count
+
+
+class FakeOutboxRepository:
+    def __init__(self, transaction: _Transaction) -> None:
+        self._tx = transaction
+
+    def add(self, row: OutboundSms) -> None:
+        self._tx.insert(row)
+
+    def get(self, row_id: int) -> OutboundSms | None:
+        return self._tx.rows(OutboundSms).get(row_id)
+
+    def pending_parts_estimate(self) -> int:
+        return sum(row.status in PENDING for row in self._tx.rows(OutboundSms).values())
+
+    def latest(self, limit: int, status: str | None = None) -> list[OutboundSms]:
+        """The newest ``limit`` rows, optionally only those with ``status``."""
+        rows = sorted(self._tx.rows(OutboundSms).values(), key=lambda row: -row.id)
+        return [row for row in rows if not status or row.status == status][:limit]
+
+
+class FakeModemStatusRepository:
+    def __init__(self, transaction: _Transaction) -> None:
+        self._tx = transaction
+
+    def upsert(self, values: dict) -> None:
+        row = self._tx.rows(ModemStatus).get(values["name"])
+        if row is None:
+            self._tx.insert(ModemStatus(**values))
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+
+    def fresh(self, now: datetime, ttl_seconds: int) -> list[ModemStatus]:
+        since = now - timedelta(seconds=ttl_seconds)
+        return [row for row in self.all() if row.updated_at >= since]
+
+    def all(self) -> list[ModemStatus]:
+        return sorted(self._tx.rows(ModemStatus).values(), key=lambda row: row.name)
+
+
+# -- the unit of work and the database it works on ---------------------------------------------
+
+class FakeUnitOfWork:
+    """One transaction over a FakeStorage; see the module docstring."""
+
+    def __init__(self, storage: "FakeStorage") -> None:
+        self._storage = storage
+
+    def __enter__(self) -> "FakeUnitOfWork":
+        self._version, committed = self._storage._begin()
+        self._tx = _Transaction(committed)
+        self.sessions = FakeSessionRepository(self._tx)
+        self.codes = FakeCodeRepository(self._tx)
+        self.nonces = FakeNonceRepository(self._tx)
+        self.counters = FakeCounterRepository(self._tx)
+        self.outbox = FakeOutboxRepository(self._tx)
+        self.modems = FakeModemStatusRepository(self._tx)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._tx.closed = True  # what was not committed is gone
+
+    def commit(self) -> None:
+        self._version = self._storage._commit(self._version, self._tx)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """An exception leaving the block undoes only what was done inside it (and
+        propagates); the rest of the unit of work stays usable."""
+        saved = self._tx.snapshot()
+        try:
+            yield
+            self._tx.check()  # RELEASE flushes
+        except BaseException:
+            self._tx.restore(saved)
+            raise
+
+    def delete_expired(self, now: datetime, outbox_retention_seconds: int) -> dict:
+        """As gateway.storage.repositories.delete_expired: rows per table."""
+        counts = {}
+        for model in (VerificationCode, HawkNonce, RateCounter):
+            counts[model.__tablename__] = self._delete(model, lambda r: r.expires_at <= now)
+        expired = {key for key, row in self._tx.rows(VerificationSession).items()
+                   if row.expires_at <= now}
+        self._delete(VerificationCode, lambda r: r.session_id in expired)
+        counts["sessions"] = self._delete(VerificationSession, lambda r: r.id in expired)
+        overdue = [row for row in self._tx.rows(OutboundSms).values()
+                   if row.status == "queued" and row.expires_at <= now]
+        for row in overdue:
+            row.status, row.updated_at = "expired", now
+            row.last_error = "expired before it was sent"
+        counts["outbox_expired"] = len(overdue)
+        cutoff = now - timedelta(seconds=outbox_retention_seconds)
+        counts["outbox"] = self._delete(
+            OutboundSms, lambda r: r.status in OUTBOX_FINAL and r.updated_at <= cutoff)
+        return counts
+
+    def _delete(self, model: type, condition) -> int:
+        rows = self._tx.rows(model)
+        doomed = [key for key, row in rows.items() if condition(row)]
+        for key in doomed:
+            del rows[key]
+        return len(doomed)
+
+
+class FakeStorage:
+    """The committed rows of an in-memory database. Calling it opens a unit of work, so it
+    is what ``Deps.uow`` expects (``deps.uow()``)."""
+
+    def __init__(self) -> None:
+        self._tables: Committed = {model: {} for model in MODELS}
+        self._version = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self)
+
+    def _begin(self) -> tuple[int, Committed]:
+        with self._lock:
+            return self._version, self._tables
+
+    def _commit(self, version: int, transaction: _Transaction) -> int:
+        """Make the transaction's tables the committed ones; the new version."""
+        if transaction.closed:
+            raise RuntimeError("commit() after the unit of work was closed")
+        transaction.check()
+        with self._lock:
+            if version != self._version:
+                raise RuntimeError("another unit of work committed while this one was open: "
+                                   "the in-memory storage does not merge transactions")
+            tables = dict(self._tables)
+            for model, rows in transaction.tables.items():
+                tables[model] = {key: _stored_values(row) for key, row in rows.items()}
+            self._tables = tables
+            self._version += 1
+            return self._version
+
+
+# -- Deps for the use cases ----------------------------------------------------------------------
+
+@functools.cache
+def shared_keys() -> Keys:
+    """A signing key and server secret made once per process (RSA generation is slow);
+    the fast tests pass the session's own keys instead (tests/fast/conftest.py)."""
+    pem = browserid.generate_signing_key("RS", 2048)
+    return Keys(signing_key=browserid.load_signing_key(pem),
+                secret=ServerSecret(secrets.token_bytes(SECRET_BYTES)))
+
+
+def fake_deps(*, clock: Clock | None = None, storage: FakeStorage | None = None,
+              keys: Keys | None = None, **settings) -> Deps:
+    """A real Deps over a FakeStorage (new unless given), a FakeClock (2026-01-01 UTC unless
+    given) and real keys. ``settings`` are Settings overrides as the command line gives
+    them (``rate_limit_msisdn="2/10m"``), validated by load_settings with no environment."""
+    keys = keys or shared_keys()
+    return Deps(settings=load_settings(overrides=settings, environ={}),
+                clock=clock or FakeClock(), secret=keys.secret,
+                uow=storage if storage is not None else FakeStorage(),
+                signing_key=keys.signing_key)
