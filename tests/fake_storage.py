@@ -4,7 +4,8 @@ use cases on it in milliseconds.
 ``FakeUnitOfWork`` has the surface of :class:`gateway.storage.uow.UnitOfWork` that the
 use cases (gateway/verification/), gateway/http/hawk.py and gateway/http/clients.py use:
 the context manager, ``commit()``, ``savepoint()``, ``delete_expired()`` and the
-repositories ``sessions``, ``codes``, ``nonces``, ``counters``, ``outbox`` and ``modems``,
+repositories ``sessions``, ``codes``, ``nonces``, ``counters``, ``outbox``, ``inbox`` and
+``modems`` (the inbox for gateway/pipeline/inbound.py),
 each with the methods those callers need and the real repositories' semantics
 (tests/fast/test_fake_storage_matches_sqlite.py runs one contract against both). A method
 the fake lacks fails loudly (AttributeError); add it here with its real semantics.
@@ -45,12 +46,13 @@ from gateway.crypto import browserid
 from gateway.crypto.tokens import SECRET_BYTES, ServerSecret
 from gateway.deps import Deps
 from gateway.storage.column_types import UTCDateTime
-from gateway.storage.models import (OUTBOX_FINAL, HawkNonce, ModemStatus, OutboundSms,
-                                    RateCounter, VerificationCode, VerificationSession)
+from gateway.storage.models import (OUTBOX_FINAL, HawkNonce, InboxMessage, ModemStatus,
+                                    OutboundSms, RateCounter, VerificationCode,
+                                    VerificationSession)
 from gateway.storage.outbox_repository import PENDING
 
 MODELS = (VerificationSession, VerificationCode, HawkNonce, RateCounter, OutboundSms,
-          ModemStatus)
+          ModemStatus, InboxMessage)
 Tables = dict[type, dict[object, object]]  # model -> primary key -> row
 Committed = dict[type, dict[object, dict]]  # model -> primary key -> column values
 
@@ -306,6 +308,21 @@ class FakeOutboxRepository:
         return [row for row in rows if not status or row.status == status][:limit]
 
 
+class FakeInboxRepository:
+    def __init__(self, transaction: _Transaction) -> None:
+        self._tx = transaction
+
+    def store(self, row: InboxMessage) -> bool:
+        """Insert ``row``; False if an SMS with its dedupe key was stored before."""
+        if any(old.dedupe_key == row.dedupe_key for old in self._tx.rows(InboxMessage).values()):
+            return False
+        self._tx.insert(row)
+        return True
+
+    def latest(self, limit: int = 100) -> list[InboxMessage]:
+        return sorted(self._tx.rows(InboxMessage).values(), key=lambda row: -row.id)[:limit]
+
+
 class FakeModemStatusRepository:
     def __init__(self, transaction: _Transaction) -> None:
         self._tx = transaction
@@ -342,6 +359,7 @@ class FakeUnitOfWork:
         self.nonces = FakeNonceRepository(self._tx)
         self.counters = FakeCounterRepository(self._tx)
         self.outbox = FakeOutboxRepository(self._tx)
+        self.inbox = FakeInboxRepository(self._tx)
         self.modems = FakeModemStatusRepository(self._tx)
         return self
 

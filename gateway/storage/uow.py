@@ -7,15 +7,15 @@ Usage::
         uow.commit()
 
 Leaving the block without ``commit()`` (or by an exception) rolls everything back.
-Callers use the repositories and the three methods below; they never reach the SQLAlchemy
-session (the fast tests run the use cases against an in-memory unit of work with the same
-surface, tests/fake_storage.py).
+Use cases see the abstract :class:`UnitOfWork`: its repositories and three methods, never
+the SQLAlchemy session. :class:`SqlUnitOfWork` is the real one; the fast tests run the use
+cases against an in-memory one with the same surface (tests/fake_storage.py).
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Iterator
+from typing import ContextManager, Iterator, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
@@ -29,11 +29,39 @@ from gateway.storage.repositories import (CodeRepository, CounterRepository,
 from gateway.storage.sim_repository import SimMailboxRepository
 
 
-class UnitOfWork:
+class UnitOfWork(Protocol):
+    """One transaction and the repositories that run inside it."""
+
+    sessions: SessionRepository
+    codes: CodeRepository
+    nonces: NonceRepository
+    counters: CounterRepository
+    outbox: OutboxRepository
+    inbox: InboxRepository
+    modems: ModemStatusRepository
+    sim: SimMailboxRepository
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *exc_info) -> None:
+        """Roll back whatever was not committed."""
+
+    def commit(self) -> None: ...
+
+    def savepoint(self) -> ContextManager[None]:
+        """A nested transaction: an exception leaving it undoes only what it did."""
+
+    def delete_expired(self, now: datetime, outbox_retention_seconds: int) -> dict:
+        """Housekeeping; rows removed or expired per table."""
+
+
+class SqlUnitOfWork:
+    """The unit of work over one SQLAlchemy session."""
+
     def __init__(self, factory: sessionmaker) -> None:
         self._factory = factory
 
-    def __enter__(self) -> "UnitOfWork":
+    def __enter__(self) -> SqlUnitOfWork:
         self.db = self._factory()
         self.sessions = SessionRepository(self.db)
         self.codes = CodeRepository(self.db)
@@ -66,6 +94,6 @@ class UnitOfWork:
 
 
 def uow_factory(engine: Engine):
-    """A callable returning a fresh UnitOfWork bound to ``engine``."""
+    """A callable returning a fresh SqlUnitOfWork bound to ``engine``."""
     factory = sessionmaker(bind=engine, expire_on_commit=False)
-    return lambda: UnitOfWork(factory)
+    return lambda: SqlUnitOfWork(factory)

@@ -12,11 +12,13 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 import fake_storage
 from fake_storage import FakeStorage
-from gateway.storage import modem_status_repository, outbox_repository, repositories
+from gateway.storage import (inbox_repository, modem_status_repository, outbox_repository,
+                             repositories)
 from gateway.storage.db import make_engine
 from gateway.storage.migrate import upgrade
-from gateway.storage.models import Base, OutboundSms, VerificationCode, VerificationSession
-from gateway.storage.uow import UnitOfWork, uow_factory
+from gateway.storage.models import (Base, InboxMessage, OutboundSms, VerificationCode,
+                                    VerificationSession)
+from gateway.storage.uow import SqlUnitOfWork, uow_factory
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 LATER = T0 + timedelta(minutes=10)
@@ -251,13 +253,30 @@ def test_modem_statuses_are_fresh_within_the_ttl_and_updated_in_place(uow):
         assert unit.modems.all()[0].sent_today == 0  # the column default
 
 
+def test_an_sms_is_stored_once_and_a_redelivery_is_recognised(uow):
+    def received(text: str) -> InboxMessage:
+        return InboxMessage(dedupe_key=inbox_repository.inbox_dedupe_key("m0", "+336", T0, text),
+                            modem="m0", sender="+336", text=text, smsc_timestamp=T0,
+                            partial=False, kind="other", outcome="stored", received_at=T0)
+
+    with uow() as unit:
+        assert unit.inbox.store(received("hello")) is True
+        assert unit.inbox.store(received("hello")) is False  # the same SMS again
+        assert unit.inbox.store(received("again")) is True  # still usable after a refusal
+        unit.commit()
+    with uow() as unit:
+        assert [row.text for row in unit.inbox.latest(10)] == ["again", "hello"]
+        assert [row.text for row in unit.inbox.latest(1)] == ["again"]
+
+
 @pytest.mark.parametrize("fake, real", [
-    (fake_storage.FakeUnitOfWork, UnitOfWork),
+    (fake_storage.FakeUnitOfWork, SqlUnitOfWork),
     (fake_storage.FakeSessionRepository, repositories.SessionRepository),
     (fake_storage.FakeCodeRepository, repositories.CodeRepository),
     (fake_storage.FakeNonceRepository, repositories.NonceRepository),
     (fake_storage.FakeCounterRepository, repositories.CounterRepository),
     (fake_storage.FakeOutboxRepository, outbox_repository.OutboxRepository),
+    (fake_storage.FakeInboxRepository, inbox_repository.InboxRepository),
     (fake_storage.FakeModemStatusRepository,
      modem_status_repository.ModemStatusRepository)])
 def test_every_method_of_the_fake_is_a_real_method_with_the_same_parameters(fake, real):
