@@ -17,7 +17,7 @@ from typing import Callable
 
 from modem.at import commands as at
 from modem.at import results
-from modem.at.engine import AtEngine, Urc
+from modem.at.engine import AtEngine, Urc, Waits
 from modem.exceptions import (CommandRejected, ModemGone, ModemTimeout, PinRequired, PukRequired,
                           SendOutcomeUnknown, SendRejected, SimNotReady, WrongPin)
 from modem.identity import (DOMAINS, Identity, NetworkStatus, combined, confirmed_home,
@@ -52,7 +52,8 @@ class Modem:
     returned; without it the receiver calls ``message.ack()`` itself (after its commit).
     ``on_gone(exc)`` is called once, on the reader thread, when the port fails.
     ``on_power_warning(PowerWarning)`` runs on the events thread for each power notice; the
-    last one is also kept in :attr:`power_warning`.
+    last one is also kept in :attr:`power_warning`. ``waits`` does every wait of the engine
+    (:class:`modem.at.engine.AtEngine`; default: the wall clock).
     """
 
     def __init__(self, config: ModemConfig, *, clock: Clock | None = None,
@@ -62,8 +63,7 @@ class Modem:
                  on_power_warning: Callable[[PowerWarning], None] | None = None,
                  auto_ack: bool = True, opener: Callable = open_port,
                  transcript: Callable[[str, str], None] | None = None,
-                 backoff_wait: Callable[[float], object] | None = None,
-                 reassembly_timeout: float = 300.0):
+                 reassembly_timeout: float = 300.0, waits: Waits | None = None):
         self.config = config
         self.name = config.label
         self._clock = clock or SystemClock()
@@ -72,7 +72,7 @@ class Modem:
         self._on_power_warning = on_power_warning
         self.power_warning: PowerWarning | None = None
         self._transcript = transcript
-        self._backoff_wait = backoff_wait
+        self._waits = waits
         self.engine: AtEngine | None = None
         self.identity = Identity()
         self.status = NetworkStatus()
@@ -94,7 +94,7 @@ class Modem:
         self.engine = AtEngine(port, name=self.name, on_urc=self._on_urc, on_gone=self._gone,
                                transcript=self._transcript, command_timeout=cfg.command_timeout,
                                busy_retries=cfg.busy_retries, busy_backoff=cfg.busy_backoff,
-                               backoff_wait=self._backoff_wait)
+                               waits=self._waits)
         self.engine.start()
         try:
             self.initialise()

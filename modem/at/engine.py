@@ -46,8 +46,7 @@ class AtEngine:
 
     ``waits`` (:class:`modem.at.inflight.Waits`, default :class:`RealWaits`) does every wait
     of the engine: command, prompt and result timeouts, the SYNC_QUIET window and the busy
-    back-off, which a stop ends early. ``backoff_wait(seconds)``, if given, replaces the
-    back-off only, and a stop does not reach it.
+    back-off, which a stop ends early.
     """
 
     def __init__(self, port: serial.SerialBase, *, name: str,
@@ -55,8 +54,7 @@ class AtEngine:
                  on_gone: Callable[[BaseException], None] | None = None,
                  transcript: Callable[[str, str], None] | None = None,
                  command_timeout: float = 10.0, busy_retries: int = 5, busy_backoff: float = 0.5,
-                 backoff_wait: Callable[[float], object] | None = None, queue_size: int = 256,
-                 waits: Waits | None = None):
+                 queue_size: int = 256, waits: Waits | None = None):
         self.name = name
         self._port = port
         self._on_urc = on_urc or (lambda urc: log.debug("%s: URC %s", name, urc.line))
@@ -67,7 +65,6 @@ class AtEngine:
         self._busy_backoff = busy_backoff
         self._stopping = threading.Event()
         self._waits = waits or RealWaits()
-        self._backoff_wait = backoff_wait or (lambda s: self._waits.sleep(s, self._stopping))
         self._lock = threading.Lock()  # one exchange on the wire at a time
         self._inflight = InFlight(name, self._waits)  # shared with the reader thread
         self._needs_sync = False
@@ -161,7 +158,7 @@ class AtEngine:
     def pause(self, attempt: int) -> None:
         """Wait before retry number ``attempt + 1``: ``busy_backoff`` doubled per attempt,
         at most MAX_BACKOFF seconds; a stop ends the wait early."""
-        self._backoff_wait(min(self._busy_backoff * 2 ** attempt, MAX_BACKOFF))
+        self._waits.sleep(min(self._busy_backoff * 2 ** attempt, MAX_BACKOFF), self._stopping)
 
     def _wait_busy(self, command: str, attempt: int) -> None:
         log.info("%s: %s answered busy, retrying", self.name, redact(command))

@@ -1,7 +1,10 @@
-"""Virtual networks on a manual clock, with real drivers or pools over ``modemsim://``.
+"""Virtual networks in virtual time, with real drivers or pools over ``modemsim://``.
 
 Each test module picks its bench with ``bench = bench_fixture(DriverBench)`` (or PoolBench);
-every bench gets a network of its own and tears down what it opened.
+every bench gets a network of its own and tears down what it opened. Every modem's engine
+waits in the bench's :class:`VirtualTime` (``bench.time``), whose clock is the network's:
+timeouts, back-offs and the simulator's delays pass in virtual seconds, so modems keep
+their production timeouts and a test can assert how long something took (``bench.time.now``).
 """
 import itertools
 import threading
@@ -11,12 +14,14 @@ import pytest
 from modem.driver import Modem
 from fakes import WatchedPool
 from modem.sim import ManualClock, create_network, reset_networks
-from modem.transport import ModemConfig
+from modem.transport import ModemConfig, open_port
 
 try:
     from tests.modem.scripted_port import Collected
+    from tests.modem.virtual_time import VirtualTime
 except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
     from scripted_port import Collected
+    from virtual_time import VirtualTime
 
 PHONE = "+15551234567"
 WAIT = Collected.WAIT
@@ -24,12 +29,17 @@ _networks = itertools.count()
 
 
 class NetworkBench:
-    """A virtual network of its own on a manual clock."""
+    """A virtual network of its own on a manual clock, which is also ``time``'s."""
 
     def __init__(self, prefix):
         self.name = f"{prefix}-{next(_networks)}"
         self.net = create_network(self.name, ManualClock())
         self.clock = self.net.clock
+        self.time = VirtualTime(network=self.net)
+
+    def open_port(self, config):
+        """A modem's opener: the real one, each port watched by ``time``."""
+        return self.time.watch(open_port(config))
 
     def close(self):
         reset_networks()
@@ -47,12 +57,13 @@ class DriverBench(NetworkBench):
         return f"modemsim://{name}?network={self.name}&profile={profile}{extra}"
 
     def modem(self, name="m0", profile="generic", *, query="", on_sms=None, open=True, **config):
-        config.setdefault("command_timeout", 2.0)
-        sms, reports, transcript, waits = Collected(), Collected(), Collected(), []
+        """A modem with the production timeouts unless ``config`` says otherwise."""
+        sms, reports, transcript = Collected(), Collected(), Collected()
         modem = Modem(ModemConfig(url=self.url(name, profile, query), name=name, **config),
                       clock=self.clock, on_sms=on_sms or sms.append, on_report=reports.append,
-                      transcript=lambda d, t: transcript.append((d, t)), backoff_wait=waits.append)
-        modem.sms, modem.reports, modem.transcript, modem.waits = sms, reports, transcript, waits
+                      transcript=lambda d, t: transcript.append((d, t)),
+                      opener=self.open_port, waits=self.time)
+        modem.sms, modem.reports, modem.transcript = sms, reports, transcript
         self.modems.append(modem)
         if open:
             modem.open()
@@ -82,19 +93,22 @@ class PoolBench(NetworkBench):
         self.pools = []
 
     def config(self, name, query="", **options):
-        options.setdefault("command_timeout", 2.0)
-        options.setdefault("busy_backoff", 0.0)
+        """A modem's settings: the production timeouts unless ``options`` say otherwise."""
         extra = f"&{query}" if query else ""
         return ModemConfig(url=f"modemsim://{name}?network={self.name}{extra}", name=name, **options)
 
     def pool(self, *configs, start=True, **options):
         options.setdefault("reopen_backoff", (1.0, 8.0))
         options.setdefault("maintenance_interval", 3600.0)
-        pool = WatchedPool(configs, clock=self.clock, **options)
+        pool = WatchedPool(configs, clock=self.clock, modem_factory=self.modem, **options)
         self.pools.append(pool)
         if start:
             pool.start()
         return pool
+
+    def modem(self, config, **callbacks):
+        """The pool's modem factory: a real Modem waiting in ``time``."""
+        return Modem(config, opener=self.open_port, waits=self.time, **callbacks)
 
     def sim(self, name):
         return self.net.modem(name)

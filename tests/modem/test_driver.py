@@ -15,6 +15,7 @@ try:
     from tests.modem.scripted_port import Collected, ScriptedPort
 except ImportError:  # tests/ is not a package: pytest put this directory on sys.path
     from scripted_port import Collected, ScriptedPort
+from virtual_time import VirtualTime
 
 OK = b"\r\nOK\r\n"
 ANSWERS = {  # a Quectel-like modem, roaming, answering COPS in long alphanumeric form
@@ -51,10 +52,10 @@ def make_modem():
 
     def make(port, **config):
         sms, reports, warnings = Collected(), Collected(), Collected()
-        modem = Modem(ModemConfig(url="scripted", name="s", command_timeout=1.0, **config),
+        modem = Modem(ModemConfig(url="scripted", name="s", **config),
                       clock=ManualClock(), opener=lambda cfg: port, on_sms=sms.append,
                       on_report=reports.append, on_power_warning=warnings.append,
-                      backoff_wait=lambda seconds: None)
+                      waits=VirtualTime(port))
         modem.sms, modem.reports, modem.power_warnings = sms, reports, warnings
         modems.append(modem)
         modem.open()

@@ -1,5 +1,7 @@
-"""The real driver and engine over ``modemsim://``: every named fault of the simulator."""
-import threading
+"""The real driver and engine over ``modemsim://``: every named fault of the simulator.
+
+Modems keep their production timeouts; they pass in virtual time (``bench.time``).
+"""
 
 import pytest
 
@@ -16,18 +18,22 @@ bench = bench_fixture(DriverBench)
 
 # ---------------------------------------------------------------- faults
 def test_fault_no_answer_times_out_and_sends_nothing(bench):
-    modem = bench.modem(prompt_timeout=0.1, command_timeout=0.1)
+    modem = bench.modem()  # production timeouts: command and prompt 10 s
     bench.sim().inject("no_answer")
     with pytest.raises(ModemTimeout):
-        modem.command("AT+CSQ", timeout=0.1)
+        modem.command("AT+CSQ", timeout=30)
+    assert bench.time.now == 30  # the command's own timeout
     with pytest.raises(ModemTimeout):
         modem.send(PHONE, "hello")
+    assert bench.time.now == 30 + 10 + 10  # a resynchronising AT, then no prompt
     assert bench.net.messages(kind="MT") == []
 
 
 def test_fault_no_answer_at_open_is_a_timeout(bench):
     with pytest.raises(ModemTimeout):
-        bench.modem(query="fault=no_answer", command_timeout=0.05)
+        bench.modem(query="fault=no_answer")
+    # AT, a back-off, then one more chance: a resynchronising AT and AT again
+    assert bench.time.sleeps == [0.5] and bench.time.now == 10 + 0.5 + 10 + 10
 
 
 def test_fault_cms_error_on_send_is_a_rejection_with_its_code(bench):
@@ -43,34 +49,29 @@ def test_fault_sim_busy_is_retried_with_backoff(bench, profile, code):
     modem = bench.modem(profile=profile)
     bench.sim().inject("sim_busy", 3)
     assert modem.command("AT+CPMS?")[0].startswith("+CPMS:")
-    assert modem.waits == [0.5, 1.0, 2.0]
+    assert bench.time.sleeps == [0.5, 1.0, 2.0] and bench.time.now == 3.5
     assert sum(1 for d, t in modem.transcript if t == f"+CME ERROR: {code}") == 3
 
 
 def test_fault_sim_busy_at_power_on_is_waited_out_before_numeric_errors(bench):
     modem = bench.modem(query="fault=sim_busy:3")  # before AT+CMEE=1 busy is a bare ERROR
-    assert modem.identity.imsi and modem.waits == [0.5, 1.0, 2.0]
+    assert modem.identity.imsi and bench.time.sleeps == [0.5, 1.0, 2.0] and bench.time.now == 3.5
 
 
 def test_fault_slow_submit_past_the_send_timeout_is_an_unknown_outcome(bench):
-    modem = bench.modem(send_timeout=0.2)
-    bench.sim().inject("slow_submit", 30)
+    modem = bench.modem()  # send_timeout 120 s, an LTE module's limit
+    bench.sim().inject("slow_submit", 150)
     with pytest.raises(SendOutcomeUnknown):
         modem.send(PHONE, "hello")
+    assert bench.time.now == 120  # exactly the send timeout
     assert len(bench.net.messages(kind="MT")) == 1  # it did go out
 
 
 def test_fault_slow_submit_within_the_send_timeout_is_accepted(bench):
-    modem = bench.modem(send_timeout=Collected.WAIT)
+    modem = bench.modem()
     bench.sim().inject("slow_submit", 30)
-    result = Collected()
-    thread = threading.Thread(target=lambda: result.append(modem.send(PHONE, "hello")))
-    thread.start()
-    modem.transcript.wait_until(lambda t: t and t[-1][1].endswith("<Ctrl-Z>"))
-    bench.net.advance(30)
-    [receipt] = result.wait()
-    thread.join(Collected.WAIT)
-    assert receipt.reference is not None
+    [receipt] = modem.send(PHONE, "hello")
+    assert receipt.reference is not None and bench.time.now == 30  # when the answer came
 
 
 def test_fault_unplug_makes_the_modem_gone_and_replug_lets_it_reopen(bench):

@@ -1,4 +1,8 @@
-"""The modem pool over ``modemsim://``: choice by rule, limits, failover, reopening, inbound."""
+"""The modem pool over ``modemsim://``: choice by rule, limits, failover, reopening, inbound.
+
+Modems keep their production timeouts; they pass in virtual time (``bench.time``).
+"""
+
 import dataclasses
 import threading
 from datetime import timedelta
@@ -65,19 +69,19 @@ def test_when_every_modem_rejects_the_last_rejection_is_raised(bench):
 
 
 def test_an_unknown_outcome_is_never_failed_over(bench):
-    pool = bench.pool(bench.config("a", "plmn=20801&fault=slow_submit:30", send_timeout=0.2),
-                      bench.config("b"))
+    pool = bench.pool(bench.config("a", "plmn=20801&fault=slow_submit:150"), bench.config("b"))
     with pytest.raises(SendOutcomeUnknown):
         pool.send(PHONE, "hello", mcc="208", mnc="01")
+    assert bench.time.now == 120  # a's send timeout, and no second try after it
     assert health_of(pool, "b").sent_parts == 0 and health_of(pool, "a").unknown == 1
     assert len(bench.net.messages(kind="MT")) == 1
 
 
 def test_a_mute_modem_is_failed_over_and_reopened_like_a_vanished_one(bench):
-    pool = bench.pool(bench.config("a", "plmn=20801", prompt_timeout=0.1, command_timeout=0.1),
-                      bench.config("b"), supervise=False)
+    pool = bench.pool(bench.config("a", "plmn=20801"), bench.config("b"), supervise=False)
     bench.sim("a").inject("no_answer")
     assert pool.send(PHONE, "hello", mcc="208", mnc="01").modem == "b"
+    assert bench.time.now == 10  # a's prompt timeout, then b at once
     assert health_of(pool, "a").state == "gone" and len(bench.net.messages(kind="MT")) == 1
 
 

@@ -18,10 +18,17 @@ Options describe the modem when the URL creates it (first open in that network);
 open of the same NAME reattaches to the existing modem (same IMSI/IMEI) and ignores them.
 Reads block up to ``timeout`` like a real port; after an unplug, reads and writes raise
 SerialException until the modem is replugged and the port opened again.
+
+Running the simulator in virtual time: a port says when it is at rest (``at_rest``: a
+``read()`` is blocked with nothing to return, so every byte the modem produced so far was read
+and handed on), and calls the listeners added with ``on_rest`` each time a read comes to
+rest. Whoever owns the network's ManualClock may then advance it, knowing that the host has
+seen everything the modem said until now (the test suite's ``VirtualTime`` does so).
 """
 from __future__ import annotations
 
 import re
+from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException, Timeout
@@ -70,6 +77,8 @@ class Serial(SerialBase):
         self._modem: SimModem | None = None
         self._generation = -1
         self._cancel = False
+        self._resting = False  # a read() waits with nothing read (guarded by the network's lock)
+        self._rest_listeners: list[Callable[[], object]] = []
         super().__init__(*args, **kwargs)
 
     def open(self) -> None:
@@ -111,19 +120,52 @@ class Serial(SerialBase):
         network, data = modem.network, bytearray()
         timeout = Timeout(self._timeout)
         self._cancel = False
-        with network.changed:
-            while len(data) < size:
-                if not self.is_open or self._cancel:
-                    break
-                self._live_modem()
-                network.tick()
-                data += modem.machine.read_output(size - len(data))
-                if len(data) >= size or timeout.expired():
-                    break
-                left = timeout.time_left()
-                wait = None if getattr(network.clock, "manual", False) else POLL_SECONDS
-                network.changed.wait(wait if left is None else (left if wait is None else min(wait, left)))
-        return bytes(data)
+        announced = False  # the rest listeners heard that this read came to rest
+        while True:
+            with network.changed:
+                while True:
+                    self._resting = False
+                    if not self.is_open or self._cancel:
+                        return bytes(data)
+                    self._live_modem()
+                    network.tick()
+                    data += modem.machine.read_output(size - len(data))
+                    if len(data) >= size or timeout.expired():
+                        return bytes(data)
+                    self._resting = not data
+                    if self._resting and not announced and self._rest_listeners:
+                        break  # tell the listeners first, outside the lock
+                    self._wait(network, timeout)
+            announced = True
+            for listener in tuple(self._rest_listeners):
+                listener()
+
+    @staticmethod
+    def _wait(network, timeout: Timeout) -> None:
+        """Called with the lock held: wait for a change, polling a real-time network's timers."""
+        left = timeout.time_left()
+        wait = None if getattr(network.clock, "manual", False) else POLL_SECONDS
+        network.changed.wait(wait if left is None else (left if wait is None else min(wait, left)))
+
+    # ------------------------------------------------------------ virtual time
+    def on_rest(self, listener: Callable[[], object]) -> None:
+        """Call ``listener()`` each time a ``read()`` comes to rest (see :attr:`at_rest`): on
+        the reading thread, with no lock of the port or the network held, once per ``read()``
+        call that has to wait with nothing read."""
+        self._rest_listeners.append(listener)
+
+    @property
+    def at_rest(self) -> bool:
+        """True when the port has nothing more to give its reader until the network's clock
+        moves or someone writes: a ``read()`` waits with nothing read, the modem has no output
+        pending, and the port is neither cancelled nor unplugged (an unplugged port is not at
+        rest while open: its reader has an error to take). A closed port is at rest."""
+        modem = self._modem
+        if modem is None or not self.is_open:
+            return True
+        with modem.network.lock:
+            return (self._resting and not self._cancel and modem.alive(self._generation)
+                    and modem.machine.output_waiting == 0)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         modem = self._live_modem()

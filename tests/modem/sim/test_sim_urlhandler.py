@@ -121,3 +121,23 @@ def test_simulator_port_settings_are_accepted_like_a_real_port():
     port.flush()
     assert port.cts and port.dsr and port.cd and not port.ri and port.out_waiting == 0
     port.close()
+
+
+def test_a_port_is_at_rest_only_while_its_reader_waits_with_everything_read():
+    network, port, _ = open_port(timeout=None)
+    rested, reads = threading.Event(), []
+    port.on_rest(rested.set)
+    assert not port.at_rest  # no reader yet: nothing proves the output was taken
+
+    reader = threading.Thread(target=lambda: reads.append(port.read(6)))
+    reader.start()
+    assert rested.wait(5) and port.at_rest  # blocked in read() with nothing to give
+    rested.clear()
+
+    port.write(b"AT\r")  # the modem answers at once: no longer at rest
+    reader.join(5)
+    assert reads == [b"AT\r\r\nO"] and not port.at_rest  # "K\r\n" still waits
+    assert port.read(3) == b"K\r\n"
+
+    port.close()
+    assert port.at_rest  # a closed port has nothing more to give
