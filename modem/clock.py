@@ -3,7 +3,7 @@ re-exports these): a :class:`Clock` protocol and the real :class:`SystemClock`.
 
 ``now()`` is an aware UTC datetime (wall clock, for timestamps); ``monotonic()`` is
 seconds from an arbitrary origin that never go backwards (for timeouts and ages). The
-simulator's :class:`modem.sim.clock.ManualClock` is the clock that only moves when told.
+simulator's :class:`modem.sim.manual_clock.ManualClock` is the clock that only moves when told.
 """
 from __future__ import annotations
 

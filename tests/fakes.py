@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from modem.pool import ModemPool
-from modem.sim.clock import ManualClock
+from modem.sim.manual_clock import ManualClock
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

@@ -1,7 +1,7 @@
 """The simulated modem: develop and test without hardware, running the same driver code.
 
 Three layers: an AT state machine (:mod:`modem.sim.machine`, with the commands in
-:mod:`modem.sim.commands`, its radio side in :mod:`modem.sim.radio` and vendor quirks as
+:mod:`modem.sim.basic_commands`, its radio side in :mod:`modem.sim.radio` and vendor quirks as
 data in :mod:`modem.sim.profiles`), a virtual network of modems and phones
 (:mod:`modem.sim.network`), and a pyserial URL handler ``modemsim://NAME?options``
 (:mod:`modem.sim.urlhandler.protocol_modemsim`).
@@ -13,7 +13,7 @@ Importing this package changes nothing; call :func:`register` once before openin
 """
 from __future__ import annotations
 
-from modem.sim.clock import ManualClock, SystemClock
+from modem.sim.manual_clock import ManualClock, SystemClock
 from modem.sim.faults import FAULT_NAMES, Faults
 from modem.sim.network import (
     LogEntry,

@@ -11,11 +11,11 @@ Wire format as in 3GPP TS 27.007 / 27.005 with V1 (verbose) results: a response 
 ``\\r\\n<line>\\r\\n<line>\\r\\n`` then ``\\r\\nOK\\r\\n`` (or ERROR, +CME ERROR: n,
 +CMS ERROR: n, or the profile's own line for unknown commands); AT+CMGS answers
 ``\\r\\n> `` and then takes hex PDU digits up to Ctrl-Z (0x1A; ESC 0x1B cancels).
-Commands themselves live in :mod:`modem.sim.commands`.
+Commands themselves live in :mod:`modem.sim.basic_commands`.
 """
 from __future__ import annotations
 
-from modem.sim import commands
+from modem.sim import basic_commands as commands
 from modem.sim.card import SimCard
 from modem.sim.faults import GARBAGE, Faults
 from modem.sim.profiles import Profile

@@ -25,7 +25,7 @@ from typing import Callable
 
 from modem.pdu.codec import DeliveredSms, Reassembler, SubmittedSms, encode_deliver, encode_status_report
 from modem.sim.card import SimCard
-from modem.sim.clock import ManualClock, SystemClock
+from modem.sim.manual_clock import ManualClock, SystemClock
 from modem.sim.faults import Faults
 from modem.sim.machine import ModemMachine
 from modem.sim.profiles import get_profile

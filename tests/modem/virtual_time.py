@@ -49,7 +49,7 @@ import math
 import threading
 from typing import Callable
 
-from modem.sim.clock import ManualClock
+from modem.sim.manual_clock import ManualClock
 
 
 class VirtualTime:
