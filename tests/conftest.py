@@ -14,7 +14,7 @@ from werkzeug.serving import make_server
 
 from fakes import FakeClock
 from gateway.api.app import create_app
-from gateway.config.keys import generate_keys
+from gateway.config.keys import generate_keys, load_keys
 from gateway.config.settings import load_settings
 from gateway.storage.models import OutboundSms
 from gateway.process.wiring import build_deps, prepare_database
@@ -39,6 +39,13 @@ def key_files(tmp_path_factory):
     """One signing key and secret for the whole run (RSA generation is slow)."""
     settings = load_settings(overrides={"state_dir": tmp_path_factory.mktemp("keys")}, environ={})
     return tuple(generate_keys(settings))
+
+
+@pytest.fixture(scope="session")
+def server_keys(key_files):
+    """The run's signing key and secret, loaded once (parsing an RSA key takes ~35 ms)."""
+    return load_keys(load_settings(overrides={"signing_key_file": key_files[0],
+                                              "secret_key_file": key_files[1]}, environ={}))
 
 
 @pytest.fixture
@@ -133,7 +140,7 @@ class Gateway:
 
 
 @pytest.fixture
-def start_gateway(make_settings, clock, open_database):
+def start_gateway(make_settings, clock, open_database, server_keys):
     servers = []
 
     def start(modems=1, **overrides) -> Gateway:
@@ -142,9 +149,10 @@ def start_gateway(make_settings, clock, open_database):
         overrides.setdefault("modem_status_ttl", 10 ** 9)
         settings = make_settings(**overrides)
         engine = open_database(settings)
-        deps = build_deps(settings, engine, clock)
+        deps = build_deps(settings, engine, clock, server_keys)
         server = make_server("127.0.0.1", 0, create_app(deps, engine), threaded=True)
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="test-http", daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.01,), name="test-http",
+                                  daemon=True)
         thread.start()
         servers.append((server, thread, engine))
         gateway = Gateway(settings, clock, engine, deps, f"http://127.0.0.1:{server.server_port}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from gateway.clock import Clock, SystemClock
-from gateway.config.keys import load_keys
+from gateway.config.keys import Keys, load_keys
 from gateway.config.settings import Settings
 from gateway.storage.db import make_engine
 from gateway.storage.migrate import upgrade
@@ -16,8 +16,11 @@ from gateway.storage.uow import uow_factory
 from gateway.deps import Deps
 
 
-def build_deps(settings: Settings, engine: Engine, clock: Clock | None = None) -> Deps:
-    keys = load_keys(settings)
+def build_deps(settings: Settings, engine: Engine, clock: Clock | None = None,
+               keys: Keys | None = None) -> Deps:
+    """The use cases' dependencies over ``engine``; the keys are read from the settings'
+    files unless given (already loaded). Raises SettingsError for missing or bad keys."""
+    keys = keys or load_keys(settings)
     return Deps(settings=settings, clock=clock or SystemClock(), secret=keys.secret,
                 uow=uow_factory(engine), signing_key=keys.signing_key)
 

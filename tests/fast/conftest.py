@@ -8,8 +8,6 @@ import pytest
 
 from fake_storage import fake_deps
 from fakes import FakeClock
-from gateway.config.keys import load_keys
-from gateway.config.settings import load_settings
 from gateway.crypto.tokens import derive_hawk_credentials
 from gateway.deps import Deps
 from gateway.errors import ApiError
@@ -21,10 +19,9 @@ OTHER_NUMBER = "+33698765432"
 
 
 @pytest.fixture(scope="session")
-def keys(key_files):
-    """The session's signing key and secret (tests/conftest.py makes them once per run)."""
-    return load_keys(load_settings(overrides={"signing_key_file": key_files[0],
-                                              "secret_key_file": key_files[1]}, environ={}))
+def keys(server_keys):
+    """The run's signing key and secret (tests/conftest.py loads them once per run)."""
+    return server_keys
 
 
 @pytest.fixture
