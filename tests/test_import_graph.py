@@ -215,3 +215,14 @@ def test_the_at_and_pdu_packages_stand_on_their_own():
 
     assert any(module.startswith("modem.at.") for module in offences)
     assert {module: names for module, names in offences.items() if names} == {}
+
+
+def test_every_package_opens_with_a_docstring_saying_what_it_may_import():
+    packages = sorted(path for package in ("gateway", "modem")
+                      for path in (ROOT / package).rglob("__init__.py")
+                      if "migrations" not in path.parts)
+    silent = [str(path.relative_to(ROOT)) for path in packages
+              if "import" not in (ast.get_docstring(ast.parse(path.read_text())) or "")]
+
+    assert len(packages) >= 15
+    assert silent == []

@@ -9,6 +9,8 @@ Catalogs live next to this module and are maintained with Babel::
 ``make l10n`` re-extracts the template, updates every ``.po`` and compiles
 the ``.mo`` files, which are committed and shipped as package data.
 Translations are looked up with the standard library's :mod:`gettext`.
+
+May import only the kernel (held by tests/test_import_graph.py).
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ modem on a pseudo-terminal.
 
 Importing this package changes nothing; call :func:`register` once before opening
 ``modemsim://`` URLs with ``serial.serial_for_url``.
+
+May import the rest of ``modem`` (the PDU codec, the clock); never ``gateway``, Flask or
+SQLAlchemy, like all of ``modem``.
 """
 from __future__ import annotations
 
