@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast bench install install-test system-deps l10n clean
+.PHONY: run test test-fast bench bench-api install install-test system-deps l10n clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,18 @@ system-deps:
 # Benchmarks, run by hand (tests never assert on timings).
 bench: install-test
 	$(BIN)/python bench/latency.py
+
+# Throughput, latency, memory and storage of the API against serve --simulate, with wrk
+# (bench/api.py; `make bench-api BENCH_ARGS=--help`). wrk is installed when missing and
+# we can (root with apt-get).
+bench-api: install-test
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing wrk"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) \
+	      >/dev/null || { echo "could not install wrk"; exit 1; }; \
+	  else echo "bench-api needs wrk: sudo apt-get install wrk"; exit 1; fi; }
+	$(BIN)/python bench/api.py $(BENCH_ARGS)
 
 # Re-extract the message catalogue and recompile the translations after editing texts.
 l10n: install
