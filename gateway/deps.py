@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from gateway.clock import Clock
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from gateway.config.settings import Settings
     from gateway.crypto.browserid import SigningKey
     from gateway.crypto.tokens import ServerSecret
-    from gateway.storage.uow import UnitOfWork
+    from gateway.storage.uow import UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,9 @@ class Deps:
     settings: Settings
     clock: Clock
     secret: ServerSecret | None  # None in admin commands that need no keys
-    uow: Callable[[], UnitOfWork]
+    # ``deps.uow()`` opens a unit of work (``read_only=True`` for one that only reads);
+    # inside a request it is nested in the request's one (gateway.storage.uow).
+    uow: UnitOfWorkFactory
     signing_key: SigningKey | None
 
     def now(self) -> datetime:

@@ -3,12 +3,14 @@ use cases on it in milliseconds.
 
 ``FakeUnitOfWork`` has the surface of :class:`gateway.storage.uow.UnitOfWork` that the
 use cases (gateway/verification/), gateway/http/hawk.py and gateway/http/clients.py use:
-the context manager, ``commit()``, ``savepoint()``, ``delete_expired()`` and the
-repositories ``sessions``, ``codes``, ``nonces``, ``counters``, ``outbox``, ``inbox`` and
-``modems`` (the inbox for gateway/pipeline/inbound.py),
+the context manager, ``commit()``, ``rollback()``, ``savepoint()``, ``delete_expired()``
+and the repositories ``sessions``, ``codes``, ``nonces``, ``counters``, ``outbox``,
+``inbox`` and ``modems`` (the inbox for gateway/pipeline/inbound.py),
 each with the methods those callers need and the real repositories' semantics
 (tests/fast/test_fake_storage_matches_sqlite.py runs one contract against both). A method
 the fake lacks fails loudly (AttributeError); add it here with its real semantics.
+``FakeStorage`` is the factory (``Deps.uow``): ``read_only=True`` and ``ambient()``, with
+nested units of work, as gateway.storage.uow.SqlUnitOfWorkFactory.
 
 Transactions, as the real one on SQLite:
 
@@ -19,7 +21,15 @@ Transactions, as the real one on SQLite:
 - ``savepoint()`` puts every row back as it was (same objects, old values) when an
   exception leaves it, as a rolled back SAVEPOINT followed by a reload would;
 - units of work must not interleave their commits: SQLite serialises write transactions
-  (BEGIN IMMEDIATE); here a commit after another unit of work committed raises.
+  (BEGIN IMMEDIATE); here a commit after another unit of work committed raises;
+- while ``ambient()`` is open, ``storage()`` opens a unit of work nested in it: its
+  ``commit()`` keeps its work in the ambient transaction, leaving it without commit puts
+  the rows back as they were when it opened (or last committed);
+- a write in a read-only unit of work, or in a transaction whose first access came from
+  one, raises ReadOnlyViolation, as the real write hook does.
+
+Sessions and codes are SessionRecord and CodeRecord values, as the real repositories
+return them: changed by ``update()`` and friends, never by setting attributes.
 
 Rows are the real SQLAlchemy model instances, never attached to a session. What the
 database would do at a flush is done here: column defaults, integer ids (max + 1, as
@@ -31,7 +41,9 @@ from __future__ import annotations
 import functools
 import secrets
 import threading
+from collections import namedtuple
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
@@ -50,6 +62,8 @@ from gateway.storage.models import (OUTBOX_FINAL, HawkNonce, InboxMessage, Modem
                                     OutboundSms, RateCounter, VerificationCode,
                                     VerificationSession)
 from gateway.storage.outbox_repository import PENDING
+from gateway.storage.records import CodeRecord, SessionRecord, field_names, values_of
+from gateway.storage.transaction import ReadOnlyViolation
 
 MODELS = (VerificationSession, VerificationCode, HawkNonce, RateCounter, OutboundSms,
           ModemStatus, InboxMessage)
@@ -130,14 +144,37 @@ class _Transaction:
     it (``tables`` holds the touched ones); the committed state is never changed in place.
     """
 
-    def __init__(self, committed: Committed) -> None:
+    def __init__(self, committed: Committed, read_only: bool | None) -> None:
         self._committed = committed
         self.tables: Tables = {}
         self.closed = False
+        self.read_only = read_only  # None: decided at the first access (an ambient one)
+        self.mode: bool | None = None  # read-only or not, from the first access
+        self.innermost = None  # the nested unit of work in use
+
+    def restart(self, committed: Committed) -> None:
+        """A new transaction over ``committed`` (after a rollback)."""
+        self._committed, self.tables, self.mode = committed, {}, None
+
+    def write(self) -> None:
+        """The write hook: refuse a write where the real one refuses it."""
+        if self.mode is None:
+            self._begin()
+        inner = self.innermost
+        if (inner.read_only if inner is not None else self.read_only) or self.mode:
+            raise ReadOnlyViolation("a write in a read-only unit of work or transaction")
+
+    def _begin(self) -> None:
+        read_only = self.read_only
+        if read_only is None:
+            read_only = self.innermost is not None and self.innermost.read_only
+        self.mode = bool(read_only)
 
     def rows(self, model: type) -> dict:
         if self.closed:
             raise RuntimeError("this unit of work is closed: open a new one")
+        if self.mode is None:
+            self._begin()
         rows = self.tables.get(model)
         if rows is None:
             rows = self.tables[model] = {key: model(**values)
@@ -146,6 +183,7 @@ class _Transaction:
 
     def insert(self, row) -> None:
         """Add ``row`` as a flush would: defaults, id, constraints."""
+        self.write()
         model = type(row)
         rows = self.rows(model)
         for name, column in _columns(model):
@@ -216,49 +254,73 @@ class _Transaction:
 
 # -- the repositories ---------------------------------------------------------------------
 
+def _record(record_type: type, row):
+    return record_type(*(getattr(row, name) for name in field_names(record_type)))
+
+
 class FakeSessionRepository:
     def __init__(self, transaction: _Transaction) -> None:
         self._tx = transaction
 
-    def add(self, row: VerificationSession) -> None:
+    def add(self, record: SessionRecord) -> int:
+        row = VerificationSession(**values_of(record))
         self._tx.insert(row)
+        return row.id
 
-    def by_digest(self, hawk_id_digest: str) -> VerificationSession | None:
-        return next((row for row in self._tx.rows(VerificationSession).values()
-                     if row.hawk_id_digest == hawk_id_digest), None)
+    def by_digest(self, hawk_id_digest: str) -> SessionRecord | None:
+        row = next((row for row in self._tx.rows(VerificationSession).values()
+                    if row.hawk_id_digest == hawk_id_digest), None)
+        return None if row is None else _record(SessionRecord, row)
 
-    def delete(self, row: VerificationSession) -> None:
+    def by_hawk_id(self, hawk_id: str, digest) -> SessionRecord | None:
+        return self.by_digest(digest(hawk_id))
+
+    def update(self, session_id: int, **values) -> None:
+        self._tx.write()
+        row = self._tx.rows(VerificationSession).get(session_id)
+        if row is not None:
+            for name, value in values.items():
+                setattr(row, name, value)
+            self._tx.check()
+
+    def delete(self, record: SessionRecord) -> None:
         """The session and its code."""
+        self._tx.write()
         codes = self._tx.rows(VerificationCode)
-        for key in [key for key, code in codes.items() if code.session_id == row.id]:
+        for key in [key for key, code in codes.items() if code.session_id == record.id]:
             del codes[key]
-        del self._tx.rows(VerificationSession)[row.id]
+        self._tx.rows(VerificationSession).pop(record.id, None)
 
 
 class FakeCodeRepository:
     def __init__(self, transaction: _Transaction) -> None:
         self._tx = transaction
 
-    def for_session(self, session_id: int) -> VerificationCode | None:
-        return next((row for row in self._tx.rows(VerificationCode).values()
-                     if row.session_id == session_id), None)
+    def for_session(self, session_id: int) -> CodeRecord | None:
+        row = next((row for row in self._tx.rows(VerificationCode).values()
+                    if row.session_id == session_id), None)
+        return None if row is None else _record(CodeRecord, row)
 
-    def replace(self, row: VerificationCode) -> None:
-        """Make ``row`` the session's only code (any previous code is deleted)."""
+    def replace(self, record: CodeRecord) -> int:
+        """Make ``record`` the session's only code (any previous code is deleted)."""
+        self._tx.write()
         codes = self._tx.rows(VerificationCode)
-        for key in [key for key, code in codes.items() if code.session_id == row.session_id]:
+        for key in [key for key, code in codes.items() if code.session_id == record.session_id]:
             del codes[key]
+        row = VerificationCode(**values_of(record))
         self._tx.insert(row)
+        return row.id
 
-    def delete(self, row: VerificationCode) -> None:
-        del self._tx.rows(VerificationCode)[row.id]
+    def delete(self, record: CodeRecord) -> None:
+        self._tx.write()
+        self._tx.rows(VerificationCode).pop(record.id, None)
 
-    def record_failure(self, row: VerificationCode) -> int:
-        """Count one wrong try on the stored row; ``row`` is refreshed; the new total."""
-        stored = self._tx.rows(VerificationCode)[row.id]
+    def record_failure(self, record: CodeRecord) -> int:
+        """Count one wrong try on the stored row; the new total."""
+        self._tx.write()
+        stored = self._tx.rows(VerificationCode)[record.id]
         stored.failed_attempts += 1
-        row.failed_attempts = stored.failed_attempts
-        return row.failed_attempts
+        return stored.failed_attempts
 
 
 class FakeNonceRepository:
@@ -268,6 +330,7 @@ class FakeNonceRepository:
     def remember(self, digest: str, expires_at: datetime) -> bool:
         """Record a nonce; False when it was already seen (expired or not: only
         delete_expired forgets it)."""
+        self._tx.write()
         if digest in self._tx.rows(HawkNonce):
             return False
         self._tx.insert(HawkNonce(digest=digest, expires_at=expires_at))
@@ -281,6 +344,7 @@ class FakeCounterRepository:
     def hit(self, key: str, expires_at: datetime) -> int:
         """Add one to the counter and return it; a counter keeps its first ``expires_at``
         and counts on until delete_expired removes it."""
+        self._tx.write()
         row = self._tx.rows(RateCounter).get(key)
         if row is None:
             self._tx.insert(RateCounter(key=key, count=1, expires_at=expires_at))
@@ -294,7 +358,12 @@ class FakeOutboxRepository:
         self._tx = transaction
 
     def add(self, row: OutboundSms) -> None:
-        self._tx.insert(row)
+        """Insert a copy (the real one inserts with Core: ``row`` stays unattached) and
+        give ``row`` its id and column defaults."""
+        stored = OutboundSms(**_values(row))
+        self._tx.insert(stored)
+        for name, value in _values(stored).items():
+            setattr(row, name, value)
 
     def get(self, row_id: int) -> OutboundSms | None:
         return self._tx.rows(OutboundSms).get(row_id)
@@ -323,11 +392,21 @@ class FakeInboxRepository:
         return sorted(self._tx.rows(InboxMessage).values(), key=lambda row: -row.id)[:limit]
 
 
+@functools.cache
+def _row_type(model: type):
+    return namedtuple(f"{model.__name__}Row", [name for name, _column in _columns(model)])
+
+
+def _frozen(row):
+    return _row_type(type(row))(**_values(row))
+
+
 class FakeModemStatusRepository:
     def __init__(self, transaction: _Transaction) -> None:
         self._tx = transaction
 
     def upsert(self, values: dict) -> None:
+        self._tx.write()
         row = self._tx.rows(ModemStatus).get(values["name"])
         if row is None:
             self._tx.insert(ModemStatus(**values))
@@ -335,9 +414,10 @@ class FakeModemStatusRepository:
             for key, value in values.items():
                 setattr(row, key, value)
 
-    def fresh(self, now: datetime, ttl_seconds: int) -> list[ModemStatus]:
+    def fresh(self, now: datetime, ttl_seconds: int) -> list:
+        """Read-only rows, as the real one's Core rows."""
         since = now - timedelta(seconds=ttl_seconds)
-        return [row for row in self.all() if row.updated_at >= since]
+        return [_frozen(row) for row in self.all() if row.updated_at >= since]
 
     def all(self) -> list[ModemStatus]:
         return sorted(self._tx.rows(ModemStatus).values(), key=lambda row: row.name)
@@ -348,12 +428,13 @@ class FakeModemStatusRepository:
 class FakeUnitOfWork:
     """One transaction over a FakeStorage; see the module docstring."""
 
-    def __init__(self, storage: "FakeStorage") -> None:
+    def __init__(self, storage: "FakeStorage", read_only: bool | None = False) -> None:
         self._storage = storage
+        self._read_only = read_only
 
     def __enter__(self) -> "FakeUnitOfWork":
         self._version, committed = self._storage._begin()
-        self._tx = _Transaction(committed)
+        self._tx = _Transaction(committed, self._read_only)
         self.sessions = FakeSessionRepository(self._tx)
         self.codes = FakeCodeRepository(self._tx)
         self.nonces = FakeNonceRepository(self._tx)
@@ -368,11 +449,21 @@ class FakeUnitOfWork:
 
     def commit(self) -> None:
         self._version = self._storage._commit(self._version, self._tx)
+        self._tx.mode = None  # the next access begins a new transaction
+
+    def rollback(self) -> None:
+        """Undo what was not committed; the unit of work stays usable."""
+        self._version, committed = self._storage._begin()
+        self._tx.restart(committed)
+
+    def nested(self, read_only: bool = False) -> "FakeNestedUnitOfWork":
+        return FakeNestedUnitOfWork(self, read_only)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """An exception leaving the block undoes only what was done inside it (and
         propagates); the rest of the unit of work stays usable."""
+        self._tx.write()
         saved = self._tx.snapshot()
         try:
             yield
@@ -383,6 +474,7 @@ class FakeUnitOfWork:
 
     def delete_expired(self, now: datetime, outbox_retention_seconds: int) -> dict:
         """As gateway.storage.repositories.delete_expired: rows per table."""
+        self._tx.write()
         counts = {}
         for model in (VerificationCode, HawkNonce, RateCounter):
             counts[model.__tablename__] = self._delete(model, lambda r: r.expires_at <= now)
@@ -409,17 +501,73 @@ class FakeUnitOfWork:
         return len(doomed)
 
 
+class FakeNestedUnitOfWork:
+    """A unit of work inside another's transaction (a savepoint): ``commit()`` keeps its
+    work there, leaving without commit puts the rows back as they were at its start (or
+    its last commit)."""
+
+    def __init__(self, parent: FakeUnitOfWork, read_only: bool) -> None:
+        self._parent, self.read_only = parent, read_only
+
+    def __enter__(self) -> "FakeNestedUnitOfWork":
+        parent = self._parent
+        self._tx = parent._tx
+        for name in ("sessions", "codes", "nonces", "counters", "outbox", "inbox", "modems"):
+            setattr(self, name, getattr(parent, name))
+        self._outer, self._tx.innermost = self._tx.innermost, self
+        self._saved = self._tx.snapshot()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.rollback()
+        finally:
+            self._tx.innermost = self._outer
+
+    def commit(self) -> None:
+        self._tx.check()  # RELEASE flushes
+        self._saved = self._tx.snapshot()
+
+    def rollback(self) -> None:
+        self._tx.restore(self._saved)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self._parent.savepoint():
+            yield
+
+    def delete_expired(self, now: datetime, outbox_retention_seconds: int) -> dict:
+        return self._parent.delete_expired(now, outbox_retention_seconds)
+
+
 class FakeStorage:
     """The committed rows of an in-memory database. Calling it opens a unit of work, so it
-    is what ``Deps.uow`` expects (``deps.uow()``)."""
+    is what ``Deps.uow`` expects (``deps.uow()``, ``deps.uow(read_only=True)``)."""
 
     def __init__(self) -> None:
         self._tables: Committed = {model: {} for model in MODELS}
         self._version = 0
         self._lock = threading.Lock()
+        self._ambient: ContextVar[FakeUnitOfWork | None] = ContextVar("fake_ambient",
+                                                                     default=None)
 
-    def __call__(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self)
+    def __call__(self, *, read_only: bool = False) -> FakeUnitOfWork | FakeNestedUnitOfWork:
+        ambient = self._ambient.get()
+        if ambient is not None:
+            return ambient.nested(read_only)
+        return FakeUnitOfWork(self, read_only)
+
+    @contextmanager
+    def ambient(self) -> Iterator[FakeUnitOfWork]:
+        """As SqlUnitOfWorkFactory.ambient: units of work opened meanwhile nest in it."""
+        if self._ambient.get() is not None:
+            raise RuntimeError("an ambient unit of work is already open in this context")
+        with FakeUnitOfWork(self, read_only=None) as uow:
+            token = self._ambient.set(uow)
+            try:
+                yield uow
+            finally:
+                self._ambient.reset(token)
 
     def _begin(self) -> tuple[int, Committed]:
         with self._lock:

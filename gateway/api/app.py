@@ -13,7 +13,8 @@ from gateway.api.msisdn_v1.views import api
 from gateway.api.service.scrape import metrics
 from gateway.api.service.views import meta
 from gateway.deps import Deps
-from gateway.http import error_handlers as errors
+from gateway.errors import TooManyRequests
+from gateway.http import error_handlers as errors, transaction
 from gateway.http.bodies import check_length
 from gateway.http.clients import limit_client
 
@@ -32,8 +33,19 @@ def create_app(deps: Deps, engine: Engine) -> Flask:
     @app.before_request
     def _guard():
         check_length(request, deps.settings.max_body_bytes)
-        if request.path not in UNLIMITED_PATHS:
-            limit_client(deps, request)
+        if request.path in UNLIMITED_PATHS:
+            return
+        # The whole body first: a slow client must never hold the transaction (on SQLite,
+        # the write lock) while we wait for its bytes.
+        request.get_data(cache=True)
+        uow = transaction.begin(deps)  # the request's one transaction, committed after it
+        try:
+            limit_client(uow, deps, request)
+        except TooManyRequests:
+            uow.rollback()  # a refused request consumes no budget
+            raise
+
+    transaction.install(app)
 
     app.register_blueprint(meta)
     app.register_blueprint(api)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Execution option of a connection whose transaction only reads: on SQLite it begins with a
+# plain (deferred) BEGIN, which waits for no writer; elsewhere it changes nothing.
+READ_ONLY = "gateway_read_only"
+READ_ONLY_OPTIONS = {READ_ONLY: True}
 
 
 class DatabaseUrlError(ValueError):
@@ -20,7 +24,9 @@ def make_engine(url: str) -> Engine:
 
     For a SQLite file the parent directory is created. Every SQLite transaction starts
     with BEGIN IMMEDIATE so that a read-then-write transaction never fails with
-    SQLITE_BUSY when another process (an API worker, the modem worker) wrote meanwhile.
+    SQLITE_BUSY when another process (an API worker, the modem worker) wrote meanwhile;
+    but one on a connection with the READ_ONLY execution option (a transaction that
+    only reads, see gateway.storage.transaction) starts with a deferred BEGIN.
     """
     try:
         parsed = make_url(url)
@@ -61,5 +67,21 @@ def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
     cursor.close()
 
 
-def _sqlite_on_begin(connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_on_begin(connection: Connection) -> None:
+    read_only = connection.get_execution_options().get(READ_ONLY)
+    execute_on_driver(connection, "BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def execute_on_driver(connection: Connection, sql: str) -> None:
+    """Run ``sql`` (no parameters, no rows) on the driver's connection under
+    ``connection``: transaction control (BEGIN, SAVEPOINT) on the hot path, where a
+    statement through SQLAlchemy costs ten times more. A driver error is raised as
+    SQLAlchemy's (OperationalError: "database is locked"), as if SQLAlchemy had run it."""
+    error_type = connection.dialect.loaded_dbapi.Error
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql)
+    except error_type as error:
+        raise DBAPIError.instance(sql, None, error, error_type) from error
+    finally:
+        cursor.close()

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from gateway.storage.models import InboxMessage
+from gateway.storage.transaction import Repository
 
 
 def inbox_dedupe_key(modem: str, sender: str, smsc_timestamp: datetime | None, text: str) -> str:
@@ -17,14 +17,12 @@ def inbox_dedupe_key(modem: str, sender: str, smsc_timestamp: datetime | None, t
     return hashlib.sha256("\0".join((modem, sender, stamp, text)).encode()).hexdigest()
 
 
-class InboxRepository:
+class InboxRepository(Repository):
     """Received SMS, stored once each (a redelivery is recognised by its dedupe key)."""
-
-    def __init__(self, session: Session) -> None:
-        self._db = session
 
     def store(self, row: InboxMessage) -> bool:
         """Insert ``row``; False if the same SMS was stored before (a redelivery)."""
+        self._tx.before_write()
         try:
             with self._db.begin_nested():
                 self._db.add(row)

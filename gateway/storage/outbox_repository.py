@@ -5,30 +5,40 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, select, update
 
 from gateway.storage.models import OutboundPart, OutboundSms
+from gateway.storage.transaction import Repository
 from modem.numbers import digits_tail
 
 PENDING = ("queued", "sending")
+OUTBOX = OutboundSms.__table__
+_INSERT = insert(OUTBOX)
+_PENDING_COUNT = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.status.in_(PENDING))
 
 
-class OutboxRepository:
+class OutboxRepository(Repository):
     """The outbox: rows queued by the use cases, claimed and updated by the worker, listed
     by the admin commands."""
 
-    def __init__(self, session: Session) -> None:
-        self._db = session
-
     def add(self, row: OutboundSms) -> None:
-        """Queue ``row`` (flushed, so its id is known)."""
-        self._db.add(row)
-        self._db.flush()
+        """Queue ``row``, a new OutboundSms: inserted at once with Core (its ``id`` is set;
+        the object is not attached to the session: load the row to change it)."""
+        values = {}
+        for column in OUTBOX.columns:
+            value = getattr(row, column.key)
+            if value is None and (column.primary_key or column.default is not None):
+                if column.default is not None and column.default.is_scalar:
+                    setattr(row, column.key, column.default.arg)
+                continue
+            values[column.key] = value
+        result = self._tx.before_write().execute(_INSERT, values)
+        row.id = result.inserted_primary_key[0]
 
     def claim_due(self, now: datetime, limit: int, worker: str) -> list[OutboundSms]:
         """Mark up to ``limit`` due rows ``sending`` for ``worker`` (one attempt more) and
         return them. On PostgreSQL concurrent workers skip each other's rows."""
+        self._tx.before_write()
         query = (select(OutboundSms.id).where(OutboundSms.status == "queued",
                                               OutboundSms.next_attempt_at <= now,
                                               OutboundSms.expires_at > now)
@@ -56,8 +66,7 @@ class OutboxRepository:
 
     def pending_parts_estimate(self) -> int:
         """Rows queued or being sent (each counted as one part: codes fit one SMS)."""
-        return self._db.scalar(select(func.count()).select_from(OutboundSms)
-                               .where(OutboundSms.status.in_(PENDING))) or 0
+        return self._tx.connection().execute(_PENDING_COUNT).scalar() or 0
 
     def parts_sent_since(self, since: datetime) -> dict[str, int]:
         """SMS parts each modem submitted since ``since`` (for the daily quotas)."""
@@ -66,6 +75,7 @@ class OutboxRepository:
             .group_by(OutboundPart.modem)).all())
 
     def add_part(self, part: OutboundPart) -> None:
+        self._tx.before_write()
         self._db.add(part)
 
     def parts_of(self, row_id: int) -> list[OutboundPart]:

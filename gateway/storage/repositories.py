@@ -1,26 +1,28 @@
-"""Data access for the use cases: small repositories over one SQLAlchemy session.
+"""Data access for the use cases: the repositories of the API's hot path (sessions, codes,
+nonces, counters), with SQLAlchemy Core statements built once.
 
 Use cases call these methods and never build queries themselves. Every method runs inside
-the caller's transaction (see gateway.storage.uow).
+the caller's transaction (see gateway.storage.uow and gateway.storage.transaction).
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
+from typing import Callable
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.storage.models import (OUTBOX_FINAL, HawkNonce, OutboundSms, RateCounter,
                                     VerificationCode, VerificationSession)
+from gateway.storage.records import CodeRecord, SessionRecord, field_names, values_of
+from gateway.storage.transaction import Repository
 
-
-def _on_conflict_insert(session: Session):
-    """The dialect's INSERT supporting ON CONFLICT (SQLite, PostgreSQL), or None when the
-    dialect has none and the portable fallbacks below are used (MySQL, MariaDB, ...)."""
-    return {"sqlite": sqlite.insert,
-            "postgresql": postgresql.insert}.get(session.get_bind().dialect.name)
+# The dialects' INSERT supporting ON CONFLICT; elsewhere (MySQL, MariaDB, ...) the
+# portable fallbacks below are used.
+ON_CONFLICT_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 # A concurrent first hit on a counter makes our INSERT fail; we then UPDATE the row it
@@ -67,83 +69,149 @@ def hit_counter_portably(session: Session, key: str, expires_at: datetime) -> in
                        "in a row and the UPDATE still found no row")
 
 
-class SessionRepository:
-    def __init__(self, session: Session) -> None:
-        self._db = session
-
-    def add(self, row: VerificationSession) -> None:
-        self._db.add(row)
-        self._db.flush()
-
-    def by_digest(self, hawk_id_digest: str) -> VerificationSession | None:
-        return self._db.scalar(select(VerificationSession)
-                               .where(VerificationSession.hawk_id_digest == hawk_id_digest))
-
-    def delete(self, row: VerificationSession) -> None:
-        self._db.execute(delete(VerificationCode).where(VerificationCode.session_id == row.id))
-        self._db.delete(row)
+def _columns(table, record_type) -> list:
+    return [table.c[name] for name in field_names(record_type)]
 
 
-class CodeRepository:
-    def __init__(self, session: Session) -> None:
-        self._db = session
+SESSIONS = VerificationSession.__table__
+CODES = VerificationCode.__table__
+NONCES = HawkNonce.__table__
+COUNTERS = RateCounter.__table__
 
-    def for_session(self, session_id: int) -> VerificationCode | None:
+# Statements built once (building one costs more than running it); parameters are given
+# at execution, so each compiles once per dialect and is then taken from the cache.
+_SESSION_BY_DIGEST = (select(*_columns(SESSIONS, SessionRecord))
+                      .where(SESSIONS.c.hawk_id_digest == bindparam("digest")))
+_INSERT_SESSION = insert(SESSIONS)
+_UPDATE_SESSION = update(SESSIONS).where(SESSIONS.c.id == bindparam("session_key"))
+_DELETE_SESSION = delete(SESSIONS).where(SESSIONS.c.id == bindparam("session_key"))
+_CODE_OF_SESSION = (select(*_columns(CODES, CodeRecord))
+                    .where(CODES.c.session_id == bindparam("session_key")).with_for_update())
+_DELETE_CODES_OF_SESSION = delete(CODES).where(CODES.c.session_id == bindparam("session_key"))
+_INSERT_CODE = insert(CODES)
+_DELETE_CODE = delete(CODES).where(CODES.c.id == bindparam("code_key"))
+_COUNT_FAILURE = (update(CODES).where(CODES.c.id == bindparam("code_key"))
+                  .values(failed_attempts=CODES.c.failed_attempts + 1))
+_COUNT_FAILURE_RETURNING = _COUNT_FAILURE.returning(CODES.c.failed_attempts)
+_FAILURES = select(CODES.c.failed_attempts).where(CODES.c.id == bindparam("code_key"))
+
+
+@functools.cache
+def _remember_nonce(dialect: str):
+    """INSERT .. ON CONFLICT DO NOTHING RETURNING digest, or None without ON CONFLICT.
+    RETURNING, not rowcount: psycopg 3 reports rowcount -1 for an INSERT once SQLAlchemy
+    has closed the cursor (sqlalchemy/sqlalchemy#10696)."""
+    upsert = ON_CONFLICT_INSERTS.get(dialect)
+    if upsert is None:
+        return None
+    return (upsert(NONCES).on_conflict_do_nothing(index_elements=["digest"])
+            .returning(NONCES.c.digest))
+
+
+@functools.cache
+def _hit_counter(dialect: str):
+    """INSERT .. ON CONFLICT DO UPDATE count + 1 RETURNING count, or None."""
+    upsert = ON_CONFLICT_INSERTS.get(dialect)
+    if upsert is None:
+        return None
+    return (upsert(COUNTERS).on_conflict_do_update(index_elements=["key"],
+                                                   set_={"count": COUNTERS.c.count + 1})
+            .returning(COUNTERS.c.count))
+
+
+class SessionRepository(Repository):
+    """Sessions as SessionRecords, read with Core and cached for the transaction."""
+
+    def add(self, record: SessionRecord) -> int:
+        """Insert ``record`` (its ``id`` None); returns the new session's id."""
+        result = self._tx.before_write().execute(_INSERT_SESSION, values_of(record))
+        return result.inserted_primary_key[0]
+
+    def by_digest(self, hawk_id_digest: str) -> SessionRecord | None:
+        row = self._tx.connection().execute(_SESSION_BY_DIGEST,
+                                            {"digest": hawk_id_digest}).first()
+        return None if row is None else SessionRecord(*row)
+
+    def by_hawk_id(self, hawk_id: str, digest: Callable[[str], str]) -> SessionRecord | None:
+        """The session whose stored digest is ``digest(hawk_id)``. Read, and its digest
+        computed, once per transaction: a request's Hawk check and its use case share it.
+        The hawk id is kept in memory for the transaction only."""
+        key = ("session", hawk_id)
+        record = self._tx.cache.get(key)
+        if record is None:
+            record = self.by_digest(digest(hawk_id))
+            if record is not None:
+                self._tx.cache[key] = record
+        return record
+
+    def update(self, session_id: int, **values) -> None:
+        """Set the given columns of the session."""
+        self._tx.before_write().execute(_UPDATE_SESSION, {"session_key": session_id, **values})
+        self._forget(session_id)
+
+    def delete(self, record: SessionRecord) -> None:
+        """The session and its code."""
+        connection = self._tx.before_write()
+        connection.execute(_DELETE_CODES_OF_SESSION, {"session_key": record.id})
+        connection.execute(_DELETE_SESSION, {"session_key": record.id})
+        self._forget(record.id)
+
+    def _forget(self, session_id: int) -> None:
+        cache = self._tx.cache
+        for key in [key for key, value in cache.items()
+                    if key[0] == "session" and value.id == session_id]:
+            del cache[key]
+
+
+class CodeRepository(Repository):
+    """The current code of each session, as CodeRecords."""
+
+    def for_session(self, session_id: int) -> CodeRecord | None:
         """The session's code, locked for update (PostgreSQL; SQLite locks the database)."""
-        return self._db.scalar(select(VerificationCode)
-                               .where(VerificationCode.session_id == session_id)
-                               .with_for_update())
+        row = self._tx.connection().execute(_CODE_OF_SESSION,
+                                            {"session_key": session_id}).first()
+        return None if row is None else CodeRecord(*row)
 
-    def replace(self, row: VerificationCode) -> None:
-        """Make ``row`` the session's only code (any previous code is deleted)."""
-        self._db.execute(delete(VerificationCode)
-                         .where(VerificationCode.session_id == row.session_id))
-        self._db.add(row)
-        self._db.flush()
+    def replace(self, record: CodeRecord) -> int:
+        """Make ``record`` the session's only code (any previous code is deleted); returns
+        the new code's id."""
+        connection = self._tx.before_write()
+        connection.execute(_DELETE_CODES_OF_SESSION, {"session_key": record.session_id})
+        return connection.execute(_INSERT_CODE, values_of(record)).inserted_primary_key[0]
 
-    def delete(self, row: VerificationCode) -> None:
-        self._db.delete(row)
+    def delete(self, record: CodeRecord) -> None:
+        self._tx.before_write().execute(_DELETE_CODE, {"code_key": record.id})
 
-    def record_failure(self, row: VerificationCode) -> int:
+    def record_failure(self, record: CodeRecord) -> int:
         """Count one wrong try atomically (concurrent workers); returns the new total."""
-        self._db.execute(update(VerificationCode).where(VerificationCode.id == row.id)
-                         .values(failed_attempts=VerificationCode.failed_attempts + 1))
-        self._db.refresh(row)
-        return row.failed_attempts
+        connection = self._tx.before_write()
+        key = {"code_key": record.id}
+        if connection.dialect.update_returning:
+            return connection.execute(_COUNT_FAILURE_RETURNING, key).scalar_one()
+        connection.execute(_COUNT_FAILURE, key)
+        return connection.execute(_FAILURES, key).scalar_one()
 
 
-class NonceRepository:
-    def __init__(self, session: Session) -> None:
-        self._db = session
-
+class NonceRepository(Repository):
     def remember(self, digest: str, expires_at: datetime) -> bool:
         """Record a nonce; False when it was already seen (a replay)."""
-        upsert = _on_conflict_insert(self._db)
-        if upsert is None:
-            return remember_nonce_portably(self._db, digest, expires_at)
-        # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for an INSERT once
-        # SQLAlchemy has closed the cursor (sqlalchemy/sqlalchemy#10696).
-        inserted = self._db.execute(upsert(HawkNonce)
-                                    .values(digest=digest, expires_at=expires_at)
-                                    .on_conflict_do_nothing(index_elements=["digest"])
-                                    .returning(HawkNonce.digest)).first()
-        return inserted is not None
+        connection = self._tx.before_write()
+        statement = _remember_nonce(connection.dialect.name)
+        if statement is None:
+            return remember_nonce_portably(self._tx.db, digest, expires_at)
+        return connection.execute(statement, {"digest": digest,
+                                              "expires_at": expires_at}).first() is not None
 
 
-class CounterRepository:
-    def __init__(self, session: Session) -> None:
-        self._db = session
-
+class CounterRepository(Repository):
     def hit(self, key: str, expires_at: datetime) -> int:
         """Add one to the counter ``key`` and return its new value (atomic upsert)."""
-        upsert = _on_conflict_insert(self._db)
-        if upsert is None:
-            return hit_counter_portably(self._db, key, expires_at)
-        statement = (upsert(RateCounter).values(key=key, count=1, expires_at=expires_at)
-                     .on_conflict_do_update(index_elements=["key"],
-                                            set_={"count": RateCounter.count + 1})
-                     .returning(RateCounter.count))
-        return self._db.execute(statement).scalar_one()
+        connection = self._tx.before_write()
+        statement = _hit_counter(connection.dialect.name)
+        if statement is None:
+            return hit_counter_portably(self._tx.db, key, expires_at)
+        return connection.execute(statement, {"key": key, "count": 1,
+                                              "expires_at": expires_at}).scalar_one()
 
 
 def delete_expired(session: Session, now: datetime, outbox_retention_seconds: int) -> dict:

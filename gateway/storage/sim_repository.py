@@ -4,25 +4,24 @@ runs in the caller's transaction."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from gateway.storage.models import SimModemCommand, SimMoRequest, SimPhoneMessage
+from gateway.storage.transaction import Repository
 
 
-class SimMailboxRepository:
+class SimMailboxRepository(Repository):
     """--simulate: what virtual phones received, and the SMS-MO they are asked to send."""
-
-    def __init__(self, session: Session) -> None:
-        self._db = session
 
     def received(self, phone: str) -> list[SimPhoneMessage]:
         return list(self._db.scalars(select(SimPhoneMessage).where(SimPhoneMessage.phone == phone)
                                      .order_by(SimPhoneMessage.id)))
 
     def add_received(self, row: SimPhoneMessage) -> None:
+        self._tx.before_write()
         self._db.add(row)
 
     def request_mo(self, row: SimMoRequest) -> None:
+        self._tx.before_write()
         self._db.add(row)
         self._db.flush()
 
@@ -31,6 +30,7 @@ class SimMailboxRepository:
                                      .order_by(SimMoRequest.id)))
 
     def add_command(self, row: SimModemCommand) -> None:
+        self._tx.before_write()
         self._db.add(row)
         self._db.flush()
 

@@ -2,23 +2,39 @@
 
 Usage::
 
-    with uow_factory() as uow:
+    with deps.uow() as uow:
         ...
         uow.commit()
 
-Leaving the block without ``commit()`` (or by an exception) rolls everything back.
-Use cases see the abstract :class:`UnitOfWork`: its repositories and three methods, never
+Leaving the block without ``commit()`` (or by an exception) rolls back what the block did.
+Use cases see the abstract :class:`UnitOfWork`: its repositories and a few methods, never
 the SQLAlchemy session. :class:`SqlUnitOfWork` is the real one; the fast tests run the use
 cases against an in-memory one with the same surface (tests/fake_storage.py).
+
+``deps.uow`` is a :class:`UnitOfWorkFactory`. Normally each call opens a transaction of
+its own. While an *ambient* unit of work is open in the calling context (the HTTP layer
+opens one per request: gateway.http.transaction), each call instead opens a unit of work
+**nested** in it: a savepoint of the ambient transaction, taken just before its first
+write. Its ``commit()`` releases the savepoint (the work becomes part of the ambient
+transaction, committed with it); leaving it without commit rolls back its own work only.
+So a use case is the same code alone (tests, the worker) and inside a request, and a
+request costs one transaction: the per-client counter, the Hawk nonce and the use case's
+work are committed together, once.
+
+``read_only=True`` declares a unit of work that only reads: a write in it raises
+ReadOnlyViolation, and when it is the one that begins the transaction, SQLite begins a
+read transaction (see gateway.storage.transaction) that takes no write lock.
 """
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import ContextManager, Iterator, Protocol
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.storage.inbox_repository import InboxRepository
 from gateway.storage.modem_status_repository import ModemStatusRepository
@@ -27,10 +43,14 @@ from gateway.storage.repositories import (CodeRepository, CounterRepository,
                                           NonceRepository, SessionRepository,
                                           delete_expired)
 from gateway.storage.sim_repository import SimMailboxRepository
+from gateway.storage.transaction import ReadOnlyViolation, Transaction
+
+__all__ = ["UnitOfWork", "UnitOfWorkFactory", "SqlUnitOfWork", "NestedUnitOfWork",
+           "SqlUnitOfWorkFactory", "AmbientScope", "ReadOnlyViolation", "uow_factory"]
 
 
 class UnitOfWork(Protocol):
-    """One transaction and the repositories that run inside it."""
+    """One transaction (or a savepoint of one) and the repositories that run inside it."""
 
     sessions: SessionRepository
     codes: CodeRepository
@@ -48,6 +68,9 @@ class UnitOfWork(Protocol):
 
     def commit(self) -> None: ...
 
+    def rollback(self) -> None:
+        """Undo what was not committed; the unit of work stays usable."""
+
     def savepoint(self) -> ContextManager[None]:
         """A nested transaction: an exception leaving it undoes only what it did."""
 
@@ -55,45 +78,206 @@ class UnitOfWork(Protocol):
         """Housekeeping; rows removed or expired per table."""
 
 
-class SqlUnitOfWork:
-    """The unit of work over one SQLAlchemy session."""
+class UnitOfWorkFactory(Protocol):
+    """What ``Deps.uow`` is (see the module docstring)."""
 
-    def __init__(self, factory: sessionmaker) -> None:
-        self._factory = factory
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
+
+    def ambient(self) -> ContextManager[UnitOfWork]:
+        """A unit of work that every unit of work opened in this context (thread) joins
+        as a nested one, until the block ends. Its transaction begins at its first
+        statement; the caller commits it."""
+
+
+def _repository(kind: type) -> functools.cached_property:
+    @functools.cached_property
+    def repository(self):
+        return kind(self._tx)
+    return repository
+
+
+class SqlUnitOfWork:
+    """The unit of work over one connection (see the module docstring and
+    gateway.storage.transaction)."""
+
+    def __init__(self, engine: Engine, sessions: sessionmaker,
+                 read_only: bool | None = False) -> None:
+        self._engine, self._sessions = engine, sessions
+        self._read_only = read_only
 
     def __enter__(self) -> SqlUnitOfWork:
-        self.db = self._factory()
-        self.sessions = SessionRepository(self.db)
-        self.codes = CodeRepository(self.db)
-        self.nonces = NonceRepository(self.db)
-        self.counters = CounterRepository(self.db)
-        self.outbox = OutboxRepository(self.db)
-        self.inbox = InboxRepository(self.db)
-        self.modems = ModemStatusRepository(self.db)
-        self.sim = SimMailboxRepository(self.db)
+        self._tx = Transaction(self._engine, self._sessions, self._read_only)
         return self
+
+    # The repositories, each made at its first use (a request uses two or three).
+    sessions = _repository(SessionRepository)
+    codes = _repository(CodeRepository)
+    nonces = _repository(NonceRepository)
+    counters = _repository(CounterRepository)
+    outbox = _repository(OutboxRepository)
+    inbox = _repository(InboxRepository)
+    modems = _repository(ModemStatusRepository)
+    sim = _repository(SimMailboxRepository)
 
     def __exit__(self, *exc_info) -> None:
         # close() rolls back what was not committed and detaches the objects without
         # expiring them, so callers may read what they loaded after the block.
-        self.db.close()
+        self._tx.close()
+
+    @property
+    def db(self) -> Session:
+        """The ORM session (tests and the ORM repositories), transaction begun."""
+        return self._tx.session()
 
     def commit(self) -> None:
-        self.db.commit()
+        self._tx.commit()
+
+    def rollback(self) -> None:
+        self._tx.rollback()
+
+    def nested(self, read_only: bool = False) -> NestedUnitOfWork:
+        return NestedUnitOfWork(self, self._tx, read_only)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested transaction: an exception leaving the block undoes only what was done
         inside it (and propagates); the rest of the unit of work stays usable."""
-        with self.db.begin_nested():
+        savepoint = self._tx.savepoint()
+        try:
             yield
+        except BaseException:
+            self._tx.cache.clear()
+            savepoint.rollback()
+            raise
+        savepoint.commit()
 
     def delete_expired(self, now: datetime, outbox_retention_seconds: int) -> dict:
         """Housekeeping (see gateway.storage.repositories.delete_expired): rows per table."""
-        return delete_expired(self.db, now, outbox_retention_seconds)
+        self._tx.before_write()
+        return delete_expired(self._tx.session(), now, outbox_retention_seconds)
 
 
-def uow_factory(engine: Engine):
-    """A callable returning a fresh SqlUnitOfWork bound to ``engine``."""
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
-    return lambda: SqlUnitOfWork(factory)
+class NestedUnitOfWork:
+    """A unit of work inside another's transaction, with the same repositories.
+
+    Its savepoint is taken lazily, just before its first write, and only when the
+    transaction already holds other work; when it holds none, a rollback of the whole
+    transaction undoes exactly this unit's work, and no SAVEPOINT is needed.
+    ``commit()`` releases the savepoint; a write after it takes a new one. Changes go
+    through repository methods (which call the write hook first), never by setting
+    attributes of loaded ORM rows.
+    """
+
+    def __init__(self, parent: SqlUnitOfWork, transaction: Transaction, read_only: bool) -> None:
+        self._parent, self._tx, self.read_only = parent, transaction, read_only
+        self._savepoint = None
+        self._unguarded = False  # wrote with no savepoint: the transaction holds only that
+
+    def __enter__(self) -> NestedUnitOfWork:
+        self._outer, self._tx.innermost = self._tx.innermost, self
+        return self
+
+    sessions = property(lambda self: self._parent.sessions)
+    codes = property(lambda self: self._parent.codes)
+    nonces = property(lambda self: self._parent.nonces)
+    counters = property(lambda self: self._parent.counters)
+    outbox = property(lambda self: self._parent.outbox)
+    inbox = property(lambda self: self._parent.inbox)
+    modems = property(lambda self: self._parent.modems)
+    sim = property(lambda self: self._parent.sim)
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.rollback()
+        finally:
+            self._tx.innermost = self._outer
+
+    @property
+    def db(self) -> Session:
+        return self._parent.db
+
+    def before_write(self, transaction_begun: bool) -> None:
+        """The write hook (gateway.storage.transaction): take the savepoint if needed."""
+        if self.read_only:
+            raise ReadOnlyViolation("a write in a read-only unit of work")
+        if self._savepoint is None and not self._unguarded:
+            if transaction_begun:
+                self._savepoint = self._tx.savepoint()
+            else:
+                self._unguarded = True
+
+    def commit(self) -> None:
+        if self._savepoint is not None:
+            savepoint, self._savepoint = self._savepoint, None
+            savepoint.commit()
+        elif self._unguarded:
+            self._tx.flush()
+        self._unguarded = False
+
+    def rollback(self) -> None:
+        if self._savepoint is not None:
+            savepoint, self._savepoint = self._savepoint, None
+            self._tx.cache.clear()
+            savepoint.rollback()
+        elif self._unguarded:
+            self._unguarded = False
+            self._tx.rollback()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self.before_write(self._tx.begun)  # ours first, so that the two nest
+        with self._parent.savepoint():
+            yield
+
+    def delete_expired(self, now: datetime, outbox_retention_seconds: int) -> dict:
+        return self._parent.delete_expired(now, outbox_retention_seconds)
+
+
+class SqlUnitOfWorkFactory:
+    """``Deps.uow`` over an engine (see the module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        # ORM sessions are bound to a unit of work's connection and own its transaction.
+        self._sessionmaker = sessionmaker(expire_on_commit=False,
+                                          join_transaction_mode="control_fully")
+        self._ambient: ContextVar[SqlUnitOfWork | None] = ContextVar(
+            "ambient_unit_of_work", default=None)
+
+    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork | NestedUnitOfWork:
+        ambient = self._ambient.get()
+        if ambient is not None:
+            return ambient.nested(read_only)
+        return SqlUnitOfWork(self._engine, self._sessionmaker, read_only)
+
+    def ambient(self) -> AmbientScope:
+        return AmbientScope(self._ambient,
+                            SqlUnitOfWork(self._engine, self._sessionmaker, read_only=None))
+
+
+class AmbientScope:
+    """``with factory.ambient() as uow``: ``uow`` is the ambient unit of work of this
+    context until the block ends (a class, not a generator: it runs on every request)."""
+
+    __slots__ = ("_variable", "_uow", "_token")
+
+    def __init__(self, variable: ContextVar, uow: SqlUnitOfWork) -> None:
+        self._variable, self._uow = variable, uow
+
+    def __enter__(self) -> SqlUnitOfWork:
+        if self._variable.get() is not None:
+            raise RuntimeError("an ambient unit of work is already open in this context")
+        self._uow.__enter__()
+        self._token = self._variable.set(self._uow)
+        return self._uow
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self._uow.__exit__(*exc_info)
+        finally:
+            self._variable.reset(self._token)
+
+
+def uow_factory(engine: Engine) -> SqlUnitOfWorkFactory:
+    """The unit-of-work factory (``Deps.uow``) bound to ``engine``."""
+    return SqlUnitOfWorkFactory(engine)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 from gateway.errors import ServiceUnavailable
-from gateway.storage.models import ModemStatus
 from gateway.storage.uow import UnitOfWork
 from gateway.deps import Deps
 
@@ -16,7 +15,8 @@ from gateway.deps import Deps
 DEFAULT_SECONDS_PER_PART = 3.0
 
 
-def healthy_modems(uow: UnitOfWork, deps: Deps) -> list[ModemStatus]:
+def healthy_modems(uow: UnitOfWork, deps: Deps) -> list:
+    """The statuses (rows with ModemStatus's columns) of the healthy modems, fresh ones."""
     return [status for status in uow.modems.fresh(deps.now(), deps.settings.modem_status_ttl)
             if status.healthy]
 

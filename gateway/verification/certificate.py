@@ -17,7 +17,7 @@ def sign_certificate(deps: Deps, hawk_id: str, public_key: object,
         raise InvalidParameter(f"publicKey: {exc}") from None
     limit = deps.settings.certificate_max_duration
     seconds = limit if duration is None else min(duration, limit)
-    with deps.uow() as uow:
+    with deps.uow(read_only=True) as uow:
         row = load_session(uow, deps, hawk_id)
         if row.verified_at is None:
             raise Unverified("the MSISDN of this session has not been verified yet")

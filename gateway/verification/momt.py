@@ -36,7 +36,7 @@ def start_momt_verification(uow: UnitOfWork, deps: Deps, hawk_id: str, sender: s
     """
     msisdn = parse_msisdn(sender, field="sender")
     row = load_session(uow, deps, hawk_id)
-    bind_msisdn(deps, hawk_id, row, msisdn)
+    bind_msisdn(uow, deps, hawk_id, row, msisdn)
     ensure_capacity(uow, deps)
     issue_code(uow, deps, hawk_id, row, CodeRequest(msisdn=msisdn, method=METHOD_MOMT,
                                                    short_code=False))

@@ -9,7 +9,8 @@ from typing import Sequence
 from gateway import metrics
 from gateway.errors import InvalidParameter, TooManyForMethod, TooManyForMsisdn, TooManyShortCodes
 from gateway.i18n import short_code_sms
-from gateway.storage.models import OutboundSms, VerificationCode, VerificationSession
+from gateway.storage.models import OutboundSms
+from gateway.storage.records import CodeRecord, SessionRecord
 from gateway.storage.uow import UnitOfWork
 from gateway.verification import codes, ratelimit
 from gateway.verification.capacity import ensure_capacity
@@ -43,7 +44,7 @@ def start_mt_verification(deps: Deps, hawk_id: str, request: CodeRequest) -> Non
     """
     with deps.uow() as uow:
         row = load_session(uow, deps, hawk_id)
-        bind_msisdn(deps, hawk_id, row, request.msisdn)
+        bind_msisdn(uow, deps, hawk_id, row, request.msisdn)
         ensure_capacity(uow, deps)
         issue_code(uow, deps, hawk_id, row, request)
         uow.commit()
@@ -70,17 +71,18 @@ def resend_code(deps: Deps, hawk_id: str, languages: Sequence[str]) -> None:
     log.info("code re-sent to %s", mask_number(msisdn))
 
 
-def bind_msisdn(deps: Deps, hawk_id: str, row: VerificationSession, msisdn: str) -> None:
+def bind_msisdn(uow: UnitOfWork, deps: Deps, hawk_id: str, row: SessionRecord,
+                msisdn: str) -> None:
     """Seal ``msisdn`` into the session; a session holds one MSISDN for its life."""
     current = session_msisdn(deps, hawk_id, row)
     if current is None:
-        row.msisdn_sealed = deps.secret.seal(hawk_id, MSISDN, msisdn)
+        uow.sessions.update(row.id, msisdn_sealed=deps.secret.seal(hawk_id, MSISDN, msisdn))
     elif current != msisdn:
         raise InvalidParameter("this session is already bound to another MSISDN; "
                                "register a new session to verify a different number")
 
 
-def issue_code(uow: UnitOfWork, deps: Deps, hawk_id: str, row: VerificationSession,
+def issue_code(uow: UnitOfWork, deps: Deps, hawk_id: str, row: SessionRecord,
                request: CodeRequest) -> None:
     """Check the rate limits, replace the session's code and queue the SMS."""
     settings, now = deps.settings, deps.now()
@@ -93,11 +95,12 @@ def issue_code(uow: UnitOfWork, deps: Deps, hawk_id: str, row: VerificationSessi
                       TooManyForMethod)
     ttl = settings.short_code_ttl if request.short_code else settings.long_code_ttl
     code = codes.new_short_code() if request.short_code else codes.new_long_code()
-    uow.codes.replace(VerificationCode(
+    uow.codes.replace(CodeRecord(
         session_id=row.id, code_digest=codes.code_digest(deps.secret, row.hawk_id_digest, code),
         kind="short" if request.short_code else "long", method=request.method,
-        failed_attempts=0, created_at=now, expires_at=deps.later(ttl)))
-    row.method, row.short_code = request.method, request.short_code
+        created_at=now, expires_at=deps.later(ttl)))
+    if (row.method, row.short_code) != (request.method, request.short_code):
+        uow.sessions.update(row.id, method=request.method, short_code=request.short_code)
     text = (short_code_sms(code, request.languages, valid_minutes=max(1, ttl // 60))
             if request.short_code else code)
     uow.outbox.add(OutboundSms(

@@ -36,8 +36,8 @@ def verify_code(deps: Deps, hawk_id: str, code: str) -> str:
             raise InvalidCode(f"invalid verification code ({left} tries left)")
         msisdn = session_msisdn(deps, hawk_id, row)
         uow.codes.delete(current)
-        row.verified_at = deps.now()
-        row.expires_at = deps.later(deps.settings.verified_session_ttl)
+        uow.sessions.update(row.id, verified_at=deps.now(),
+                            expires_at=deps.later(deps.settings.verified_session_ttl))
         uow.commit()
     log.info("verified %s", mask_number(msisdn))
     return msisdn

@@ -64,6 +64,20 @@ def hawk_id(token: str) -> str:
     return derive_hawk_credentials(bytes.fromhex(token)).id
 
 
+def key_of(deps: Deps, session: str) -> str:
+    """The Hawk key a request signed for ``session`` is checked with (InvalidToken)."""
+    with deps.uow(read_only=True) as uow:
+        return sessions.hawk_key(uow, deps, session)
+
+
+def nonce_is_new(deps: Deps, session: str, nonce: str, timestamp: int) -> bool:
+    """Remember a nonce as a request does, committed; False for a replay."""
+    with deps.uow() as uow:
+        fresh = sessions.remember_nonce(uow, deps, session, nonce, timestamp)
+        uow.commit()
+    return fresh
+
+
 def new_session(deps: Deps) -> str:
     """Register, as a client does; returns the session's hawk id."""
     return hawk_id(sessions.register(deps))

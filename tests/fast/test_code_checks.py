@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from gateway.verification import certificate, mt, sessions, verify
 
-from .conftest import NUMBER, OTHER_NUMBER, last_text_to, new_session, refusal, short_code_in
+from .conftest import (NUMBER, OTHER_NUMBER, key_of, last_text_to, new_session, refusal,
+                       short_code_in)
 
 
 def started(deps, msisdn=NUMBER, short_code=True) -> tuple[str, str]:
@@ -39,9 +40,9 @@ def test_a_verified_session_outlives_a_pending_one_until_its_own_lifetime(deps):
     verify.verify_code(deps, session, code)
 
     deps.clock.advance(deps.settings.pending_session_ttl)
-    assert sessions.hawk_key(deps, session)
+    assert key_of(deps, session)
     deps.clock.advance(deps.settings.verified_session_ttl - deps.settings.pending_session_ttl)
-    assert refusal(sessions.hawk_key, deps, session).errno == 110
+    assert refusal(key_of, deps, session).errno == 110
 
 
 def test_each_wrong_try_is_counted_and_the_last_allowed_one_burns_the_code(deps):

@@ -71,3 +71,19 @@ def test_nothing_is_offered_while_no_modem_is_healthy_or_reporting(make_deps):
     assert ask(deps)["verificationMethods"]
     deps.clock.advance(61)  # the worker stopped publishing
     assert refusal(ask, deps).errno == 201
+
+
+def test_a_device_that_tells_only_its_country_gets_the_first_modem_in_that_country(make_deps):
+    deps = make_deps(modems=0)
+    publish_modem(deps, "a-abroad", number="+4915100000001", mcc="262", mnc="01")
+    publish_modem(deps, "b-sfr", number="+33700000002", mnc="10")
+    publish_modem(deps, "c-orange", number="+33700000003", mnc="01")
+    body = ask(deps, mnc=None)
+    assert body["verificationDetails"]["sms/momt"]["moVerifier"] == "+33700000002"
+    assert body["verificationDetails"]["sms/mt"]["mtSender"] == "+33700000002"
+
+
+def test_without_a_network_code_only_a_country_wide_mt_network_allows_sms_mt(make_deps):
+    assert ask(make_deps(mt_networks="20801"), mnc=None)["verificationMethods"] == ["sms/momt"]
+    assert ask(make_deps(mt_networks="208"), mnc=None)["verificationMethods"] == [
+        "sms/momt", "sms/mt"]

@@ -16,9 +16,9 @@ from gateway.storage import (inbox_repository, modem_status_repository, outbox_r
                              repositories)
 from gateway.storage.db import make_engine
 from gateway.storage.migrate import upgrade
-from gateway.storage.models import (Base, InboxMessage, OutboundSms, VerificationCode,
-                                    VerificationSession)
-from gateway.storage.uow import SqlUnitOfWork, uow_factory
+from gateway.storage.models import Base, InboxMessage, OutboundSms
+from gateway.storage.records import CodeRecord, SessionRecord
+from gateway.storage.uow import NestedUnitOfWork, ReadOnlyViolation, SqlUnitOfWork, uow_factory
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 LATER = T0 + timedelta(minutes=10)
@@ -46,14 +46,14 @@ def uow(request):
             connection.execute(table.delete())
 
 
-def session_row(digest="a" * 64, **values) -> VerificationSession:
-    return VerificationSession(**{"hawk_id_digest": digest, "hawk_key_sealed": b"sealed",
-                                  "created_at": T0, "expires_at": LATER, **values})
+def session_row(digest="a" * 64, **values) -> SessionRecord:
+    return SessionRecord(**{"hawk_id_digest": digest, "hawk_key_sealed": b"sealed",
+                            "created_at": T0, "expires_at": LATER, **values})
 
 
-def code_row(session_id: int, digest="c" * 64) -> VerificationCode:
-    return VerificationCode(session_id=session_id, code_digest=digest, kind="short",
-                            method="sms/mt", created_at=T0, expires_at=LATER)
+def code_row(session_id: int, digest="c" * 64) -> CodeRecord:
+    return CodeRecord(session_id=session_id, code_digest=digest, kind="short",
+                      method="sms/mt", created_at=T0, expires_at=LATER)
 
 
 def sms_row(**values) -> OutboundSms:
@@ -64,10 +64,9 @@ def sms_row(**values) -> OutboundSms:
 
 def stored_session(uow, **values) -> int:
     with uow() as unit:
-        row = session_row(**values)
-        unit.sessions.add(row)
+        session_id = unit.sessions.add(session_row(**values))
         unit.commit()
-    return row.id
+    return session_id
 
 
 def test_a_nonce_is_new_once_and_a_repeat_is_refused_until_it_is_deleted(uow):
@@ -107,10 +106,10 @@ def test_a_session_gets_an_id_is_found_by_its_digest_and_goes_with_its_code(uow)
     with uow() as unit:
         found = unit.sessions.by_digest("a" * 64)
         assert (found.id, found.method, found.short_code, found.msisdn_sealed) == (
-            session_id, "sms/mt", False, None)  # short_code: the column default
+            session_id, "sms/mt", False, None)
         assert found.expires_at == LATER and found.expires_at.tzinfo is not None
         assert unit.sessions.by_digest("b" * 64) is None
-        unit.codes.replace(code_row(session_id))
+        assert isinstance(unit.codes.replace(code_row(session_id)), int)
         unit.commit()
     with uow() as unit:
         unit.sessions.delete(unit.sessions.by_digest("a" * 64))
@@ -135,7 +134,7 @@ def test_a_replaced_code_is_the_sessions_only_code(uow):
         assert unit.codes.for_session(session_id).code_digest == "2" * 64
 
 
-def test_a_failure_is_counted_on_the_stored_code_and_the_row_shows_the_total(uow):
+def test_a_failure_is_counted_on_the_stored_code_which_returns_the_total(uow):
     session_id = stored_session(uow)
     with uow() as unit:
         unit.codes.replace(code_row(session_id))
@@ -143,7 +142,8 @@ def test_a_failure_is_counted_on_the_stored_code_and_the_row_shows_the_total(uow
     with uow() as unit:
         code = unit.codes.for_session(session_id)
         assert [unit.codes.record_failure(code) for _ in range(2)] == [1, 2]
-        assert code.failed_attempts == 2
+        assert code.failed_attempts == 0  # a record is a value: read again to see it
+        assert unit.codes.for_session(session_id).failed_attempts == 2
         unit.commit()
     with uow() as unit:
         assert unit.codes.record_failure(unit.codes.for_session(session_id)) == 3
@@ -166,15 +166,34 @@ def test_an_outbox_row_gets_an_id_and_is_pending_until_it_is_final(uow):
         assert (unit.outbox.get(first.id).attempts, unit.outbox.get(first.id).sender) == (0, None)
 
 
+def test_a_session_is_changed_by_update_and_found_by_its_hawk_id(uow):
+    session_id = stored_session(uow)
+    digests = []
+
+    def digest(hawk_id):
+        digests.append(hawk_id)
+        return "a" * 64
+
+    with uow() as unit:
+        unit.sessions.update(session_id, method="sms/momt", short_code=True)
+        found = unit.sessions.by_hawk_id("the hawk id", digest)
+        assert (found.id, found.method, found.short_code) == (session_id, "sms/momt", True)
+        unit.sessions.update(session_id, verified_at=LATER)
+        assert unit.sessions.by_hawk_id("the hawk id", digest).verified_at == LATER
+        assert unit.sessions.by_hawk_id("another", lambda _: "b" * 64) is None
+        unit.commit()
+    assert set(digests) == {"the hawk id"}
+    with uow() as unit:
+        assert unit.sessions.by_digest("a" * 64).verified_at == LATER
+
+
 def test_leaving_without_commit_leaves_nothing_behind(uow):
     session_id = stored_session(uow)
     with uow() as unit:
-        row = unit.sessions.by_digest("a" * 64)
-        row.method = "sms/momt"
+        unit.sessions.update(session_id, method="sms/momt")
         unit.sessions.add(session_row("b" * 64))
         unit.outbox.add(sms_row())
         unit.counters.hit("k", LATER)
-    assert row.method == "sms/momt"  # the caller's object keeps what it was given
     with uow() as unit:
         assert unit.sessions.by_digest("a" * 64).method is None
         assert unit.sessions.by_digest("b" * 64) is None
@@ -184,21 +203,20 @@ def test_leaving_without_commit_leaves_nothing_behind(uow):
 
 
 def test_a_failed_savepoint_undoes_only_what_was_done_inside_it(uow):
-    stored_session(uow)
+    session_id = stored_session(uow)
     with uow() as unit:
-        row = unit.sessions.by_digest("a" * 64)
         unit.counters.hit("before", LATER)
         with pytest.raises(LookupError):
             with unit.savepoint():
-                row.method = "sms/mt"
+                unit.sessions.update(session_id, method="sms/mt")
                 unit.outbox.add(sms_row())
                 unit.counters.hit("before", LATER)
                 unit.counters.hit("inside", LATER)
                 raise LookupError("refused")
-        assert row.method is None
+        assert unit.sessions.by_digest("a" * 64).method is None
         assert unit.outbox.pending_parts_estimate() == 0
         with unit.savepoint():
-            row.short_code = True
+            unit.sessions.update(session_id, short_code=True)
         unit.commit()
     with uow() as unit:
         assert unit.counters.hit("before", LATER) == 2
@@ -269,8 +287,83 @@ def test_an_sms_is_stored_once_and_a_redelivery_is_recognised(uow):
         assert [row.text for row in unit.inbox.latest(1)] == ["again"]
 
 
+def counts(uow, *keys) -> list[int]:
+    """The counters' values (0 for none), read without changing them."""
+    with uow() as unit:
+        return [unit.counters.hit(key, LATER) - 1 for key in keys]  # rolled back
+
+
+def test_nested_units_of_work_commit_into_the_ambient_one_or_undo_only_their_own_work(uow):
+    with uow.ambient() as outer:
+        outer.counters.hit("client", LATER)
+        with uow() as nested:
+            nested.counters.hit("kept", LATER)
+            nested.commit()
+        with pytest.raises(LookupError), uow() as refused:
+            refused.counters.hit("client", LATER)
+            refused.counters.hit("refused", LATER)
+            raise LookupError("refused")
+        with uow() as left:
+            left.counters.hit("left", LATER)  # and no commit
+        with pytest.raises(LookupError), uow() as failed_after_commit:
+            failed_after_commit.counters.hit("committed-then-refused", LATER)
+            failed_after_commit.commit()
+            raise LookupError("a wrong code: the try is counted, then refused")
+        outer.commit()
+    assert counts(uow, "client", "kept", "refused", "left", "committed-then-refused") == [
+        1, 1, 0, 0, 1]
+
+
+def test_a_nested_unit_of_work_that_begins_the_transaction_is_undone_alone(uow):
+    with uow.ambient() as outer:
+        with uow() as first:
+            first.counters.hit("first", LATER)  # no commit: the whole transaction goes
+        with uow() as second:
+            second.counters.hit("second", LATER)
+            second.commit()
+        outer.counters.hit("after", LATER)
+        outer.commit()
+    assert counts(uow, "first", "second", "after") == [0, 1, 1]
+
+
+def test_a_unit_of_work_opened_outside_the_ambient_context_is_its_own(uow):
+    with uow() as unit:
+        unit.counters.hit("alone", LATER)
+        unit.commit()
+    assert counts(uow, "alone") == [1]
+
+
+def test_a_read_only_unit_of_work_refuses_to_write(uow):
+    with uow(read_only=True) as unit:
+        assert unit.modems.fresh(T0, 60) == []
+        with pytest.raises(ReadOnlyViolation):
+            unit.counters.hit("k", LATER)
+    with uow.ambient() as outer:
+        outer.counters.hit("client", LATER)
+        with uow(read_only=True) as reader:
+            assert reader.sessions.by_digest("a" * 64) is None
+            with pytest.raises(ReadOnlyViolation):
+                reader.nonces.remember("n", LATER)
+        outer.commit()
+    assert counts(uow, "client") == [1]
+
+
+def test_a_transaction_begun_by_a_read_only_unit_of_work_stays_read_only(uow):
+    with uow.ambient() as outer:
+        with uow(read_only=True) as reader:
+            reader.modems.fresh(T0, 60)
+        with pytest.raises(ReadOnlyViolation):
+            outer.counters.hit("k", LATER)
+        outer.commit()
+        outer.counters.hit("k", LATER)  # a new transaction: a write one
+        outer.commit()
+    assert counts(uow, "k") == [1]
+
+
 @pytest.mark.parametrize("fake, real", [
+    (fake_storage.FakeStorage, uow_factory(None).__class__),
     (fake_storage.FakeUnitOfWork, SqlUnitOfWork),
+    (fake_storage.FakeNestedUnitOfWork, NestedUnitOfWork),
     (fake_storage.FakeSessionRepository, repositories.SessionRepository),
     (fake_storage.FakeCodeRepository, repositories.CodeRepository),
     (fake_storage.FakeNonceRepository, repositories.NonceRepository),

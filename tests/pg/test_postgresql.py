@@ -181,6 +181,21 @@ REUSED = {
     "test_service_endpoints": [
         "test_heartbeats_report_each_dependency",
     ],
+    "test_one_transaction_per_request": [
+        "test_register_is_one_write_transaction_with_the_client_counted_in_it",
+        "test_discover_writes_only_the_client_counter_in_one_transaction",
+        "test_discover_for_an_exempt_client_opens_no_write_transaction",
+        "test_a_hawk_signed_mt_verify_is_one_write_transaction",
+        "test_a_wrong_code_is_one_write_transaction_that_keeps_the_nonce_counter_and_try",
+        "test_a_refused_use_case_keeps_the_nonce_and_the_counter_but_not_its_own_work",
+        "test_a_client_refused_by_its_own_limit_consumes_nothing",
+    ],
+    "test_reference_clients": [
+        "test_discover_accepts_mcc_without_mnc_and_ranks_modems_by_country",
+        "test_a_bodyless_signed_request_with_a_json_content_type_and_no_hash_is_accepted",
+        "test_a_hash_given_for_an_empty_body_is_checked",
+        "test_a_present_body_without_its_payload_hash_is_still_refused",
+    ],
 }
 
 
@@ -302,6 +317,40 @@ def test_a_dropped_postgresql_database_is_a_503_and_the_heartbeat_says_so(
     assert_error(gw.post("/v1/msisdn/register"), 503, 201)
     heartbeat = gw.get("/__heartbeat__")
     assert heartbeat.status_code == 503 and heartbeat.json()["database"] != "ok"
+
+
+def test_concurrent_requests_on_postgresql_each_count_once_in_their_one_transaction(
+        start_pg_gateway):
+    """Eight clients at once, each a wrong code on a session with a pending code: every
+    request is counted once, every try once, every nonce refused on replay."""
+    gw = start_pg_gateway(max_code_attempts=1000, rate_limit_msisdn="")
+    tokens = [gw.register() for _ in range(4)]
+    for index, token in enumerate(tokens):
+        assert mt_verify(gw, token, f"+336123456{index:02d}").status_code == 204
+    signed = [[gw.http.prepare_request(requests.Request(
+        "POST", gw.url + "/v1/msisdn/sms/verify_code", json={"code": "0" * 64},
+        auth=gw.auth(tokens[(index + n) % 4]))) for n in range(5)] for index in range(8)]
+    statuses: list[int] = []
+
+    def client(index):
+        session = requests.Session()
+        for request in signed[index]:
+            statuses.append(session.send(request).status_code)
+        for request in signed[index][:2]:  # replays
+            statuses.append(session.send(request).status_code)
+
+    before = client_hits(gw)
+    run_threads(client, 8)
+    assert sorted(statuses) == [400] * 40 + [401] * 16
+    assert client_hits(gw) == before + 56
+    with gw.deps.uow(read_only=True) as uow:
+        assert sorted(uow.db.scalars(select(VerificationCode.failed_attempts))) == [10] * 4
+
+
+def client_hits(gw) -> int:
+    with gw.deps.uow(read_only=True) as uow:
+        return uow.db.scalar(select(func.coalesce(func.sum(RateCounter.count), 0))
+                             .where(RateCounter.key.like("client:%")))
 
 
 # --- the portable upserts (tests/pg/test_portable_upserts.py) under real concurrency ---------

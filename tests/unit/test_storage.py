@@ -1,5 +1,6 @@
-"""Storage: the engine's SQLite pragmas, Alembic migrations that match the models, and
-the cleanup job that removes expired rows."""
+"""Storage: the engine's SQLite pragmas, Alembic migrations that match the models, the
+records that match them, read-only transactions, and the cleanup job that removes
+expired rows."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -15,8 +16,9 @@ from gateway.storage.db import DatabaseUrlError, make_engine
 from gateway.storage.migrate import alembic_config, current_revision, upgrade
 from gateway.storage.models import (Base, HawkNonce, OutboundSms, RateCounter,
                                     VerificationCode, VerificationSession)
+from gateway.storage.records import CodeRecord, SessionRecord, field_names
 from gateway.storage.repositories import delete_expired
-from gateway.storage.uow import uow_factory
+from gateway.storage.uow import ReadOnlyViolation, uow_factory
 from gateway.process.wiring import build_deps, prepare_database
 from gateway.process.worker import OUTBOX_RETENTION_SECONDS, cleanup
 
@@ -79,6 +81,40 @@ def test_the_migrations_create_exactly_the_schema_of_the_models(engine):
         differences = compare_metadata(context, Base.metadata)
 
     assert differences == []
+
+
+@pytest.mark.parametrize("record, model", [(SessionRecord, VerificationSession),
+                                           (CodeRecord, VerificationCode)])
+def test_the_records_of_the_hot_path_have_the_columns_of_their_tables(record, model):
+    assert sorted(field_names(record)) == sorted(model.__table__.columns.keys())
+
+
+def test_a_read_only_unit_of_work_on_sqlite_takes_no_write_lock(engine):
+    upgrade(engine)
+    factory = uow_factory(engine)
+    with factory(read_only=True) as reader:
+        assert reader.modems.fresh(T0, 60) == []  # its transaction is open
+        with factory() as writer:  # would wait for the lock (busy timeout) otherwise
+            writer.counters.hit("k", T0)
+            writer.commit()
+        with pytest.raises(ReadOnlyViolation):
+            reader.counters.hit("k", T0)
+
+
+def test_a_nested_unit_of_work_on_sqlite_undoes_only_its_own_writes(engine):
+    upgrade(engine)
+    factory = uow_factory(engine)
+    with factory.ambient() as outer:
+        outer.counters.hit("outer", T0)
+        with pytest.raises(LookupError), factory() as nested:
+            nested.counters.hit("nested", T0)
+            nested.counters.hit("outer", T0)
+            raise LookupError("refused")
+        assert outer.counters.hit("outer", T0) == 2
+        outer.commit()
+    with factory() as check:
+        assert check.db.get(RateCounter, "nested") is None
+        assert check.db.get(RateCounter, "outer").count == 2
 
 
 @pytest.mark.parametrize("url", ["not a database url", "", "://nothing"])

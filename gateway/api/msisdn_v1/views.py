@@ -21,8 +21,18 @@ def _languages() -> list[str]:
 
 
 def _public_url(endpoint: str) -> str:
-    base = current_app.config["PUBLIC_URL"] or request.host_url
-    return base.rstrip("/") + url_for(endpoint)
+    """The absolute URL of ``endpoint`` for clients (the path built once per app)."""
+    paths = current_app.extensions.setdefault("msisdn_v1_paths", {})
+    path = paths.get(endpoint)
+    if path is None:
+        path = paths[endpoint] = url_for(endpoint)
+    base = current_app.config["PUBLIC_URL"] or f"{request.scheme}://{request.host}"
+    return base.rstrip("/") + path
+
+
+def _optional_mnc(body: dict) -> str | None:
+    mnc = param(body, "mnc", str, required=False)
+    return validate_mnc(mnc) if mnc is not None else None
 
 
 @api.post("/msisdn/discover")
@@ -31,7 +41,7 @@ def discover():
     msisdn = param(body, "msisdn", str, required=False)
     return jsonify(discovery.discover(
         _deps(), msisdn=parse_msisdn(msisdn) if msisdn is not None else None,
-        mcc=validate_mcc(param(body, "mcc", str)), mnc=validate_mnc(param(body, "mnc", str)),
+        mcc=validate_mcc(param(body, "mcc", str)), mnc=_optional_mnc(body),
         roaming=param(body, "roaming", bool, required=False, default=False),
         mt_verify_url=_public_url("api.mt_verify")))
 
@@ -53,11 +63,9 @@ def unregister():
 @hawk_required
 def mt_verify():
     body = json_body(request)
-    mnc = param(body, "mnc", str, required=False)
     mt.start_mt_verification(_deps(), g.hawk_id, mt.CodeRequest(
         msisdn=parse_msisdn(param(body, "msisdn", str)),
-        mcc=validate_mcc(param(body, "mcc", str)),
-        mnc=validate_mnc(mnc) if mnc is not None else None,
+        mcc=validate_mcc(param(body, "mcc", str)), mnc=_optional_mnc(body),
         method=mt.METHOD_MT, languages=_languages(),
         short_code=param(body, "shortVerificationCode", bool, required=False, default=False)))
     return "", 204
