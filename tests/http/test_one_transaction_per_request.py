@@ -121,6 +121,14 @@ def test_a_request_that_touches_no_table_opens_no_transaction(start_gateway):
     assert transactions == (0, 0, 0, 0)
 
 
+def test_the_heartbeat_reads_without_taking_the_write_lock(gateway):
+    engine = counted(gateway)
+    response, transactions = engine.during(lambda: gateway.get("/__heartbeat__"))
+    assert response.status_code == 200 and response.json()["modems"] == "ok"
+    writes, reads, _commits, _rollbacks = transactions
+    assert (writes, reads) == (0, 1)
+
+
 def started_session(gw) -> str:
     token = gw.register()
     assert gw.post("/v1/msisdn/sms/mt/verify", {"msisdn": NUMBER, "mcc": "208"},
