@@ -36,7 +36,10 @@ setup(
         "phonenumbers>=8.13,<10",
         "babel>=2.14,<3",
         "click>=8.1,<9",
-        "gunicorn>=22,<28",
+        # The API's worker (gateway/process/edge_worker.py) subclasses gunicorn's gevent
+        # worker and relies on how it reads a request: pinned to the versions measured.
+        "gunicorn>=27.0.1,<28",
+        "gevent>=26.9,<27",
         "prometheus-client>=0.20,<1",
     ],
     extras_require={

@@ -1,4 +1,9 @@
-"""One error handler: every error, ours or Werkzeug's, becomes the spec's JSON body."""
+"""One error handler: every error, ours or Werkzeug's, becomes the spec's JSON body.
+
+The HTTP server's own errors (a malformed request line, headers over the limits: see
+gateway.process.edge_worker) use :func:`http_error` for the same shape. ``OPTIONS`` is
+not answered by Flask's automatic handler (200, text/html) but, like any other method a
+route does not take, with 405 and ``Allow``; ``TRACE`` too."""
 from __future__ import annotations
 
 import logging
@@ -26,13 +31,17 @@ def render(error: ApiError):
     return response
 
 
+def http_error(status: int, message: str) -> ApiError:
+    """An error of the spec's shape for a status no error of gateway.errors stands for:
+    errno 999."""
+    error = ApiError(message)
+    error.status, error.errno = status, 999
+    return error
+
+
 def _http_exception(exc: HTTPException):
     kind = _WERKZEUG.get(exc.code or 500)
-    if kind is None:
-        error = ApiError(exc.description)
-        error.status, error.errno = exc.code or 500, 999
-    else:
-        error = kind()
+    error = http_error(exc.code or 500, exc.description) if kind is None else kind()
     response = render(error)
     if exc.code == 405 and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)
@@ -51,6 +60,10 @@ def _unexpected(exc: Exception):
 
 
 def install(app: Flask) -> None:
+    """Register the handlers; call it before any route is added, so that no route gets
+    Flask's automatic ``OPTIONS`` answer (``PROVIDE_AUTOMATIC_OPTIONS`` is read when a
+    route is added): ``OPTIONS`` then gets 405 JSON with ``Allow``."""
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.register_error_handler(ApiError, render)
     app.register_error_handler(HTTPException, _http_exception)
     app.register_error_handler(OperationalError, _database_unavailable)
