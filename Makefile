@@ -29,9 +29,11 @@ test: install-test system-deps
 
 # The tiers a change to logic needs, in seconds: no processes, PostgreSQL, system tools or
 # hardware (the markers are declared in pytest.ini).
+# They run on every core (pytest-xdist; TEST_FAST_WORKERS=0 runs them in this process).
 FAST_MARKERS := not e2e and not pg and not deploy and not hardware
+TEST_FAST_WORKERS ?= auto
 test-fast: install-test
-	$(BIN)/python -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_FAST_WORKERS) -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 # Debian tools some tests use (systemd-analyze verify, shellcheck, a PostgreSQL server);
 # installed only when missing and when we can (root with apt-get), else those tests skip.

@@ -45,6 +45,7 @@ setup(
     extras_require={
         "test": [
             "pytest>=8,<10",
+            "pytest-xdist>=3.5,<4",  # make test-fast runs on every core
             "requests>=2.31,<3",
             "requests-hawk>=1.2,<2",
             "psycopg[binary]>=3.1,<4",
