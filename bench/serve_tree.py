@@ -171,24 +171,23 @@ def tree_memory(root: int) -> list[ProcessMemory]:
     return memory
 
 
-def _rss_kib(pid: int) -> int | None:
+def _proc_kib(pid: int, name: str, key: str) -> int | None:
+    """The kB figure of line ``key`` in /proc/<pid>/<name>, None if unreadable."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def _rss_kib(pid: int) -> int | None:
+    return _proc_kib(pid, "status", "VmRSS:")
 
 
 def _pss_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return _proc_kib(pid, "smaps_rollup", "Pss:")
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
