@@ -83,7 +83,9 @@ def parse_header(header: str) -> dict[str, str]:
 
 
 def payload_hash(body: bytes, content_type: str) -> str:
-    """Hawk's payload hash (base64 SHA-256 over the normalised type and the body)."""
+    """Hawk's payload hash (base64 SHA-256 over the normalised type and the body). Not
+    mohawk's ``calculate_payload_hash``, which pformats every part for a debug log on each
+    call; tests/unit/test_hawk_header.py holds the two equal."""
     mime = content_type.split(";", 1)[0].strip().lower()
     digest = hashlib.sha256(b"hawk.1.payload\n" + mime.encode("utf-8") + b"\n" + body + b"\n")
     return base64.b64encode(digest.digest()).decode("ascii")
