@@ -52,6 +52,9 @@ TooManyForMsisdn = _error("TooManyForMsisdn", 429, 115,
 TooManyForMethod = _error("TooManyForMethod", 429, 116,
                           "Too many requests for this verification method")
 TooManyRequests = _error("TooManyRequests", 429, 117, "This client has sent too many requests")
+# The per-client SMS budget (rate_limit_client_sms): a per-client limit, so 117 as well.
+TooManySmsForClient = _error("TooManySmsForClient", 429, 117,
+                             "This client has asked for too many verification SMS")
 ServiceUnavailable = _error("ServiceUnavailable", 503, 201,
                             "The server is experiencing heavy load, please try again shortly")
 NotFound = _error("NotFound", 404, 999, "Not found")

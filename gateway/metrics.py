@@ -100,6 +100,13 @@ class _Events:
             "verification_attempts", "verify_code attempts by method, code kind and "
             "outcome (verified, wrong_code, gone: expired or burnt, no_code).",
             ["method", "code_kind", "outcome"])
+        self.destinations_refused = counter(
+            "destinations_refused", "Code SMS refused by the destination policy or the "
+            "pumping guard (gateway.guard), by reason (denied_prefix, network, "
+            "non_geographic, country, number_type, pumping).", ["reason"])
+        self.guard_blocks = counter(
+            "guard_blocks", "Destination prefixes blocked by pumping detection (many code "
+            "SMS, few verified), by the prefix's country.", ["country"])
 
 
 _events: _Events | None = None
@@ -149,6 +156,16 @@ def sms_received(modem: str, kind: str) -> None:
 def code_sent(method: str, short_code: bool) -> None:
     """A verification code was committed to the outbox."""
     _get().codes_sent.labels(method, "short" if short_code else "long").inc()
+
+
+def destination_refused(reason: str) -> None:
+    """A code SMS was refused by the destination policy or the pumping guard."""
+    _get().destinations_refused.labels(reason).inc()
+
+
+def guard_blocked(country: str | None) -> None:
+    """Pumping detection blocked a prefix of ``country`` (ISO 3166, "001", or None)."""
+    _get().guard_blocks.labels(country or "unknown").inc()
 
 
 @dataclass

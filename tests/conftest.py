@@ -16,6 +16,8 @@ from fakes import FakeClock
 from gateway.api.app import create_app
 from gateway.config.keys import generate_keys, load_keys
 from gateway.config.settings import load_settings
+from gateway.crypto.sealing import open_sms
+from gateway.crypto.tokens import SealError
 from gateway.storage.models import OutboundSms
 from gateway.process.wiring import build_deps, prepare_database
 from gateway.storage.db import make_engine
@@ -133,8 +135,24 @@ class Gateway:
         with self.deps.uow() as uow:
             return list(uow.db.scalars(select(OutboundSms).order_by(OutboundSms.id)))
 
+    def opened_outbox(self) -> list[tuple[OutboundSms, str | None, str | None]]:
+        """Each outbox row, oldest first, with its sealed number and text opened as the
+        worker would (gateway.crypto.sealing): (row, E.164 number, text), the last two
+        None once the row was scrubbed (final, or its session unregistered)."""
+        rows = self.outbox()
+        with self.deps.uow() as uow:
+            bindings = uow.outbox.session_bindings(rows)
+        opened = []
+        for row in rows:
+            try:
+                opened.append((row, *open_sms(self.deps.secret, bindings[row.id], row.sealed)))
+            except SealError:
+                opened.append((row, None, None))
+        return opened
+
     def last_sms_to(self, msisdn: str) -> str:
-        texts = [row.text for row in self.outbox() if row.recipient == msisdn]
+        """The text of the newest SMS waiting for ``msisdn``."""
+        texts = [text for _row, to, text in self.opened_outbox() if to == msisdn]
         assert texts, f"no SMS queued for {msisdn}"
         return texts[-1]
 

@@ -5,7 +5,7 @@ use cases on it in milliseconds.
 use cases (gateway/verification/), gateway/http/hawk.py and gateway/http/clients.py use:
 the context manager, ``commit()``, ``rollback()``, ``savepoint()``, ``delete_expired()``
 and the repositories ``sessions``, ``codes``, ``nonces``, ``counters``, ``outbox``,
-``inbox`` and ``modems`` (the inbox for gateway/pipeline/inbound.py),
+``inbox``, ``modems`` and ``guard`` (the inbox for gateway/pipeline/inbound.py),
 each with the methods those callers need and the real repositories' semantics
 (tests/fast/test_fake_storage_matches_sqlite.py runs one contract against both). A method
 the fake lacks fails loudly (AttributeError); add it here with its real semantics.
@@ -59,14 +59,18 @@ from gateway.crypto.tokens import SECRET_BYTES, ServerSecret
 from gateway.deps import Deps
 from gateway.storage.column_types import UTCDateTime
 from gateway.storage.models import (OUTBOX_FINAL, HawkNonce, InboxMessage, ModemStatus,
-                                    OutboundSms, RateCounter, VerificationCode,
+                                    OutboundSms, RateCounter, RateEvent, VerificationCode,
                                     VerificationSession)
-from gateway.storage.outbox_repository import PENDING
+from gateway.storage.models import GuardBlock, GuardCount
+from gateway.storage.guard_repository import PrefixFigures, Standing
+from gateway.storage.outbox_repository import PENDING, UNREGISTERED
 from gateway.storage.records import CodeRecord, SessionRecord, field_names, values_of
+from gateway.storage.repositories import DEFAULT_INBOX_RETENTION
 from gateway.storage.transaction import ReadOnlyViolation
 
-MODELS = (VerificationSession, VerificationCode, HawkNonce, RateCounter, OutboundSms,
-          ModemStatus, InboxMessage)
+MODELS = (VerificationSession, VerificationCode, HawkNonce, RateCounter, RateEvent,
+          OutboundSms, ModemStatus, InboxMessage)
+MODELS += (GuardCount, GuardBlock)  # gateway.guard's tables
 Tables = dict[type, dict[object, object]]  # model -> primary key -> row
 Committed = dict[type, dict[object, dict]]  # model -> primary key -> column values
 
@@ -80,9 +84,18 @@ def _columns(model: type) -> tuple:
 
 
 @functools.cache
-def _primary_key(model: type) -> str:
-    [column] = sqlalchemy_inspect(model).primary_key
-    return column.key
+def _primary_key(model: type) -> str | tuple[str, ...]:
+    """The primary key's attribute, or the tuple of them for a composite key."""
+    names = tuple(column.key for column in sqlalchemy_inspect(model).primary_key)
+    return names[0] if len(names) == 1 else names
+
+
+def _key_of(row):
+    """``row``'s primary key value (a tuple for a composite key)."""
+    name = _primary_key(type(row))
+    if isinstance(name, str):
+        return getattr(row, name)
+    return tuple(getattr(row, part) for part in name)
 
 
 @functools.cache
@@ -92,7 +105,8 @@ def _columns_by_name(model: type) -> dict:
 
 @functools.cache
 def _autoincrement(model: type) -> bool:
-    return _columns_by_name(model)[_primary_key(model)].type.python_type is int
+    name = _primary_key(model)
+    return isinstance(name, str) and _columns_by_name(model)[name].type.python_type is int
 
 
 FLUSH = "(flush of the in-memory unit of work)"
@@ -191,9 +205,9 @@ class _Transaction:
             if getattr(row, name) is None and default is not None and default.is_scalar:
                 setattr(row, name, default.arg)
         key_name = _primary_key(model)
-        if getattr(row, key_name) is None and _autoincrement(model):
+        if _autoincrement(model) and getattr(row, key_name) is None:
             setattr(row, key_name, max(rows, default=0) + 1)  # SQLite: max(rowid) + 1
-        key = getattr(row, key_name)
+        key = _key_of(row)
         if key in rows:
             raise _integrity_error(f"UNIQUE constraint failed: {model.__tablename__}.{key_name}")
         rows[key] = row
@@ -213,7 +227,7 @@ class _Transaction:
                 continue
             seen: dict[str, set] = {}
             for key, row in rows.items():
-                if getattr(row, _primary_key(model)) != key:
+                if _key_of(row) != key:
                     raise _integrity_error(f"{model.__tablename__}: primary key changed")
                 for name, column in _columns(model):
                     value = getattr(row, name)
@@ -352,6 +366,33 @@ class FakeCounterRepository:
         row.count += 1
         return row.count
 
+    def admit(self, key: str, now: datetime, windows) -> datetime | None:
+        """As gateway.storage.rate_windows.admit: the head counts the event and keeps the
+        later expiry, each window's slot of the event N before decides; None when
+        admitted, else the first time an attempt will be; the caller rolls back."""
+        self._tx.write()
+        span = timedelta(seconds=max(window.period for window in windows))
+        head = self._tx.rows(RateCounter).get(key)
+        if head is None:
+            head = RateCounter(key=key, count=0, expires_at=now + span)
+            self._tx.insert(head)
+        head.count += 1
+        head.expires_at = max(head.expires_at, (now + span).astimezone(timezone.utc))
+        event_at = head.expires_at - span
+        slots, offset, refused = self._tx.rows(RateEvent), 0, []
+        for window in windows:
+            slot = (key, offset + (head.count - 1) % window.limit)
+            offset += window.limit
+            row = slots.get(slot)
+            if row is None:
+                self._tx.insert(RateEvent(key=key, slot=slot[1],
+                                          expires_at=event_at + timedelta(seconds=window.period)))
+            elif row.expires_at <= event_at:
+                row.expires_at = event_at + timedelta(seconds=window.period)
+            else:
+                refused.append(row.expires_at)
+        return max(refused) if refused else None
+
 
 class FakeOutboxRepository:
     def __init__(self, transaction: _Transaction) -> None:
@@ -375,6 +416,22 @@ class FakeOutboxRepository:
         """The newest ``limit`` rows, optionally only those with ``status``."""
         rows = sorted(self._tx.rows(OutboundSms).values(), key=lambda row: -row.id)
         return [row for row in rows if not status or row.status == status][:limit]
+
+    def session_bindings(self, rows: list[OutboundSms]) -> dict[int, str | None]:
+        """Each row's session's hawk id digest, or None (no session, or it is gone)."""
+        sessions = self._tx.rows(VerificationSession)
+        return {row.id: getattr(sessions.get(row.session_id), "hawk_id_digest", None)
+                for row in rows}
+
+    def forget_session(self, session_id: int, now: datetime) -> None:
+        """Scrub the session's rows and unlink them; those still queued are expired."""
+        self._tx.write()
+        for row in self._tx.rows(OutboundSms).values():
+            if row.session_id != session_id:
+                continue
+            if row.status == "queued":
+                row.status, row.updated_at, row.last_error = "expired", now, UNREGISTERED
+            row.sealed = row.session_id = None
 
 
 class FakeInboxRepository:
@@ -423,6 +480,78 @@ class FakeModemStatusRepository:
         return sorted(self._tx.rows(ModemStatus).values(), key=lambda row: row.name)
 
 
+class FakeGuardRepository:
+    """As gateway.storage.guard_repository.GuardRepository."""
+
+    def __init__(self, transaction: _Transaction) -> None:
+        self._tx = transaction
+
+    def _counts(self, prefix: str | None = None, since: datetime | None = None) -> list:
+        return [row for row in self._tx.rows(GuardCount).values()
+                if (prefix is None or row.prefix == prefix)
+                and (since is None or row.bucket_start > since)]
+
+    def standing(self, prefix: str, since: datetime) -> Standing:
+        block = self._tx.rows(GuardBlock).get(prefix)
+        counts = self._counts(prefix, since)
+        return Standing(None if block is None else block.blocked_until,
+                        sum(row.sms for row in counts), sum(row.verified for row in counts))
+
+    def count(self, prefix: str, bucket_start: datetime, expires_at: datetime, *,
+              sms: int = 0, verified: int = 0) -> None:
+        """Add to the bucket's row; a new row keeps this ``expires_at``."""
+        self._tx.write()
+        row = next((row for row in self._counts(prefix)
+                    if row.bucket_start == bucket_start), None)
+        if row is None:
+            self._tx.insert(GuardCount(prefix=prefix, bucket_start=bucket_start, sms=sms,
+                                       verified=verified, expires_at=expires_at))
+        else:
+            row.sms += sms
+            row.verified += verified
+
+    def block(self, prefix: str, **values) -> None:
+        self._tx.write()
+        self._tx.rows(GuardBlock).pop(prefix, None)
+        self._tx.insert(GuardBlock(prefix=prefix, **values))
+
+    def clear(self, prefix: str) -> bool:
+        self._tx.write()
+        rows = self._tx.rows(GuardCount)
+        for key in [key for key, row in rows.items() if row.prefix == prefix]:
+            del rows[key]
+        return self._tx.rows(GuardBlock).pop(prefix, None) is not None
+
+    def overview(self, since: datetime, now: datetime) -> list[PrefixFigures]:
+        figures: dict[str, list[int]] = {}
+        for row in self._counts(since=since):
+            total = figures.setdefault(row.prefix, [0, 0])
+            total[0] += row.sms
+            total[1] += row.verified
+        blocks = {prefix: row for prefix, row in self._tx.rows(GuardBlock).items()
+                  if row.expires_at > now}
+        result = []
+        for prefix in sorted(set(figures) | set(blocks)):
+            block = blocks.get(prefix)
+            extra = {} if block is None else {
+                "reason": block.reason, "blocked_at": block.blocked_at,
+                "blocked_until": block.blocked_until, "sms_when_blocked": block.sms,
+                "verified_when_blocked": block.verified}
+            result.append(PrefixFigures(prefix, *figures.get(prefix, (0, 0)), **extra))
+        return result
+
+    def delete_expired(self, now: datetime) -> dict:
+        self._tx.write()
+        counts = {}
+        for model in (GuardCount, GuardBlock):
+            rows = self._tx.rows(model)
+            doomed = [key for key, row in rows.items() if row.expires_at <= now]
+            for key in doomed:
+                del rows[key]
+            counts[model.__tablename__] = len(doomed)
+        return counts
+
+
 # -- the unit of work and the database it works on ---------------------------------------------
 
 class FakeUnitOfWork:
@@ -442,6 +571,7 @@ class FakeUnitOfWork:
         self.outbox = FakeOutboxRepository(self._tx)
         self.inbox = FakeInboxRepository(self._tx)
         self.modems = FakeModemStatusRepository(self._tx)
+        self.guard = FakeGuardRepository(self._tx)
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -472,10 +602,13 @@ class FakeUnitOfWork:
             self._tx.restore(saved)
             raise
 
-    def delete_expired(self, now: datetime, outbox_retention_seconds: int) -> dict:
+    def delete_expired(self, now: datetime, outbox_retention_seconds: int,
+                       inbox_retention_seconds: int = DEFAULT_INBOX_RETENTION) -> dict:
         """As gateway.storage.repositories.delete_expired: rows per table."""
         self._tx.write()
         counts = {}
+        heads = {key for key, row in self._tx.rows(RateCounter).items() if row.expires_at <= now}
+        counts["rate_events"] = self._delete(RateEvent, lambda r: r.key in heads)
         for model in (VerificationCode, HawkNonce, RateCounter):
             counts[model.__tablename__] = self._delete(model, lambda r: r.expires_at <= now)
         expired = {key for key, row in self._tx.rows(VerificationSession).items()
@@ -485,12 +618,15 @@ class FakeUnitOfWork:
         overdue = [row for row in self._tx.rows(OutboundSms).values()
                    if row.status == "queued" and row.expires_at <= now]
         for row in overdue:
-            row.status, row.updated_at = "expired", now
+            row.status, row.updated_at, row.sealed = "expired", now, None
             row.last_error = "expired before it was sent"
         counts["outbox_expired"] = len(overdue)
         cutoff = now - timedelta(seconds=outbox_retention_seconds)
         counts["outbox"] = self._delete(
             OutboundSms, lambda r: r.status in OUTBOX_FINAL and r.updated_at <= cutoff)
+        inbox_cutoff = now - timedelta(seconds=inbox_retention_seconds)
+        counts["inbox"] = self._delete(InboxMessage, lambda r: r.received_at <= inbox_cutoff)
+        counts.update(self.guard.delete_expired(now))
         return counts
 
     def _delete(self, model: type, condition) -> int:
@@ -512,7 +648,8 @@ class FakeNestedUnitOfWork:
     def __enter__(self) -> "FakeNestedUnitOfWork":
         parent = self._parent
         self._tx = parent._tx
-        for name in ("sessions", "codes", "nonces", "counters", "outbox", "inbox", "modems"):
+        for name in ("sessions", "codes", "nonces", "counters", "outbox", "inbox", "modems",
+                     "guard"):
             setattr(self, name, getattr(parent, name))
         self._outer, self._tx.innermost = self._tx.innermost, self
         self._saved = self._tx.snapshot()
@@ -536,8 +673,10 @@ class FakeNestedUnitOfWork:
         with self._parent.savepoint():
             yield
 
-    def delete_expired(self, now: datetime, outbox_retention_seconds: int) -> dict:
-        return self._parent.delete_expired(now, outbox_retention_seconds)
+    def delete_expired(self, now: datetime, outbox_retention_seconds: int,
+                       inbox_retention_seconds: int = DEFAULT_INBOX_RETENTION) -> dict:
+        return self._parent.delete_expired(now, outbox_retention_seconds,
+                                           inbox_retention_seconds)
 
 
 class FakeStorage:

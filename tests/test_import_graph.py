@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL = {"gateway.clock", "gateway.errors", "gateway.logs", "gateway.metrics", "gateway.deps"}
 BELOW_FACES = KERNEL | {"gateway.config", "gateway.crypto", "gateway.i18n", "gateway.storage",
-                        "gateway.verification", "modem"}
+                        "gateway.guard", "gateway.verification", "modem"}
 #: What each part of gateway/ may import at run time, besides itself (and `gateway`'s
 #: own __init__, which holds the version). `modem` is the whole modem package.
 ALLOWED = {
@@ -21,6 +21,7 @@ ALLOWED = {
     "gateway.i18n": KERNEL,
     "gateway.config": KERNEL | {"gateway.crypto", "modem"},
     "gateway.storage": KERNEL | {"gateway.config", "modem"},
+    "gateway.guard": KERNEL | {"gateway.config", "gateway.storage", "modem"},
     "gateway.verification": BELOW_FACES,
     "gateway.pipeline": BELOW_FACES,
     "gateway.http": BELOW_FACES,
@@ -199,7 +200,7 @@ def test_python_dash_m_gateway_cli_has_every_command_without_re_importing_itself
 
     assert completed.returncode == 0, completed.stderr
     for command in ("serve", "api", "worker", "keys", "db", "modems", "send", "selftest",
-                    "probe", "sim", "outbox", "inbox"):
+                    "probe", "sim", "outbox", "inbox", "guard"):
         assert f"  {command} " in completed.stdout
     imported = [line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines()
                 if line.startswith("import time:")]

@@ -6,20 +6,23 @@ import time
 from datetime import timedelta
 from typing import Callable
 
+from gateway.crypto.sealing import seal_sms
 from gateway.storage.models import OutboundSms
 from gateway.deps import Deps
 from gateway.verification.msisdn import parse_msisdn
-from modem.numbers import region_of
+from modem.numbers import mask_number, region_of
 
 FINAL = ("delivered", "failed", "unknown", "expired")
 POLL_SECONDS = 0.2
 
 
 def queue_test_sms(deps: Deps, number: str, text: str) -> int:
-    """Queue ``text`` to ``number`` (E.164; InvalidParameter otherwise); returns the row id."""
+    """Queue ``text`` to ``number`` (E.164; InvalidParameter otherwise), sealed under the
+    server secret (no session: gateway.crypto.sealing); returns the row id."""
     msisdn, now = parse_msisdn(number, field="number"), deps.now()
     with deps.uow() as uow:
-        row = OutboundSms(recipient=msisdn, sender=None, text=text, purpose="test",
+        row = OutboundSms(recipient=mask_number(msisdn), sender=None, purpose="test",
+                          sealed=seal_sms(deps.secret, None, msisdn, text),
                           region=region_of(msisdn), status="queued", attempts=0,
                           next_attempt_at=now, created_at=now, updated_at=now,
                           expires_at=now + timedelta(seconds=deps.settings.sms_ttl))

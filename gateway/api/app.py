@@ -17,17 +17,23 @@ from gateway.errors import TooManyRequests
 from gateway.http import error_handlers as errors, transaction
 from gateway.http.bodies import check_length
 from gateway.http.clients import limit_client
+from gateway.http.origins import Origins
 
 UNLIMITED_PATHS = ("/__heartbeat__", "/__lbheartbeat__", "/metrics")
 
 
 def create_app(deps: Deps, engine: Engine) -> Flask:
     app = Flask("gateway")
-    app.config["PUBLIC_URL"] = deps.settings.public_url
+    # The origins URLs and Hawk MACs use (public_url, allowed_hosts); never the request's
+    # Host as sent.
+    app.extensions["origins"] = Origins(deps.settings)
     app.json.sort_keys = False
     app.extensions["deps"] = deps
     app.extensions["engine"] = engine
     app.url_map.strict_slashes = False
+    # No redirect to the merged path either ("/v1//msisdn" -> 308): Werkzeug builds its
+    # Location from the request's Host, and answers it in HTML. A 404 JSON instead.
+    app.url_map.merge_slashes = False
     errors.install(app)
 
     @app.before_request

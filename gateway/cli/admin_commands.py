@@ -1,5 +1,5 @@
 """Administration commands of ``msisdn-gateway``: modems, send, selftest, probe, sim,
-inbox, outbox. Human output by default, ``--json`` for scripts. The commands that touch
+inbox, outbox, guard. Human output by default, ``--json`` for scripts. The commands that touch
 modems take ``--simulate`` (simulated modems and network in this process, as
 `serve --simulate`) and ``--database-url``."""
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _deps(ctx, *, keys: bool = False, **overrides):
     from gateway.storage.uow import uow_factory
     from gateway.deps import Deps
     from gateway.logs import configure_logging
-    from gateway.process.wiring import build_deps
+    from gateway.process.wiring import build_deps, worker_bell
 
     overrides.setdefault("log_level", "WARNING")
     settings = load_cli_settings(ctx, **overrides)
@@ -49,8 +49,8 @@ def _deps(ctx, *, keys: bool = False, **overrides):
             return build_deps(settings, engine)
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from None
-    return Deps(settings=settings, clock=SystemClock(), secret=None, uow=uow_factory(engine),
-                signing_key=None)
+    return Deps(settings=settings, clock=SystemClock(), secret=None,
+                uow=uow_factory(engine, wake_worker=worker_bell(settings)), signing_key=None)
 
 
 def _emit(value, as_json: bool, columns=None, footer: str | None = None) -> None:
@@ -92,7 +92,9 @@ def send(ctx, number, text, timeout, database_url, state_dir, as_json, simulate)
     from gateway.admin.local import local_worker
     from gateway.admin.sending import follow, queue_test_sms
 
-    deps = _deps(ctx, database_url=database_url, state_dir=state_dir, simulate=simulate)
+    # The keys: the number and text are sealed in the outbox (gateway.crypto.sealing).
+    deps = _deps(ctx, keys=True, database_url=database_url, state_dir=state_dir,
+                 simulate=simulate)
     try:
         row_id = queue_test_sms(deps, number, text)
     except ApiError as exc:
@@ -201,7 +203,50 @@ def inbox(ctx, database_url, state_dir, as_json, limit):
     _emit(listings.inbox_rows(deps, limit), as_json, listings.INBOX_COLUMNS)
 
 
+@click.group()
+def guard():
+    """Pumping detection: destination prefixes, their figures and blocks."""
+
+
+@guard.command("list")
+@_options(simulate=False)
+def guard_list(ctx, database_url, state_dir, as_json):
+    """Prefixes with code SMS or verifications in the window (guard_window), and their
+    blocks (an ended block stays listed for a day)."""
+    from gateway.guard import listing
+
+    deps = _deps(ctx, database_url=database_url, state_dir=state_dir)
+    rows = listing.prefix_rows(deps)
+    settings = deps.settings
+    _emit(rows, as_json, listing.COLUMNS,
+          f"Figures of the last {settings.guard_window} s; a prefix is blocked for "
+          f"{settings.guard_cooldown} s from {settings.guard_min_sms} SMS with less than "
+          f"{settings.guard_min_conversion:.0%} verified." if settings.guard_min_sms
+          else "Pumping detection is off (guard_min_sms = 0).")
+
+
+@guard.command("clear")
+@click.argument("prefix")
+@_options(simulate=False)
+def guard_clear(ctx, prefix, database_url, state_dir, as_json):
+    """End the block of PREFIX (as listed, e.g. +44741) and forget its figures."""
+    from gateway.guard import listing
+
+    deps = _deps(ctx, database_url=database_url, state_dir=state_dir)
+    try:
+        normalised = listing.normalise_prefix(prefix)
+        had_block = listing.clear(deps, normalised)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(output.to_json({"prefix": normalised, "block_cleared": had_block}))
+    elif had_block:
+        click.echo(f"{normalised}: block lifted, figures reset")
+    else:
+        click.echo(f"{normalised} had no block; its figures were reset")
+
+
 def register(group: click.Group) -> None:
     """Add the administration commands to ``group`` (the ``msisdn-gateway`` command)."""
-    for command in (modems, send, selftest, probe, sim, outbox, inbox):
+    for command in (modems, send, selftest, probe, sim, outbox, inbox, guard):
         group.add_command(command)

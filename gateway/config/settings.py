@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
 
+from gateway.config.code_sms import validate_code_sms_lines
 from gateway.config.values import RateRule, coerce
 
 if TYPE_CHECKING:
@@ -48,6 +49,10 @@ class Settings:
     # The URL clients use to reach us (scheme, host, port); Hawk signatures and the
     # certificate issuer are checked against it, so set it when behind a TLS proxy.
     public_url: str = ""
+    # Other host[:port] names clients may use: URLs answered to a request whose Host is
+    # one of them use it (with public_url's scheme); any other Host gets public_url,
+    # never an echo (see gateway.http.origins). Hawk MACs are checked the same way.
+    allowed_hosts: tuple[str, ...] = ()
     host: str = "127.0.0.1"
     port: int = 5000
     # API worker processes; 0 means one per CPU core.
@@ -77,12 +82,23 @@ class Settings:
     mt_sender: str = ""
     mo_verifier: str = ""
     sms_ttl: int = 600
+    # Phishing-resistant codes: end short-code SMS with the origin-bound line
+    # "@<host> #<code>" that browsers autofill only on that host (WebOTP), for
+    # sms_origin_host or else the host of public_url (https, default port); and/or with
+    # the 11-character hash of an Android app (SMS Retriever API), on its own line.
+    sms_origin_bound: bool = False
+    sms_origin_host: str = ""
+    sms_app_hash: str = ""
 
     # Rate limits, each a list of rules such as "3/10m".
     rate_limit_short_code: tuple[RateRule, ...] = _rules("5/1h")
     rate_limit_msisdn: tuple[RateRule, ...] = _rules("3/10m", "10/1d")
     rate_limit_method: tuple[RateRule, ...] = _rules("500/1h")
     rate_limit_client: tuple[RateRule, ...] = _rules("1000/1m")
+    # SMS that one client address (an IPv6 client's /64) may trigger (sms/mt/verify,
+    # resend_code), counted apart from and before rate_limit_method.
+    rate_limit_client_sms: tuple[RateRule, ...] = _rules("10/1h")
+    # Never limited by rate_limit_client nor rate_limit_client_sms (a trusted backend).
     rate_limit_exempt_networks: tuple[str, ...] = ()
 
     # Modems: [[modems]] tables (url, name, pin, baudrate, rtscts, dsrdtr, xonxoff,
@@ -97,6 +113,24 @@ class Settings:
     # Offer sms/momt only to devices in the country of a modem (no roaming charges).
     momt_same_country: bool = True
 
+    # Destination policy (gateway.guard.policy), checked for every code SMS: ISO 3166
+    # countries (empty: those of the modems' SIMs; "*": any), phonenumbers number types
+    # ("mobile" also admits fixed_line_or_mobile), and E.164 prefixes ("+44909") that are
+    # always refused / allowed whatever their country and type (deny wins).
+    destination_countries: tuple[str, ...] = ()
+    destination_types: tuple[str, ...] = ("mobile",)
+    destination_allow_prefixes: tuple[str, ...] = ()
+    destination_deny_prefixes: tuple[str, ...] = ()
+    # Pumping detection (gateway.guard.pumping), per prefix: country code and this many
+    # national digits. A prefix with at least guard_min_sms code SMS in the last
+    # guard_window seconds and fewer verifications than guard_min_conversion of them is
+    # refused for guard_cooldown seconds. guard_min_sms = 0 turns detection off.
+    guard_prefix_digits: int = 3
+    guard_window: int = 3600
+    guard_min_sms: int = 20
+    guard_min_conversion: float = 0.2
+    guard_cooldown: int = 3600
+
     # The outbox dispatcher.
     dispatch_interval: float = 0.1
     max_send_attempts: int = 5
@@ -108,6 +142,9 @@ class Settings:
 
     # Background jobs.
     cleanup_interval: int = 60
+    # Seconds a received SMS (its sender and text) is kept in the inbox; then the cleanup
+    # removes it. The default is repositories.DEFAULT_INBOX_RETENTION's 30 days.
+    inbox_retention: int = 30 * 86400
 
     log_level: str = "INFO"
     # "text" (one line per event, key=value) or "json" (one JSON object per line).
@@ -129,6 +166,13 @@ class Settings:
     def effective_public_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
         return self.public_url or f"http://{host}:{self.port}"
+
+    @property
+    def effective_sms_origin_host(self) -> str:
+        """The host of the origin-bound line of code SMS, lower-case; "" when it is off."""
+        if not self.sms_origin_bound:
+            return ""
+        return (self.sms_origin_host or urlsplit(self.public_url).hostname or "").lower()
 
     @property
     def effective_issuer(self) -> str:
@@ -230,12 +274,15 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
                  "long_code_ttl", "max_code_attempts", "pending_session_ttl",
                  "verified_session_ttl", "certificate_max_duration", "sms_ttl",
                  "cleanup_interval", "dispatch_interval", "max_send_attempts",
-                 "retry_backoff", "queue_time_budget", "modem_status_ttl"):
+                 "retry_backoff", "queue_time_budget", "modem_status_ttl",
+                 "inbox_retention"):
         if getattr(settings, name) <= 0:
             raise fail(name, f"{name} must be positive, not {getattr(settings, name)}")
     if not 0 < settings.port < 65536:
         raise fail("port", f"port {settings.port} is not a TCP port")
     _validate_public_url(settings, fail)
+    _validate_allowed_hosts(settings, fail)
+    validate_code_sms_lines(settings, fail)
     if settings.workers < 0:
         raise fail("workers", "workers must be 0 (one per core) or more")
     if settings.simulate and not 1 <= settings.simulated_modems <= 9:
@@ -245,6 +292,7 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
     for pattern in settings.mt_networks:
         if not re.fullmatch(r"[0-9]{3}([0-9]{2,3})?", pattern):
             raise fail("mt_networks", f"mt_networks: {pattern!r} is not MCC or MCC+MNC")
+    _validate_destinations(settings, fail)
     if settings.log_format not in ("text", "json"):
         raise fail("log_format", "log_format must be 'text' or 'json'")
     if settings.log_level.upper() not in LOG_LEVELS:
@@ -269,6 +317,68 @@ def _validate_public_url(settings: Settings, fail) -> None:
         url.port  # raises ValueError for a port that is not a number in 0-65535
     except ValueError:
         raise fail("public_url" if settings.public_url else "port", problem) from None
+
+
+def _validate_destinations(settings: Settings, fail) -> None:
+    """The destination policy and pumping detection settings (see Settings)."""
+    import phonenumbers  # here: most commands never validate a destination
+
+    for code in settings.destination_countries:
+        if code != "*" and code.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise fail("destination_countries", f"destination_countries: {code!r} is not "
+                       "an ISO 3166 country code known to phonenumbers (such as 'FR'), "
+                       "nor '*' (any country)")
+    types = sorted(name.lower() for name in vars(phonenumbers.PhoneNumberType)
+                   if name.isupper())
+    for kind in settings.destination_types:
+        if kind not in types:
+            raise fail("destination_types", f"destination_types: {kind!r} is not one of "
+                       f"{', '.join(types)}")
+    for name in ("destination_allow_prefixes", "destination_deny_prefixes"):
+        for prefix in getattr(settings, name):
+            if not re.fullmatch(r"\+[1-9][0-9]{0,14}", prefix):
+                raise fail(name, f"{name}: {prefix!r} is not an E.164 prefix: '+', the "
+                           "country code and maybe more digits, such as '+44909'")
+    if not 1 <= settings.guard_prefix_digits <= 8:
+        raise fail("guard_prefix_digits", "guard_prefix_digits must be between 1 and 8")
+    for name in ("guard_window", "guard_cooldown"):
+        if getattr(settings, name) <= 0:
+            raise fail(name, f"{name} must be positive, not {getattr(settings, name)}")
+    if settings.guard_min_sms < 0:
+        raise fail("guard_min_sms", "guard_min_sms must be 0 (detection off) or more")
+    if not 0.0 <= settings.guard_min_conversion <= 1.0:
+        raise fail("guard_min_conversion", "guard_min_conversion is a share of the SMS "
+                   f"sent, between 0 and 1, not {settings.guard_min_conversion}")
+
+
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def host_and_port(value: str) -> tuple[str, int | None]:
+    """``"Example.org:8443"`` -> ``("example.org", 8443)``, ``"[::1]"`` -> ``("::1", None)``:
+    a DNS name, an IPv4 or a bracketed IPv6 address, and maybe a port; raises ValueError."""
+    url = urlsplit(f"//{value}")
+    host = url.hostname or ""
+    if (url.netloc != value or url.username is not None or url.password is not None
+            or value.endswith(":")):
+        raise ValueError(value)
+    port = url.port  # ValueError unless 0-65535
+    if ":" in host or value.startswith("["):
+        ipaddress.IPv6Address(host)  # ValueError
+    elif not _HOST_NAME.fullmatch(host):
+        raise ValueError(value)
+    if port == 0:
+        raise ValueError(value)
+    return host, port
+
+
+def _validate_allowed_hosts(settings: Settings, fail) -> None:
+    for value in settings.allowed_hosts:
+        try:
+            host_and_port(value)
+        except ValueError:
+            raise fail("allowed_hosts", f"allowed_hosts: {value!r} is not host[:port] (a DNS "
+                       "name, an IPv4 or [IPv6] address, maybe ':' and a port)") from None
 
 
 def export_environment(name: str, value: str) -> None:

@@ -13,9 +13,16 @@ from gateway.config.modems import modem_configs
 _PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RULE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
 
+# A sliding window keeps the times of its last ``limit`` events (gateway.storage.
+# rate_windows): bounded so that a typo cannot ask for a billion rows or a period that
+# no date arithmetic can hold.
+MAX_RULE_LIMIT = 1_000_000
+MAX_RULE_PERIOD = 366 * 86400
+
+
 @dataclass(frozen=True)
 class RateRule:
-    """At most ``limit`` events per ``period`` seconds (fixed windows)."""
+    """At most ``limit`` events in any ``period`` seconds (a sliding window)."""
 
     limit: int
     period: int
@@ -29,7 +36,10 @@ class RateRule:
         count = int(match.group(2) or 1)
         if count < 1:
             raise ValueError(f"{text!r} has a zero period")
-        return cls(int(match.group(1)), count * _PERIOD_UNITS[match.group(3)])
+        rule = cls(int(match.group(1)), count * _PERIOD_UNITS[match.group(3)])
+        if rule.limit > MAX_RULE_LIMIT or rule.period > MAX_RULE_PERIOD:
+            raise ValueError(f"{text!r}: at most {MAX_RULE_LIMIT} events in at most 366 days")
+        return rule
 
     def __str__(self) -> str:
         return f"{self.limit}/{self.period}s"

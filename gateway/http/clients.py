@@ -1,4 +1,13 @@
-"""Client addresses (behind trusted proxies) and the per-client request limit (117)."""
+"""Client addresses (behind trusted proxies), the per-client request limit (117) and the
+key of the per-client SMS budget.
+
+A *client* is one IPv4 address, or one IPv6 /64 (what one subscriber or one LAN gets:
+a client owning a /64 must not get 2^64 budgets). An IPv4 address seen as IPv4-mapped
+IPv6 (``::ffff:203.0.113.7``, a dual-stack socket) is that IPv4 address. Its address is
+the peer's, or, when the peer is a trusted proxy (``trusted_proxies``), the right-most
+address of X-Forwarded-For that is not itself a trusted proxy. Clients in
+``rate_limit_exempt_networks`` are limited by neither budget.
+"""
 from __future__ import annotations
 
 import ipaddress
@@ -12,6 +21,7 @@ from gateway.verification import ratelimit
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPV6_CLIENT_PREFIX = 64
 
 
 @lru_cache(maxsize=16)
@@ -21,9 +31,12 @@ def _networks(specs: tuple[str, ...]) -> tuple[Network, ...]:
 
 def _address(text: str) -> Address | None:
     try:
-        return ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def _client(request: Request, trusted_proxies: tuple[str, ...]) -> tuple[str, Address | None]:
@@ -31,16 +44,17 @@ def _client(request: Request, trusted_proxies: tuple[str, ...]) -> tuple[str, Ad
     proxies = _networks(trusted_proxies)
     peer = request.remote_addr or ""
     address = _address(peer)
+    peer_client = (str(address) if address is not None else peer), address
     if address is None or not proxies or not any(address in net for net in proxies):
-        return (str(address) if address is not None else peer), address
+        return peer_client
     forwarded = request.headers.get("X-Forwarded-For", "").split(",")
     for hop in reversed(forwarded):
         address = _address(hop)
         if address is None:
-            return peer, _address(peer)
+            return peer_client
         if not any(address in net for net in proxies):
             return str(address), address
-    return peer, _address(peer)
+    return peer_client
 
 
 def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
@@ -49,13 +63,32 @@ def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
     return _client(request, trusted_proxies)[0]
 
 
-def limit_client(uow: UnitOfWork, deps, request: Request) -> None:
-    """Count this request for its client address in ``uow`` (the caller commits, or rolls
-    back a refusal); raises TooManyRequests (429/117). Exempt networks are not counted."""
-    settings = deps.settings
+def _client_key(request: Request, settings) -> str | None:
+    """The client as the budgets count it (the IPv4 address, the IPv6 /64, or the peer
+    as given when it is not an IP address); None for an exempt client."""
     text, address = _client(request, settings.trusted_proxies)
+    if address is None:
+        return text
     exempt = settings.rate_limit_exempt_networks
-    if address is not None and exempt and any(address in net for net in _networks(exempt)):
-        return
-    ratelimit.enforce(uow, deps.now(), settings.rate_limit_client, "client",
-                      deps.secret.digest("client", text), TooManyRequests)
+    if exempt and any(address in net for net in _networks(exempt)):
+        return None
+    if address.version == 6:
+        return str(ipaddress.ip_network((address, IPV6_CLIENT_PREFIX), strict=False))
+    return text
+
+
+def limit_client(uow: UnitOfWork, deps, request: Request) -> None:
+    """Count this request for its client in ``uow`` (the caller commits, or rolls back a
+    refusal); raises TooManyRequests (429/117). Exempt networks are not counted."""
+    key = _client_key(request, deps.settings)
+    if key is not None:
+        ratelimit.enforce(uow, deps.now(), deps.settings.rate_limit_client, "client",
+                          deps.secret.digest("client", key), TooManyRequests)
+
+
+def sms_client(deps, request: Request) -> str | None:
+    """The key of this request's client for the per-client SMS budget
+    (``rate_limit_client_sms``, counted by gateway.verification.mt.issue_code): a keyed
+    hash of the client (never the address in clear), or None for an exempt client."""
+    key = _client_key(request, deps.settings)
+    return None if key is None else deps.secret.digest("client-sms", key)

@@ -1,12 +1,15 @@
 """Hawk request authentication (the Hawk 1.1 header scheme, MACs as mohawk computes them).
 
-The URL checked is the configured public URL (scheme, host, port) plus the request path,
-so signatures made by clients of a TLS proxy verify; without a public URL, the request's
-own Host is used. A body must be covered by the payload hash. A request without a body
+The URL checked is a configured origin (scheme, host, port: gateway.http.origins) plus
+the request path: ``public_url``, so signatures made by clients of a TLS proxy verify, or
+the entry of ``allowed_hosts`` the request's Host names; with neither configured, the
+request's own Host. A body must be covered by the payload hash. A request without a body
 needs none, whatever its Content-Type (the spec's ``curl`` examples and requests-hawk
 send ``Content-Type: application/json`` and no hash for a body-less request: there is no
-payload to protect); a hash that is given is always checked. Nonces are remembered in the
-database for the skew window (shared by all workers).
+payload to protect); a hash that is given is always checked. ``ts`` is 1 to 12 digits
+(else 401/109). Nonces are remembered in the database (shared by all workers) only for a
+request whose MAC is valid and whose ``ts`` is less than ``hawk_skew_seconds`` from our
+clock, until ``ts + hawk_skew_seconds``: never more than twice the skew ahead.
 
 Everything runs in the request's unit of work (gateway.http.transaction): the session
 read for the key is the one the use case then uses (read once), and the nonce commits
@@ -23,6 +26,7 @@ import functools
 import hashlib
 import hmac
 import logging
+import re
 from urllib.parse import urlsplit
 
 from flask import current_app, g, request
@@ -39,6 +43,7 @@ log = logging.getLogger(__name__)
 ALGORITHM = "sha256"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REQUIRED = ("id", "ts", "nonce", "mac")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 class _Resource:
@@ -82,6 +87,16 @@ def parse_header(header: str) -> dict[str, str]:
     return parsed
 
 
+def parse_timestamp(text: str) -> int:
+    """Hawk's ``ts``: whole seconds since the epoch, 1 to 12 ASCII digits (up to the year
+    33658), so any value is a plain int compared and formatted cheaply. Anything else
+    (a sign, a fraction, an exponent, spaces, underscores, 10^30) raises InvalidSignature."""
+    if not _TIMESTAMP.fullmatch(text):
+        raise InvalidSignature("the Hawk ts must be the time in whole seconds since "
+                               "1970-01-01 UTC (at most 12 digits)")
+    return int(text)
+
+
 def payload_hash(body: bytes, content_type: str) -> str:
     """Hawk's payload hash (base64 SHA-256 over the normalised type and the body). Not
     mohawk's ``calculate_payload_hash``, which pformats every part for a debug log on each
@@ -115,10 +130,10 @@ def authenticate(deps, uow) -> str:
                            headers={"WWW-Authenticate": "Hawk"})
     attributes = parse_header(header)
     hawk_id = attributes["id"]
+    timestamp = parse_timestamp(attributes["ts"])
     try:
-        timestamp = int(attributes["ts"])
-        host, port, prefix = _origin(current_app.config["PUBLIC_URL"]
-                                     or f"{request.scheme}://{request.host}{request.root_path}")
+        host, port, prefix = _origin(current_app.extensions["origins"].hawk_origin(
+            request.scheme, request.host, request.root_path))
     except ValueError:
         raise InvalidSignature() from None
     if len(hawk_id) != 64:
@@ -141,8 +156,12 @@ def authenticate(deps, uow) -> str:
             payload_hash(body, request.headers.get("Content-Type", "")), their_hash):
         raise InvalidSignature("the payload hash does not match the body")
 
-    now = int(deps.now().timestamp())
-    if abs(timestamp - now) > deps.settings.hawk_skew_seconds:
+    # Compared untruncated, and strictly: a request is accepted only before ts + skew,
+    # when its nonce row expires (sessions.remember_nonce) and the cleanup may delete it,
+    # so no replay outlives its nonce.
+    moment = deps.now().timestamp()
+    if abs(timestamp - moment) >= deps.settings.hawk_skew_seconds:
+        now = int(moment)
         message = f"token with UTC timestamp {timestamp} has expired; it was compared to {now}"
         tsm = calculate_ts_mac(now, resource.credentials).decode("ascii")
         raise InvalidSignature("stale timestamp: check the clock", headers={

@@ -6,9 +6,14 @@ claims more rows than it can send at once and no claimed row waits.
 
 A row's outcome: ``sent`` (with one outbox_parts row per accepted part), back to
 ``queued`` with a backoff (rejected before any part went out, no modem available),
-``failed`` (out of attempts or time, bad number, rejected after some parts went out) or
-``unknown`` (no answer in time, or the worker stopped mid-send: it may have been sent, so
-it is never resent blindly).
+``failed`` (out of attempts or time, bad number, rejected after some parts went out, or
+sealed under a session that is gone) or ``unknown`` (no answer in time, or the worker
+stopped mid-send: it may have been sent, so it is never resent blindly).
+
+The number and text of a row are sealed (gateway.crypto.sealing): opened at the claim,
+they live in memory (``Outgoing``) only while the row is sent, and a row that becomes
+final is scrubbed in the same write (``sealed`` set to NULL). A sent row keeps only the
+keyed hash by which delivery reports find it (gateway.pipeline.reports).
 """
 from __future__ import annotations
 
@@ -20,14 +25,24 @@ from datetime import timedelta
 from typing import Callable
 
 from gateway import metrics
+from gateway.crypto.sealing import open_sms
+from gateway.crypto.tokens import SealError
 from gateway.deps import Deps
-from gateway.storage.models import OutboundPart
+from gateway.pipeline.reports import recipient_digest
+from gateway.storage.models import OutboundPart, OutboundSms
 from modem.numbers import mask_number
 from modem.exceptions import ModemError, NoModemAvailable, SendOutcomeUnknown, SendRejected
 from modem.pool import ModemPool
 
 log = logging.getLogger(__name__)
 SPEED_SMOOTHING = 0.3  # weight of the newest measurement in the moving average
+UNREADABLE = ("cannot be opened: its session is gone (unregistered or expired) or the "
+              "server secret changed")
+
+
+def make_final(row: OutboundSms, status: str, error: str | None, now) -> None:
+    """Give ``row`` a final status, scrubbing its sealed number and text in the same write."""
+    row.status, row.last_error, row.updated_at, row.sealed = status, error, now, None
 
 
 @dataclass(frozen=True)
@@ -60,8 +75,9 @@ class Dispatcher:
         with self._deps.uow() as uow:
             rows = uow.outbox.interrupted(self._worker)
             for row in rows:
-                row.status, row.updated_at = "unknown", self._deps.now()
-                row.last_error = "the worker stopped while sending: it may have been sent"
+                make_final(row, "unknown",
+                           "the worker stopped while sending: it may have been sent",
+                           self._deps.now())
             uow.commit()
         metrics.outbox_finished("unknown", None, count=len(rows))
         if rows:
@@ -79,11 +95,30 @@ class Dispatcher:
                 return []
             with self._deps.uow() as uow:
                 rows = uow.outbox.claim_due(self._deps.now(), free, self._worker)
-                batch = [Outgoing(r.id, r.recipient, r.text, r.mcc, r.mnc, r.region,
-                                  r.attempts) for r in rows]
+                batch, unreadable = self._open(rows, uow.outbox.session_bindings(rows))
                 uow.commit()
             self._busy += len(batch)
+        if unreadable:
+            metrics.outbox_finished("failed", None, count=len(unreadable))
+            log.warning("outbox %s: %s", ", ".join(map(str, unreadable)), UNREADABLE)
         return [self._executor.submit(self._send_guarded, sms) for sms in batch]
+
+    def _open(self, rows: list[OutboundSms],
+              bindings: dict[int, str | None]) -> tuple[list[Outgoing], list[int]]:
+        """Open the claimed rows' sealed numbers and texts; a row that cannot be opened
+        (its session is gone) fails at once, in the claim's transaction. Returns what to
+        send and the ids of the rows that failed."""
+        batch, unreadable = [], []
+        for row in rows:
+            try:
+                recipient, text = open_sms(self._deps.secret, bindings[row.id], row.sealed)
+            except SealError:
+                make_final(row, "failed", UNREADABLE, self._deps.now())
+                unreadable.append(row.id)
+                continue
+            batch.append(Outgoing(row.id, recipient, text, row.mcc, row.mnc, row.region,
+                                  row.attempts))
+        return batch, unreadable
 
     def speeds(self) -> dict[str, float]:
         """Measured seconds per SMS part, per modem."""
@@ -144,10 +179,11 @@ class Dispatcher:
         now = self._deps.now()
         with self._deps.uow() as uow:
             row = uow.outbox.get(sms.id)
-            row.status, row.last_error, row.updated_at = status, error, now
+            make_final(row, status, error, now)
             row.modem = modem or (receipts[0].modem if receipts else row.modem)
             if receipts:
                 row.sent_at = now
+                row.recipient_digest = recipient_digest(self._deps.secret, sms.recipient)
             for receipt in receipts:
                 uow.outbox.add_part(OutboundPart(
                     outbox_id=sms.id, part_number=receipt.part_number,
@@ -173,7 +209,7 @@ class Dispatcher:
             row.attempts, row.last_error, row.updated_at = attempts, error, now
             next_at = now + timedelta(seconds=delay)
             if attempts >= settings.max_send_attempts or next_at >= row.expires_at:
-                row.status = "failed"
+                make_final(row, "failed", error, now)
             else:
                 row.status, row.next_attempt_at = "queued", next_at
             uow.commit()

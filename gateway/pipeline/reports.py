@@ -1,8 +1,9 @@
 """Delivery reports: matched to the part they report in the database, by modem, TP-MR and
-recipient (its last digits, so that a report in national form finds an international
-number), also after a restart; a report that overtook the commit of its send waits in the
-:class:`ReportBacklog`. The outbox row follows its parts: delivered when every part is,
-failed when one part failed for good."""
+recipient (a keyed hash of its last digits: a report in national form finds an
+international number, and the outbox keeps no number in clear), also after a restart; a
+report that overtook the commit of its send waits in the :class:`ReportBacklog`. The
+outbox row follows its parts: delivered when every part is, failed when one part failed
+for good."""
 from __future__ import annotations
 
 import logging
@@ -10,8 +11,10 @@ import threading
 from datetime import timedelta
 
 from gateway import metrics
+from gateway.crypto.tokens import ServerSecret
 from gateway.deps import Deps
 from modem.driver import DeliveryReport
+from modem.numbers import digits_tail
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +22,14 @@ log = logging.getLogger(__name__)
 REPORT_WINDOW = timedelta(days=3)
 PART_STATUS = {"delivered": "delivered", "temporary_failure": "temporary_failure",
                "permanent_failure": "failed"}
+RECIPIENT_DIGEST = "report-recipient"
+
+
+def recipient_digest(secret: ServerSecret, number: str) -> str | None:
+    """The keyed hash by which a report finds the SMS it reports: of the number's last
+    digits, the same for +33612345678 and 0612345678; None for a number without digits."""
+    tail = digits_tail(number)
+    return secret.digest(RECIPIENT_DIGEST, tail) if tail else None
 
 
 def record_report(deps: Deps, report: DeliveryReport, quiet: bool = False) -> bool:
@@ -26,7 +37,8 @@ def record_report(deps: Deps, report: DeliveryReport, quiet: bool = False) -> bo
     last REPORT_WINDOW has its TP-MR and recipient (nothing changed)."""
     now = deps.now()
     with deps.uow() as uow:
-        part = uow.outbox.part_for_report(report.modem, report.reference, report.recipient,
+        part = uow.outbox.part_for_report(report.modem, report.reference,
+                                          recipient_digest(deps.secret, report.recipient),
                                           now - REPORT_WINDOW)
         if part is None:
             if not quiet:

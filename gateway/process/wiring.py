@@ -12,6 +12,7 @@ from gateway.config.keys import Keys, load_keys
 from gateway.config.settings import Settings
 from gateway.storage.db import make_engine
 from gateway.storage.migrate import upgrade
+from gateway.pipeline.doorbell import Doorbell, bell_address
 from gateway.storage.uow import uow_factory
 from gateway.deps import Deps
 
@@ -19,10 +20,17 @@ from gateway.deps import Deps
 def build_deps(settings: Settings, engine: Engine, clock: Clock | None = None,
                keys: Keys | None = None) -> Deps:
     """The use cases' dependencies over ``engine``; the keys are read from the settings'
-    files unless given (already loaded). Raises SettingsError for missing or bad keys."""
+    files unless given (already loaded). Each commit that queues work for the worker rings
+    its doorbell (gateway.pipeline.doorbell). Raises SettingsError for missing or bad keys."""
     keys = keys or load_keys(settings)
     return Deps(settings=settings, clock=clock or SystemClock(), secret=keys.secret,
-                uow=uow_factory(engine), signing_key=keys.signing_key)
+                uow=uow_factory(engine, wake_worker=worker_bell(settings)),
+                signing_key=keys.signing_key)
+
+
+def worker_bell(settings: Settings):
+    """What rings the doorbell of this box's worker (for ``uow_factory``)."""
+    return Doorbell(bell_address(settings.effective_database_url)).ring
 
 
 def prepare_database(settings: Settings) -> Engine:

@@ -1,11 +1,14 @@
 """The worker process: owns the modem pool and the scheduler. One per box.
 
-Jobs (APScheduler, each logged with its traceback if it fails, never stopping the rest):
-``dispatch`` claims due outbox rows every ``dispatch_interval`` seconds; ``status``
-publishes modem health to the database every ``STATUS_INTERVAL`` seconds; ``cleanup``
-removes expired rows every ``cleanup_interval``; under --simulate, ``simulation`` moves
-the virtual network and its mailboxes. Inbound SMS and delivery reports arrive on the
-pool's inbound thread.
+Two pumps, each a named thread that runs its job when woken and at least every interval:
+``dispatch`` claims due outbox rows (every ``dispatch_interval`` seconds, and at once when
+the doorbell rings: an API process committed an SMS, see gateway.pipeline.doorbell); under
+--simulate, ``simulation`` moves the virtual network and its mailboxes (every
+``SIMULATION_INTERVAL``, at once when the doorbell rings and when the virtual network has a
+delivery to make). Jobs (APScheduler): ``status`` publishes modem health to the database
+every ``STATUS_INTERVAL`` seconds; ``cleanup`` removes expired rows every
+``cleanup_interval``. Each job is logged with its traceback if it fails, never stopping the
+rest. Inbound SMS and delivery reports arrive on the pool's inbound thread.
 
 Stopping (SIGTERM/SIGINT): no new claims, the sends in progress finish, the pool closes.
 Nothing accepted is lost: unsent rows stay queued in the database.
@@ -28,6 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from gateway.clock import start_of_utc_day
 from gateway.pipeline import status
 from gateway.pipeline.dispatch import Dispatcher
+from gateway.pipeline.doorbell import DoorbellListener, bell_address
 from gateway.pipeline.inbound import store_inbound
 from gateway.pipeline.reports import ReportBacklog
 from gateway.pipeline.simulation import Simulation
@@ -45,7 +49,8 @@ SIMULATION_INTERVAL = 0.1
 def cleanup(deps: Deps) -> dict:
     """One cleanup pass; returns rows removed per table."""
     with deps.uow() as uow:
-        counts = uow.delete_expired(deps.now(), OUTBOX_RETENTION_SECONDS)
+        counts = uow.delete_expired(deps.now(), OUTBOX_RETENTION_SECONDS,
+                                    deps.settings.inbox_retention)
         uow.commit()
     removed = {table: n for table, n in counts.items() if n}
     if removed:
@@ -60,6 +65,36 @@ def _guarded(name: str, job, *args):
         except Exception:  # top of a job: log with traceback, keep the scheduler alive
             log.exception("job %s failed", name)
     return run
+
+
+class Pump:
+    """A thread named ``name`` that runs ``job`` when woken (``wake()``, from any thread)
+    and at least every ``interval`` seconds. A wake during a run makes one more run right
+    after it, so nothing rung is missed and runs never overlap."""
+
+    def __init__(self, name: str, job, interval: float) -> None:
+        self.name, self._job, self._interval = name, _guarded(name, job), interval
+        self._woken, self._stopping = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._woken.clear()
+            self._job()
+            self._woken.wait(self._interval)
+
+    def stop(self) -> None:
+        """Let the run in progress finish; no new one starts."""
+        self._stopping.set()
+        self._woken.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 class Worker:
@@ -79,6 +114,8 @@ class Worker:
                                      slots=len(configs), on_recorded=self.report_backlog.retry)
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 5})
+        self.pumps: list[Pump] = []
+        self.doorbell: DoorbellListener | None = None
 
     def _parts_sent_today(self) -> dict[str, int]:
         with self.deps.uow() as uow:
@@ -121,11 +158,20 @@ class Worker:
             self.publish_status()
             notifier.update_status(modems_status(self.pool.health()))
 
-        jobs = [("dispatch", self.dispatcher.dispatch_due, deps.settings.dispatch_interval),
-                ("status", publish_status, STATUS_INTERVAL),
-                ("cleanup", lambda: cleanup(deps), deps.settings.cleanup_interval)]
+        self.pumps = [Pump("dispatch", self.dispatcher.dispatch_due,
+                           deps.settings.dispatch_interval)]
         if self.simulation:
-            jobs.append(("simulation", lambda: self.simulation.sync(deps), SIMULATION_INTERVAL))
+            simulation = Pump("simulation", lambda: self.simulation.sync(deps),
+                              SIMULATION_INTERVAL)
+            self.simulation.network.on_schedule = simulation.wake
+            self.pumps.append(simulation)
+        self.doorbell = DoorbellListener(bell_address(deps.settings.effective_database_url),
+                                         [pump.wake for pump in self.pumps])
+        self.doorbell.start()
+        for pump in self.pumps:
+            pump.start()
+        jobs = [("status", publish_status, STATUS_INTERVAL),
+                ("cleanup", lambda: cleanup(deps), deps.settings.cleanup_interval)]
         if notifier.keepalive_interval:
             jobs.append(("watchdog", notifier.watchdog, notifier.keepalive_interval))
         for name, job, seconds in jobs:
@@ -139,6 +185,10 @@ class Worker:
     def stop(self) -> None:
         Notifier.for_settings(self.deps.settings).stopping(
             "stopping: finishing the sends in progress")
+        if self.doorbell is not None:
+            self.doorbell.stop()
+        for pump in self.pumps:
+            pump.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.dispatcher.close()

@@ -1,5 +1,6 @@
 """The engine: one ``make_engine()`` for every process, with SQLite made safe for
-several processes (WAL, foreign keys, busy timeout, BEGIN IMMEDIATE)."""
+several processes (WAL, foreign keys, busy timeout, BEGIN IMMEDIATE) and deleted data
+zeroed (secure_delete)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -64,6 +65,9 @@ def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted and overwritten rows are zeroed in the file, not left in free space: an
+    # inbox row past its retention, a scrubbed outbox row, an unregistered session.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

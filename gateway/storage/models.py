@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gateway.storage.column_types import UTCDateTime
@@ -66,7 +67,10 @@ class HawkNonce(Base):
 
 
 class RateCounter(Base):
-    """A fixed-window counter: key names the limit, the subject (hashed) and the window."""
+    """The head of a sliding window (gateway.verification.ratelimit): ``key`` names the
+    scope, its rules and the subject (hashed); ``count`` is the number of events counted
+    since the row was made (their sequence number); ``expires_at`` is when the latest
+    event leaves the longest window (the row's lock serializes the events of one key)."""
 
     __tablename__ = "rate_counters"
 
@@ -75,20 +79,77 @@ class RateCounter(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class RateEvent(Base):
+    """A slot of a sliding window's ring (gateway.storage.rate_windows): ``expires_at`` is
+    when the event stored there leaves its rule's window. A rule of N events owns N slots
+    of its key. Deleted with their head (RateCounter of the same key) once it expired:
+    no index of its own, and on SQLite a WITHOUT ROWID table (one B-tree per write)."""
+
+    __tablename__ = "rate_events"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)  # its RateCounter's key
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GuardCount(Base):
+    """Pumping detection (gateway.guard): code SMS queued and verifications completed
+    for one destination prefix ("+33612": country code and leading national digits)
+    in one time bucket. A prefix is not a number: nothing here identifies anyone."""
+
+    __tablename__ = "guard_counts"
+    __table_args__ = (UniqueConstraint("prefix", "bucket_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    sms: Mapped[int] = mapped_column(Integer, default=0)
+    verified: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class GuardBlock(Base):
+    """A destination prefix refused until ``blocked_until`` (gateway.guard), with the
+    figures that tripped it; kept a day after it ends, for ``msisdn-gateway guard list``."""
+
+    __tablename__ = "guard_blocks"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(16))  # "pumping"
+    blocked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    sms: Mapped[int] = mapped_column(Integer)  # in the window, when blocked
+    verified: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 OUTBOX_FINAL = ("sent", "delivered", "failed", "unknown", "expired")
 
 
 class OutboundSms(Base):
     """The transactional outbox: one row per SMS to send, written in the same transaction
-    as the verification that needs it. The modem worker claims due rows."""
+    as the verification that needs it. The modem worker claims due rows.
+
+    The number and the text are never stored in clear: ``sealed`` holds them (see
+    gateway.crypto.sealing) while the row waits to be sent, and is scrubbed (NULL) as soon
+    as the row is final or its session unregistered."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    recipient: Mapped[str] = mapped_column(String(32))  # E.164; the worker needs it
+    # The number masked as in the logs (+33*******78), never the number itself: what the
+    # admin listings show.
+    recipient: Mapped[str] = mapped_column(String(32))
+    # The E.164 number and the text, sealed; NULL once final (OUTBOX_FINAL) or unregistered.
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The session that asked for it (None: the admin's test SMS); its hawk id digest is
+    # part of the sealing key, and unregister scrubs its rows.
+    session_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # A keyed hash of the number's last digits, set when sent: delivery reports match it.
+    recipient_digest: Mapped[str | None] = mapped_column(String(64))
     sender: Mapped[str | None] = mapped_column(String(32))  # sender id or modem choice
-    text: Mapped[str] = mapped_column(Text)
     purpose: Mapped[str] = mapped_column(String(16))  # "sms/mt", "sms/momt", "test"
     # Country/network hints for choosing a modem (ISO region, MCC, MNC).
     region: Mapped[str | None] = mapped_column(String(2))

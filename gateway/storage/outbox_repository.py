@@ -1,17 +1,20 @@
 """The outbox table and its parts: queued by the use cases, claimed by the worker
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), matched to delivery reports, listed by the
-admin commands. Every method runs in the caller's transaction."""
+admin commands. Every method runs in the caller's transaction.
+
+Rows hold no number or text in clear (see models.OutboundSms): the callers seal them
+(gateway.crypto.sealing) and scrub ``sealed`` when a row becomes final."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
 
-from gateway.storage.models import OutboundPart, OutboundSms
+from gateway.storage.models import OutboundPart, OutboundSms, VerificationSession
 from gateway.storage.transaction import Repository
-from modem.numbers import digits_tail
 
 PENDING = ("queued", "sending")
+UNREGISTERED = "not sent: its session was unregistered"
 OUTBOX = OutboundSms.__table__
 _INSERT = insert(OUTBOX)
 _PENDING_COUNT = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.status.in_(PENDING))
@@ -34,6 +37,7 @@ class OutboxRepository(Repository):
             values[column.key] = value
         result = self._tx.before_write().execute(_INSERT, values)
         row.id = result.inserted_primary_key[0]
+        self._tx.wake_worker()
 
     def claim_due(self, now: datetime, limit: int, worker: str) -> list[OutboundSms]:
         """Mark up to ``limit`` due rows ``sending`` for ``worker`` (one attempt more) and
@@ -82,21 +86,42 @@ class OutboxRepository(Repository):
         return list(self._db.scalars(select(OutboundPart).where(OutboundPart.outbox_id == row_id)
                                      .order_by(OutboundPart.part_number)))
 
-    def part_for_report(self, modem: str, reference: int, recipient: str,
+    def part_for_report(self, modem: str, reference: int, recipient_digest: str | None,
                         since: datetime) -> OutboundPart | None:
-        """The newest part sent by ``modem`` with TP-MR ``reference`` to a number ending
-        like ``recipient`` (reports may carry it in national form) since ``since``."""
-        tail = digits_tail(recipient)
+        """The newest part sent by ``modem`` with TP-MR ``reference`` since ``since`` to a
+        row whose ``recipient_digest`` is ``recipient_digest`` (the keyed hash of the
+        number's last digits, so that a report in national form matches; None, for a
+        report without a number, matches any)."""
         candidates = self._db.execute(
-            select(OutboundPart, OutboundSms.recipient).join(OutboundSms)
+            select(OutboundPart, OutboundSms.recipient_digest).join(OutboundSms)
             .where(OutboundPart.modem == modem, OutboundPart.reference == reference,
                    OutboundPart.submitted_at >= since,
                    OutboundPart.status.in_(("sent", "temporary_failure")))
             .order_by(OutboundPart.id.desc()))
-        for part, number in candidates:
-            if not tail or number.endswith(tail):
+        for part, digest in candidates:
+            if recipient_digest is None or digest == recipient_digest:
                 return part
         return None
+
+    def session_bindings(self, rows: list[OutboundSms]) -> dict[int, str | None]:
+        """For each row, the hawk id digest of its session (part of its sealing key,
+        gateway.crypto.sealing), or None: no session, or the session is gone."""
+        ids = {row.session_id for row in rows if row.session_id is not None}
+        digests = dict(self._db.execute(
+            select(VerificationSession.id, VerificationSession.hawk_id_digest)
+            .where(VerificationSession.id.in_(ids))).all()) if ids else {}
+        return {row.id: digests.get(row.session_id) for row in rows}
+
+    def forget_session(self, session_id: int, now: datetime) -> None:
+        """Unregister: the session's rows lose their sealed number and text and their link
+        to it; those still queued are given up (``expired``). A row being sent is finished
+        by the worker, which holds its number in memory only."""
+        connection = self._tx.before_write()
+        connection.execute(update(OUTBOX).where(OUTBOX.c.session_id == session_id,
+                                                OUTBOX.c.status == "queued")
+                           .values(status="expired", updated_at=now, last_error=UNREGISTERED))
+        connection.execute(update(OUTBOX).where(OUTBOX.c.session_id == session_id)
+                           .values(sealed=None, session_id=None))
 
     def latest(self, limit: int, status: str | None = None) -> list[OutboundSms]:
         """The newest ``limit`` rows, optionally only those with ``status``."""

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, Sequence
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.storage.models import (OUTBOX_FINAL, HawkNonce, OutboundSms, RateCounter,
-                                    VerificationCode, VerificationSession)
+from gateway.storage import rate_windows
+from gateway.storage.models import (OUTBOX_FINAL, HawkNonce, InboxMessage, OutboundSms,
+                                    RateCounter, RateEvent, VerificationCode,
+                                    VerificationSession)
+from gateway.storage.rate_windows import Window
 from gateway.storage.records import CodeRecord, SessionRecord, field_names, values_of
 from gateway.storage.transaction import Repository
 
@@ -24,6 +27,9 @@ from gateway.storage.transaction import Repository
 # portable fallbacks below are used.
 ON_CONFLICT_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
+
+# The default of the inbox_retention setting (gateway.config.settings): 30 days.
+DEFAULT_INBOX_RETENTION = 30 * 86400
 
 # A concurrent first hit on a counter makes our INSERT fail; we then UPDATE the row it
 # created. Losing that race more than a few times in a row means something else is wrong.
@@ -213,11 +219,32 @@ class CounterRepository(Repository):
         return connection.execute(statement, {"key": key, "count": 1,
                                               "expires_at": expires_at}).scalar_one()
 
+    def admit(self, key: str, now: datetime, windows: Sequence[Window]) -> datetime | None:
+        """Count one event of the sliding windows ``key`` at ``now`` (gateway.storage.
+        rate_windows): None when every window admits it, else the first time at which an
+        attempt will be admitted; the caller must then roll back, so that a refused event
+        counts nowhere. ``windows`` must be the same for every call with ``key``."""
+        connection = self._tx.before_write()
+        dialect = connection.dialect.name
+        if dialect == "sqlite":
+            return rate_windows.admit_on_sqlite(connection, key, now, windows)
+        upsert = ON_CONFLICT_INSERTS.get(dialect)
+        if upsert is None:
+            return rate_windows.admit_portably(self._tx.db, key, now, windows)
+        return rate_windows.admit(connection, upsert, key, now, windows)
 
-def delete_expired(session: Session, now: datetime, outbox_retention_seconds: int) -> dict:
-    """Remove expired sessions, codes, nonces and counters, expire overdue outbox rows and
-    delete finished ones older than the retention. Returns the number of rows per table."""
+
+def delete_expired(session: Session, now: datetime, outbox_retention_seconds: int,
+                   inbox_retention_seconds: int = DEFAULT_INBOX_RETENTION) -> dict:
+    """Remove expired sessions, codes, nonces, counters and rate events, expire overdue
+    outbox rows (scrubbing what they sealed) and delete finished ones older than the
+    outbox retention, and delete received SMS older than the inbox retention (the
+    ``inbox_retention`` setting). Returns the number of rows per table."""
     counts = {}
+    # A window's events go with its head, which expires after all of them (rate_windows).
+    counts[RateEvent.__tablename__] = session.execute(delete(RateEvent).where(
+        RateEvent.key.in_(select(RateCounter.key).where(RateCounter.expires_at <= now)))
+    ).rowcount
     for model in (VerificationCode, HawkNonce, RateCounter):
         counts[model.__tablename__] = session.execute(
             delete(model).where(model.expires_at <= now)).rowcount
@@ -228,10 +255,13 @@ def delete_expired(session: Session, now: datetime, outbox_retention_seconds: in
         delete(VerificationSession).where(VerificationSession.expires_at <= now)).rowcount
     counts["outbox_expired"] = session.execute(
         update(OutboundSms).where(OutboundSms.status == "queued", OutboundSms.expires_at <= now)
-        .values(status="expired", updated_at=now, last_error="expired before it was sent")
+        .values(status="expired", updated_at=now, last_error="expired before it was sent",
+                sealed=None)
     ).rowcount
     cutoff = now - timedelta(seconds=outbox_retention_seconds)
     counts["outbox"] = session.execute(
         delete(OutboundSms).where(OutboundSms.status.in_(OUTBOX_FINAL),
                                   OutboundSms.updated_at <= cutoff)).rowcount
+    counts["inbox"] = session.execute(delete(InboxMessage).where(
+        InboxMessage.received_at <= now - timedelta(seconds=inbox_retention_seconds))).rowcount
     return counts

@@ -24,6 +24,7 @@ class SimMailboxRepository(Repository):
         self._tx.before_write()
         self._db.add(row)
         self._db.flush()
+        self._tx.wake_worker()
 
     def pending_mo(self) -> list[SimMoRequest]:
         return list(self._db.scalars(select(SimMoRequest).where(SimMoRequest.sent_at.is_(None))
@@ -33,6 +34,7 @@ class SimMailboxRepository(Repository):
         self._tx.before_write()
         self._db.add(row)
         self._db.flush()
+        self._tx.wake_worker()
 
     def pending_commands(self) -> list[SimModemCommand]:
         return list(self._db.scalars(select(SimModemCommand)

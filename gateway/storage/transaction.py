@@ -17,11 +17,16 @@ The transaction begins at its first statement, in one of two modes: a write tran
 never fails with SQLITE_BUSY), or, when the unit of work that issues the first statement
 is read-only, a read transaction (plain ``BEGIN``: it waits for no writer and blocks none).
 A read transaction refuses writes.
+
+A repository that gives the worker something to do (an outbox row to send, a simulator
+request) calls ``wake_worker()``; once the transaction commits, the ``wake_worker`` hook
+the unit-of-work factory was given runs once (gateway.pipeline.doorbell rings the worker
+of this box, so that the SMS leaves now rather than at the next poll).
 """
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -78,9 +83,11 @@ class Transaction:
     """
 
     __slots__ = ("cache", "innermost", "_engine", "_sessions", "_read_only", "_mode",
-                 "_connection", "_option", "_session")
+                 "_connection", "_option", "_session", "_wake_hook", "_wake")
 
-    def __init__(self, engine: Engine, sessions: sessionmaker, read_only: bool | None) -> None:
+    def __init__(self, engine: Engine, sessions: sessionmaker, read_only: bool | None,
+                 wake_worker: Callable[[], None] | None = None) -> None:
+        self._wake_hook, self._wake = wake_worker, False
         self.cache: dict = {}  # rows read in this transaction, by the repositories' keys
         self.innermost: NestedUnitOfWork | None = None  # the nested unit of work in use
         self._engine, self._sessions = engine, sessions
@@ -168,8 +175,14 @@ class Transaction:
                 self._session.commit()
             elif self._connection is not None and self._connection.in_transaction():
                 self._connection.commit()
+            if self._wake and self._wake_hook is not None:
+                self._wake_hook()  # never raises (a ring nobody hears is not an error)
         finally:
             self._ended()
+
+    def wake_worker(self) -> None:
+        """Wake the worker once this transaction commits (see the module docstring)."""
+        self._wake = True
 
     def rollback(self) -> None:
         """Undo everything not committed; the next statement begins a new transaction."""
@@ -197,6 +210,7 @@ class Transaction:
 
     def _ended(self) -> None:
         self._mode = None
+        self._wake = False
         self.cache.clear()
 
 

@@ -31,7 +31,7 @@ import functools
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
-from typing import ContextManager, Iterator, Protocol
+from typing import Callable, ContextManager, Iterator, Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,10 +39,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.storage.inbox_repository import InboxRepository
 from gateway.storage.modem_status_repository import ModemStatusRepository
 from gateway.storage.outbox_repository import OutboxRepository
-from gateway.storage.repositories import (CodeRepository, CounterRepository,
-                                          NonceRepository, SessionRepository,
-                                          delete_expired)
+from gateway.storage.repositories import (DEFAULT_INBOX_RETENTION, CodeRepository,
+                                          CounterRepository, NonceRepository,
+                                          SessionRepository, delete_expired)
 from gateway.storage.sim_repository import SimMailboxRepository
+from gateway.storage.guard_repository import GuardRepository
 from gateway.storage.transaction import ReadOnlyViolation, Transaction
 
 __all__ = ["UnitOfWork", "UnitOfWorkFactory", "SqlUnitOfWork", "NestedUnitOfWork",
@@ -60,6 +61,7 @@ class UnitOfWork(Protocol):
     inbox: InboxRepository
     modems: ModemStatusRepository
     sim: SimMailboxRepository
+    guard: GuardRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -74,7 +76,8 @@ class UnitOfWork(Protocol):
     def savepoint(self) -> ContextManager[None]:
         """A nested transaction: an exception leaving it undoes only what it did."""
 
-    def delete_expired(self, now: datetime, outbox_retention_seconds: int) -> dict:
+    def delete_expired(self, now: datetime, outbox_retention_seconds: int,
+                       inbox_retention_seconds: int = DEFAULT_INBOX_RETENTION) -> dict:
         """Housekeeping; rows removed or expired per table."""
 
 
@@ -101,12 +104,14 @@ class SqlUnitOfWork:
     gateway.storage.transaction)."""
 
     def __init__(self, engine: Engine, sessions: sessionmaker,
-                 read_only: bool | None = False) -> None:
+                 read_only: bool | None = False,
+                 wake_worker: Callable[[], None] | None = None) -> None:
         self._engine, self._sessions = engine, sessions
-        self._read_only = read_only
+        self._read_only, self._wake_worker = read_only, wake_worker
 
     def __enter__(self) -> SqlUnitOfWork:
-        self._tx = Transaction(self._engine, self._sessions, self._read_only)
+        self._tx = Transaction(self._engine, self._sessions, self._read_only,
+                               self._wake_worker)
         return self
 
     # The repositories, each made at its first use (a request uses two or three).
@@ -118,6 +123,7 @@ class SqlUnitOfWork:
     inbox = _repository(InboxRepository)
     modems = _repository(ModemStatusRepository)
     sim = _repository(SimMailboxRepository)
+    guard = _repository(GuardRepository)
 
     def __exit__(self, *exc_info) -> None:
         # close() rolls back what was not committed and detaches the objects without
@@ -151,10 +157,14 @@ class SqlUnitOfWork:
             raise
         savepoint.commit()
 
-    def delete_expired(self, now: datetime, outbox_retention_seconds: int) -> dict:
+    def delete_expired(self, now: datetime, outbox_retention_seconds: int,
+                       inbox_retention_seconds: int = DEFAULT_INBOX_RETENTION) -> dict:
         """Housekeeping (see gateway.storage.repositories.delete_expired): rows per table."""
         self._tx.before_write()
-        return delete_expired(self._tx.session(), now, outbox_retention_seconds)
+        counts = delete_expired(self._tx.session(), now, outbox_retention_seconds,
+                                inbox_retention_seconds)
+        counts.update(self.guard.delete_expired(now))
+        return counts
 
 
 class NestedUnitOfWork:
@@ -185,6 +195,7 @@ class NestedUnitOfWork:
     inbox = property(lambda self: self._parent.inbox)
     modems = property(lambda self: self._parent.modems)
     sim = property(lambda self: self._parent.sim)
+    guard = property(lambda self: self._parent.guard)
 
     def __exit__(self, *exc_info) -> None:
         try:
@@ -229,15 +240,18 @@ class NestedUnitOfWork:
         with self._parent.savepoint():
             yield
 
-    def delete_expired(self, now: datetime, outbox_retention_seconds: int) -> dict:
-        return self._parent.delete_expired(now, outbox_retention_seconds)
+    def delete_expired(self, now: datetime, outbox_retention_seconds: int,
+                       inbox_retention_seconds: int = DEFAULT_INBOX_RETENTION) -> dict:
+        return self._parent.delete_expired(now, outbox_retention_seconds,
+                                           inbox_retention_seconds)
 
 
 class SqlUnitOfWorkFactory:
     """``Deps.uow`` over an engine (see the module docstring)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine,
+                 wake_worker: Callable[[], None] | None = None) -> None:
+        self._engine, self._wake_worker = engine, wake_worker
         # ORM sessions are bound to a unit of work's connection and own its transaction.
         self._sessionmaker = sessionmaker(expire_on_commit=False,
                                           join_transaction_mode="control_fully")
@@ -248,11 +262,12 @@ class SqlUnitOfWorkFactory:
         ambient = self._ambient.get()
         if ambient is not None:
             return ambient.nested(read_only)
-        return SqlUnitOfWork(self._engine, self._sessionmaker, read_only)
+        return SqlUnitOfWork(self._engine, self._sessionmaker, read_only, self._wake_worker)
 
     def ambient(self) -> AmbientScope:
         return AmbientScope(self._ambient,
-                            SqlUnitOfWork(self._engine, self._sessionmaker, read_only=None))
+                            SqlUnitOfWork(self._engine, self._sessionmaker, read_only=None,
+                                          wake_worker=self._wake_worker))
 
 
 class AmbientScope:
@@ -278,6 +293,8 @@ class AmbientScope:
             self._variable.reset(self._token)
 
 
-def uow_factory(engine: Engine) -> SqlUnitOfWorkFactory:
-    """The unit-of-work factory (``Deps.uow``) bound to ``engine``."""
-    return SqlUnitOfWorkFactory(engine)
+def uow_factory(engine: Engine,
+                wake_worker: Callable[[], None] | None = None) -> SqlUnitOfWorkFactory:
+    """The unit-of-work factory (``Deps.uow``) bound to ``engine``. ``wake_worker`` runs
+    after each commit that gave the worker something to do (gateway.storage.transaction)."""
+    return SqlUnitOfWorkFactory(engine, wake_worker)

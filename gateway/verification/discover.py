@@ -1,20 +1,18 @@
 """discover: which verification methods this gateway offers for a device's network,
-derived from the configured modems that the worker reports healthy."""
+derived from the configured modems that the worker reports healthy, and from the
+destination policy and pumping guard (gateway.guard): nothing is offered for a number
+they would refuse."""
 from __future__ import annotations
 
 from typing import Sequence
 
-from gateway.verification.capacity import healthy_modems, no_modem_error
+from gateway.guard import admission
+from gateway.guard.policy import network_allowed
+from gateway.verification.capacity import no_modem_error
 from gateway.deps import Deps
 from gateway.verification.mt import METHOD_MOMT, METHOD_MT
 
-
-def network_allowed(patterns: tuple[str, ...], mcc: str, mnc: str | None) -> bool:
-    """Whether MCC/MNC matches one of ``patterns`` ("MCC" or "MCCMNC"); empty allows all.
-    Without ``mnc`` (a device that does not report its network) only a pattern naming
-    the whole country matches: the network might be any of the country's."""
-    return not patterns or any(p == mcc or (mnc is not None and p == mcc + mnc)
-                               for p in patterns)
+__all__ = ["discover", "network_allowed"]
 
 
 def _closest(modems: Sequence, mcc: str, mnc: str | None) -> list:
@@ -24,22 +22,36 @@ def _closest(modems: Sequence, mcc: str, mnc: str | None) -> list:
                                          m.mcc != mcc, m.name))
 
 
+def _refused(uow, deps: Deps, statuses, msisdn: str | None, mcc: str, roaming: bool) -> bool:
+    """Whether every code SMS to this device would be refused: its claimed number is,
+    or (without one) it is at home in a country the policy does not serve."""
+    if msisdn is not None:
+        return admission.would_refuse(uow, deps, msisdn, statuses)
+    return not roaming and admission.country_refused(deps, mcc, statuses)
+
+
 def discover(deps: Deps, *, msisdn: str | None, mcc: str, mnc: str | None, roaming: bool,
              mt_verify_url: str) -> dict:
     """The methods in preferred order with their details (the spec's response body).
 
     sms/mt when a healthy modem may send to the network (``mt_networks``); sms/momt when
     the device is not roaming and a modem with a known number is in its country (or any,
-    without ``momt_same_country``). A claimed MSISDN puts sms/mt first. ``mnc`` may be
-    None (clients of the reference may send only ``mcc``): modems are then ranked by
-    country. Raises ServiceUnavailable (503/201) when no modem is healthy. Reads only.
+    without ``momt_same_country``). Neither when the destination policy or the pumping
+    guard would refuse the claimed MSISDN, or, without one, every number of the country
+    of a device at home. A claimed MSISDN puts sms/mt first. ``mnc`` may be None (clients
+    of the reference may send only ``mcc``): modems are then ranked by country. Raises
+    ServiceUnavailable (503/201) when no modem is healthy. Reads only.
     """
     settings = deps.settings
     with deps.uow(read_only=True) as uow:
-        modems = _closest(healthy_modems(uow, deps), mcc, mnc)
+        statuses = uow.modems.fresh(deps.now(), settings.modem_status_ttl)
+        modems = _closest([status for status in statuses if status.healthy], mcc, mnc)
+        refused = bool(modems) and _refused(uow, deps, statuses, msisdn, mcc, roaming)
     if not modems:
         raise no_modem_error()
     details = {}
+    if refused:
+        return {"verificationMethods": [], "verificationDetails": details}
     if network_allowed(settings.mt_networks, mcc, mnc):
         details[METHOD_MT] = {"mtSender": settings.mt_sender or modems[0].number or "",
                               "url": mt_verify_url}

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from gateway import metrics
-from gateway.errors import InvalidParameter, TooManyForMethod, TooManyForMsisdn, TooManyShortCodes
+from gateway.crypto.sealing import seal_sms
+from gateway.errors import (InvalidParameter, TooManyForMethod, TooManyForMsisdn,
+                            TooManyShortCodes, TooManySmsForClient)
 from gateway.i18n import short_code_sms
 from gateway.storage.models import OutboundSms
 from gateway.storage.records import CodeRecord, SessionRecord
@@ -15,6 +17,7 @@ from gateway.storage.uow import UnitOfWork
 from gateway.verification import codes, ratelimit
 from gateway.verification.capacity import ensure_capacity
 from gateway.deps import Deps
+from gateway.guard import admission
 from modem.numbers import mask_number, region_of
 from gateway.verification.sessions import MSISDN, load_session, session_msisdn
 
@@ -34,13 +37,19 @@ class CodeRequest:
     languages: Sequence[str] = ()
     mcc: str | None = None
     mnc: str | None = None
+    # The HTTP client that asked (gateway.http.clients.sms_client: a keyed hash of its
+    # address or IPv6 /64), whose SMS budget rate_limit_client_sms counts this SMS; None
+    # for an exempt client, and for the reply to an SMS-MO, which has no HTTP client (its
+    # sender is limited by rate_limit_msisdn).
+    client: str | None = None
 
 
 def start_mt_verification(deps: Deps, hawk_id: str, request: CodeRequest) -> None:
     """Bind ``request.msisdn`` to the session (one per session) and send it a code.
 
-    Raises InvalidToken, InvalidParameter (another MSISDN already bound) and the 429
-    errors 114/115/116.
+    Raises InvalidToken, InvalidParameter (another MSISDN already bound; DestinationRefused,
+    its subclass, for a destination the policy or the pumping guard refuses) and the 429
+    errors 114/115/116/117 (117: the client's SMS budget).
     """
     with deps.uow() as uow:
         row = load_session(uow, deps, hawk_id)
@@ -53,10 +62,11 @@ def start_mt_verification(deps: Deps, hawk_id: str, request: CodeRequest) -> Non
              request.method, "short" if request.short_code else "long")
 
 
-def resend_code(deps: Deps, hawk_id: str, languages: Sequence[str]) -> None:
+def resend_code(deps: Deps, hawk_id: str, languages: Sequence[str],
+                client: str | None = None) -> None:
     """A fresh code to the session's MSISDN by the same method and code kind; the
-    previous code stops working. Raises InvalidToken, InvalidParameter (nothing to
-    resend) and the 429 errors."""
+    previous code stops working; ``client`` as CodeRequest.client. Raises InvalidToken,
+    InvalidParameter (nothing to resend) and the 429 errors."""
     with deps.uow() as uow:
         row = load_session(uow, deps, hawk_id)
         msisdn = session_msisdn(deps, hawk_id, row)
@@ -65,7 +75,8 @@ def resend_code(deps: Deps, hawk_id: str, languages: Sequence[str]) -> None:
                                    "call /v1/msisdn/sms/mt/verify first")
         ensure_capacity(uow, deps)
         issue_code(uow, deps, hawk_id, row, CodeRequest(
-            msisdn=msisdn, method=row.method, short_code=row.short_code, languages=languages))
+            msisdn=msisdn, method=row.method, short_code=row.short_code, languages=languages,
+            client=client))
         uow.commit()
     metrics.code_sent(row.method, row.short_code)
     log.info("code re-sent to %s", mask_number(msisdn))
@@ -84,8 +95,14 @@ def bind_msisdn(uow: UnitOfWork, deps: Deps, hawk_id: str, row: SessionRecord,
 
 def issue_code(uow: UnitOfWork, deps: Deps, hawk_id: str, row: SessionRecord,
                request: CodeRequest) -> None:
-    """Check the rate limits, replace the session's code and queue the SMS."""
+    """Check the client's SMS budget, the destination (policy and pumping guard), the
+    rate limits, replace the session's code and queue the SMS. Every code SMS is queued
+    here."""
     settings, now = deps.settings, deps.now()
+    if request.client is not None:  # first: a client over its budget costs nothing more
+        ratelimit.enforce(uow, now, settings.rate_limit_client_sms, "client-sms",
+                          request.client, TooManySmsForClient)
+    admission.admit_code_sms(uow, deps, request.msisdn, mcc=request.mcc, mnc=request.mnc)
     if request.short_code:
         ratelimit.enforce(uow, now, settings.rate_limit_short_code, "short-code",
                           row.hawk_id_digest, TooManyShortCodes)
@@ -101,10 +118,15 @@ def issue_code(uow: UnitOfWork, deps: Deps, hawk_id: str, row: SessionRecord,
         created_at=now, expires_at=deps.later(ttl)))
     if (row.method, row.short_code) != (request.method, request.short_code):
         uow.sessions.update(row.id, method=request.method, short_code=request.short_code)
-    text = (short_code_sms(code, request.languages, valid_minutes=max(1, ttl // 60))
+    text = (short_code_sms(code, request.languages, valid_minutes=max(1, ttl // 60),
+                           origin_host=settings.effective_sms_origin_host or None,
+                           app_hash=settings.sms_app_hash or None)
             if request.short_code else code)
+    # The number and the code never reach the disk in clear: sealed for the worker under
+    # the server secret and this session (gateway.crypto.sealing), listed masked.
     uow.outbox.add(OutboundSms(
-        recipient=request.msisdn, sender=settings.mt_sender or None, text=text,
-        purpose=request.method, region=region_of(request.msisdn), mcc=request.mcc,
+        recipient=mask_number(request.msisdn), session_id=row.id,
+        sealed=seal_sms(deps.secret, row.hawk_id_digest, request.msisdn, text),
+        sender=settings.mt_sender or None, purpose=request.method, region=region_of(request.msisdn), mcc=request.mcc,
         mnc=request.mnc, status="queued", attempts=0, next_attempt_at=now,
         expires_at=deps.later(min(ttl, settings.sms_ttl)), created_at=now, updated_at=now))

@@ -55,17 +55,24 @@ def hawk_key(uow: UnitOfWork, deps: Deps, hawk_id: str) -> str:
 
 def remember_nonce(uow: UnitOfWork, deps: Deps, hawk_id: str, nonce: str,
                    timestamp: int) -> bool:
-    """Record a Hawk nonce in ``uow`` for the skew window (the caller commits); False if
-    it was seen before (a replay)."""
-    moment = max(timestamp, int(deps.now().timestamp())) + deps.settings.hawk_skew_seconds
+    """Record a Hawk nonce in ``uow`` (the caller commits) until the last moment a request
+    of this ``timestamp`` is accepted, ``timestamp + hawk_skew_seconds``; False if it was
+    seen before (a replay). Call it only for a valid MAC whose timestamp is within the
+    skew of now (gateway.http.hawk does), so a row never outlives now + 2 × skew; a
+    timestamp further ahead is clamped all the same."""
+    skew = deps.settings.hawk_skew_seconds
+    moment = min(timestamp, deps.now().timestamp() + skew) + skew
     return uow.nonces.remember(deps.secret.digest("nonce", f"{hawk_id}:{timestamp}:{nonce}"),
                                datetime.fromtimestamp(moment, timezone.utc))
 
 
 def unregister(deps: Deps, hawk_id: str) -> None:
-    """Remove the session, its MSISDN and its code."""
+    """Remove the session, its MSISDN and its code, and scrub its outbox rows (their
+    sealed number and code; one still queued is not sent)."""
     with deps.uow() as uow:
-        uow.sessions.delete(load_session(uow, deps, hawk_id))
+        session = load_session(uow, deps, hawk_id)
+        uow.outbox.forget_session(session.id, deps.now())
+        uow.sessions.delete(session)
         uow.commit()
 
 

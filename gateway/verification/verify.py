@@ -7,6 +7,7 @@ from gateway import metrics
 from gateway.errors import CodeGone, InvalidCode
 from gateway.verification import codes
 from gateway.deps import Deps
+from gateway.guard import admission
 from modem.numbers import mask_number
 from gateway.verification.sessions import load_session, session_msisdn
 
@@ -35,6 +36,8 @@ def verify_code(deps: Deps, hawk_id: str, code: str) -> str:
             left = max(0, deps.settings.max_code_attempts - failures)
             raise InvalidCode(f"invalid verification code ({left} tries left)")
         msisdn = session_msisdn(deps, hawk_id, row)
+        if msisdn is not None:  # a code is only ever sent to a bound number
+            admission.count_verified(uow, deps, msisdn)  # pumping detection's conversion
         uow.codes.delete(current)
         uow.sessions.update(row.id, verified_at=deps.now(),
                             expires_at=deps.later(deps.settings.verified_session_ttl))

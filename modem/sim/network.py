@@ -84,6 +84,9 @@ class VirtualNetwork:
         self.smsc, self.plmn, self.operator_name = smsc, plmn, operator_name
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
+        # Called (under the lock, must not block) whenever something is scheduled, e.g. a
+        # delivery: whoever drives ``tick()`` in real time can wake up for it.
+        self.on_schedule: Callable[[], None] | None = None
         self.modems: dict[str, SimModem] = {}
         self.phones: dict[str, Phone] = {}
         self.log: list[LogEntry] = []
@@ -165,6 +168,8 @@ class VirtualNetwork:
 
     def _schedule(self, delay: float, action: Callable[[], None]) -> None:
         heapq.heappush(self._events, (self.clock.monotonic() + delay, next(self._seq), action))
+        if self.on_schedule is not None:
+            self.on_schedule()
 
     def _changed(self) -> None:
         self.changed.notify_all()

@@ -49,10 +49,11 @@ def test_send_follows_a_test_sms_until_it_is_delivered(state):
     assert report["changes"][-1]["status"] == "delivered"
     listed = json.loads(run("outbox", "--json", *state).output)
     assert [(r["recipient"], r["purpose"], r["status"]) for r in listed] == [
-        ("+33612345678", "test", "delivered")]
+        ("+33*******78", "test", "delivered")]  # masked: the number is not kept
 
 
 def test_send_without_a_worker_stays_queued_and_fails(state):
+    assert run("keys", "generate", *state).exit_code == 0  # it is sealed with the secret
     result = run("send", "--timeout", "0", *state, "+33612345678", "hello")
     assert result.exit_code == 1
     assert result.output.splitlines()[0] == "queued"
@@ -124,7 +125,13 @@ def test_inbox_lists_received_sms_newest_first(state, tmp_path):
             ] == ["STOP"]
 
 
+def test_send_without_the_keys_says_how_to_make_them(state):
+    result = run("send", "--timeout", "0", *state, "+33612345678", "hello")
+    assert result.exit_code == 1 and "keys generate" in result.output
+
+
 def test_outbox_filters_by_status(state):
+    assert run("keys", "generate", *state).exit_code == 0
     run("send", "--timeout", "0", *state, "+33612345678", "one")
     assert len(json.loads(run("outbox", "--json", "--status", "queued", *state).output)) == 1
     assert json.loads(run("outbox", "--json", "--status", "sent", *state).output) == []

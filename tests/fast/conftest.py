@@ -3,12 +3,14 @@ unit of work, and helpers that act as the worker and the client would."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import pytest
 
 from fake_storage import fake_deps
 from fakes import FakeClock
-from gateway.crypto.tokens import derive_hawk_credentials
+from gateway.crypto.sealing import open_sms
+from gateway.crypto.tokens import SealError, derive_hawk_credentials
 from gateway.deps import Deps
 from gateway.errors import ApiError
 from gateway.storage.models import OutboundSms
@@ -83,10 +85,31 @@ def new_session(deps: Deps) -> str:
     return hawk_id(sessions.register(deps))
 
 
-def queued(deps: Deps) -> list[OutboundSms]:
-    """Every SMS in the outbox, oldest first (what the worker would send)."""
+@dataclass(frozen=True)
+class QueuedSms:
+    """An outbox row as the worker opens it: ``recipient`` and ``text`` are its sealed
+    number (E.164) and text (None once scrubbed); any other attribute is the row's."""
+
+    row: OutboundSms
+    recipient: str | None
+    text: str | None
+
+    def __getattr__(self, name: str):
+        return getattr(self.row, name)
+
+
+def queued(deps: Deps) -> list[QueuedSms]:
+    """Every SMS in the outbox, oldest first, opened (what the worker would send)."""
     with deps.uow() as uow:
-        return uow.outbox.latest(10 ** 6)[::-1]
+        rows = uow.outbox.latest(10 ** 6)[::-1]
+        bindings = uow.outbox.session_bindings(rows)
+    opened = []
+    for row in rows:
+        try:
+            opened.append(QueuedSms(row, *open_sms(deps.secret, bindings[row.id], row.sealed)))
+        except SealError:
+            opened.append(QueuedSms(row, None, None))
+    return opened
 
 
 def last_text_to(deps: Deps, msisdn: str) -> str:

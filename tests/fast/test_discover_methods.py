@@ -29,8 +29,10 @@ def test_a_roaming_device_is_not_asked_to_send_an_sms(deps):
 
 
 def test_a_device_in_another_country_texts_us_only_when_allowed(make_deps):
-    assert ask(make_deps(), mcc="262", mnc="02")["verificationMethods"] == ["sms/mt"]
-    anywhere = make_deps(momt_same_country=False)
+    # Germany served by the destination policy, though the modems are French.
+    served = make_deps(destination_countries="FR,DE")
+    assert ask(served, mcc="262", mnc="02")["verificationMethods"] == ["sms/mt"]
+    anywhere = make_deps(momt_same_country=False, destination_countries="FR,DE")
     assert ask(anywhere, mcc="262", mnc="02")["verificationMethods"] == ["sms/momt", "sms/mt"]
 
 

@@ -57,7 +57,7 @@ def code_row(session_id: int, digest="c" * 64) -> CodeRecord:
 
 
 def sms_row(**values) -> OutboundSms:
-    return OutboundSms(**{"recipient": "+33612345678", "text": "hello", "purpose": "sms/mt",
+    return OutboundSms(**{"recipient": "+33*******78", "sealed": b"sealed", "purpose": "sms/mt",
                           "status": "queued", "next_attempt_at": T0, "expires_at": LATER,
                           "created_at": T0, "updated_at": T0, **values})
 
@@ -160,10 +160,49 @@ def test_an_outbox_row_gets_an_id_and_is_pending_until_it_is_final(uow):
         assert unit.outbox.pending_parts_estimate() == 1
         unit.commit()
     with uow() as unit:
-        assert unit.outbox.get(first.id).recipient == "+33612345678"
+        assert unit.outbox.get(first.id).recipient == "+33*******78"
         assert [row.id for row in unit.outbox.latest(10)] == [sent.id, first.id]
         assert [row.id for row in unit.outbox.latest(10, status="queued")] == [first.id]
         assert (unit.outbox.get(first.id).attempts, unit.outbox.get(first.id).sender) == (0, None)
+
+
+def test_forgetting_a_session_scrubs_its_rows_and_gives_up_those_still_queued(uow):
+    session_id = stored_session(uow)
+    with uow() as unit:
+        queued, sent = sms_row(session_id=session_id), sms_row(session_id=session_id)
+        other = sms_row(session_id=session_id + 1)
+        for row in (queued, sent, other):
+            unit.outbox.add(row)
+        unit.commit()
+    with uow() as unit:
+        row = unit.outbox.get(sent.id)
+        row.status = "sending"
+        unit.commit()
+    with uow() as unit:
+        unit.outbox.forget_session(session_id, LATER)
+        unit.commit()
+    with uow() as unit:
+        rows = [unit.outbox.get(row.id) for row in (queued, sent, other)]
+        assert [(r.status, r.sealed, r.session_id) for r in rows] == [
+            ("expired", None, None), ("sending", None, None),
+            ("queued", b"sealed", session_id + 1)]
+        assert rows[0].updated_at == LATER and "unregistered" in rows[0].last_error
+        assert rows[1].updated_at == T0
+
+
+def test_cleanup_removes_received_sms_after_the_inbox_retention(uow):
+    with uow() as unit:
+        for key, received_at in (("old", T0), ("new", T0 + timedelta(seconds=10))):
+            unit.inbox.store(InboxMessage(
+                dedupe_key=key, modem="m0", sender="+336", text=key, partial=False,
+                kind="other", outcome="stored", received_at=received_at))
+        unit.commit()
+    with uow() as unit:
+        assert unit.delete_expired(T0 + timedelta(seconds=99), 3600, 100)["inbox"] == 0
+        assert unit.delete_expired(T0 + timedelta(seconds=105), 3600, 100)["inbox"] == 1
+        unit.commit()
+    with uow() as unit:
+        assert [row.text for row in unit.inbox.latest()] == ["new"]
 
 
 def test_a_session_is_changed_by_update_and_found_by_its_hawk_id(uow):

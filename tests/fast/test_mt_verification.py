@@ -87,11 +87,12 @@ def test_the_per_number_limit_says_when_it_lifts_and_it_lifts_then(make_deps):
     sessions = [new_session(deps) for _ in range(3)]
     deps.clock.advance(100)
     start(deps, sessions[0])
+    deps.clock.advance(50)
     start(deps, sessions[1])
 
-    refused = refusal(start, deps, sessions[2])
-    assert (refused.status, refused.errno, refused.retry_after) == (429, 115, 500)
-    deps.clock.advance(499)
+    refused = refusal(start, deps, sessions[2])  # until the first is 10 minutes old
+    assert (refused.status, refused.errno, refused.retry_after) == (429, 115, 550)
+    deps.clock.advance(549)
     assert refusal(start, deps, sessions[2]).retry_after == 1
     deps.clock.advance(1)
     start(deps, sessions[2])

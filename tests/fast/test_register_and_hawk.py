@@ -71,10 +71,10 @@ def request_from(address: str, forwarded_for: str | None = None):
     return EnvironBuilder(headers=headers, environ_base={"REMOTE_ADDR": address}).get_request()
 
 
-def test_a_client_over_its_budget_is_told_the_second_its_window_ends(make_deps):
+def test_a_client_over_its_budget_is_told_the_second_its_window_frees(make_deps):
     deps = make_deps(rate_limit_client="2/1m")
-    deps.clock.advance(15)
     count_client(deps, request_from("203.0.113.7"))
+    deps.clock.advance(15)
     count_client(deps, request_from("203.0.113.7"))
 
     refused = refusal(count_client, deps, request_from("203.0.113.7"))

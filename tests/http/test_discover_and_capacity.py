@@ -24,14 +24,15 @@ def test_a_claimed_msisdn_puts_sms_mt_first(gateway):
     assert body["verificationMethods"] == ["sms/mt", "sms/momt"]
 
 
-def test_no_momt_when_roaming_or_abroad(gateway):
+def test_no_momt_when_roaming_or_abroad(start_gateway):
+    gateway = start_gateway(destination_countries="FR,DE")  # German numbers served too
     assert discover(gateway, roaming=True).json()["verificationMethods"] == ["sms/mt"]
     abroad = gateway.post("/v1/msisdn/discover", {"mcc": "262", "mnc": "02"}).json()
     assert abroad["verificationMethods"] == ["sms/mt"]
 
 
 def test_momt_abroad_when_configured(start_gateway):
-    gw = start_gateway(momt_same_country=False)
+    gw = start_gateway(momt_same_country=False, destination_countries="FR,DE")
     body = gw.post("/v1/msisdn/discover", {"mcc": "262", "mnc": "02"}).json()
     assert body["verificationMethods"] == ["sms/momt", "sms/mt"]
 

@@ -80,3 +80,98 @@ def test_forwarded_for_from_an_untrusted_peer_is_ignored(start_gateway):
                    ).status_code == 200
     assert_error(gw.post("/v1/msisdn/register", headers={"X-Forwarded-For": "203.0.113.2"}),
                  429, 117)
+
+
+# --- sliding windows ----------------------------------------------------------------------
+
+def test_a_burst_straddling_a_minute_boundary_gets_no_more_than_the_client_limit(
+        start_gateway):
+    """Fixed windows let 2N through around a boundary; the per-client limit is a sliding
+    window: N in any minute, and the next one exactly a minute after the first."""
+    gw = start_gateway(rate_limit_client="5/1m")
+    now = gw.clock.now()
+    gw.clock.advance(59.5 - now.second - now.microsecond / 1e6)  # hh:mm:59.5
+    assert [gw.get("/").status_code for _ in range(5)] == [200] * 5
+    gw.clock.advance(1)  # hh:mm+1:00.5, a new fixed window
+    body = assert_error(gw.get("/"), 429, 117)
+    assert body["retryAfter"] == 59  # the first of the five leaves the window then
+    gw.clock.advance(58)
+    assert_error(gw.get("/"), 429, 117)
+    gw.clock.advance(1)
+    assert gw.get("/").status_code == 200
+
+
+# --- the per-client SMS budget --------------------------------------------------------------
+
+PROXY = {"trusted_proxies": "127.0.0.1/32"}
+
+
+def from_client(address: str) -> dict:
+    return {"headers": {"X-Forwarded-For": address}}
+
+
+def test_one_client_gets_its_sms_budget_then_117_with_a_truthful_retry_after(start_gateway):
+    gw = start_gateway(rate_limit_client_sms="3/1h")
+    for index in range(3):
+        assert mt_verify(gw, gw.register(), f"+3361234500{index}").status_code == 204
+        gw.clock.advance(60)
+    body = assert_error(mt_verify(gw, gw.register(), "+33612345009"), 429, 117)
+    assert "SMS" in body["message"]
+    assert body["retryAfter"] == 3600 - 180  # until its first SMS is an hour old
+    token = gw.register()
+    gw.clock.advance(body["retryAfter"] - 1)
+    assert_error(mt_verify(gw, token, "+33612345009"), 429, 117)
+    gw.clock.advance(1)
+    assert mt_verify(gw, token, "+33612345009").status_code == 204
+    assert len(gw.outbox()) == 4
+
+
+def test_a_client_over_its_sms_budget_leaves_the_global_budget_to_the_others(start_gateway):
+    gw = start_gateway(rate_limit_client_sms="2/1h", rate_limit_method="4/1h", **PROXY)
+    attacker, honest = from_client("203.0.113.7"), from_client("198.51.100.9")
+
+    def verify_from(client, number):
+        token = gw.post("/v1/msisdn/register", **client).json()["msisdnSessionToken"]
+        return gw.post("/v1/msisdn/sms/mt/verify", {"msisdn": number, "mcc": "208"}, token,
+                       **client)
+
+    statuses = [verify_from(attacker, f"+336123450{i:02d}").status_code for i in range(12)]
+    assert statuses == [204] * 2 + [429] * 10
+    assert [verify_from(honest, f"+336987650{i:02d}").status_code for i in range(2)] == \
+        [204, 204]  # the 3rd and 4th SMS of the hour: the refusals took none
+    assert_error(verify_from(from_client("192.0.2.1"), "+33611111111"), 429, 116)
+    assert len(gw.outbox()) == 4
+
+
+def test_resend_code_is_charged_to_the_client_that_asks_for_it(start_gateway):
+    gw = start_gateway(rate_limit_client_sms="2/1h")
+    token = gw.register()
+    assert mt_verify(gw, token).status_code == 204
+    assert gw.post("/v1/msisdn/sms/resend_code", {}, token).status_code == 204
+    body = assert_error(gw.post("/v1/msisdn/sms/resend_code", {}, token), 429, 117)
+    assert body["retryAfter"] == 3600
+
+
+def test_an_ipv6_client_has_one_sms_budget_per_64(start_gateway):
+    gw = start_gateway(rate_limit_client_sms="1/1h", **PROXY)
+
+    def verify_from(address, number):
+        client = from_client(address)
+        token = gw.post("/v1/msisdn/register", **client).json()["msisdnSessionToken"]
+        return gw.post("/v1/msisdn/sms/mt/verify", {"msisdn": number, "mcc": "208"}, token,
+                       **client).status_code
+
+    assert verify_from("2001:db8:1:2::1", "+33612345001") == 204
+    assert verify_from("2001:db8:1:2:ffff:ffff:ffff:9", "+33612345002") == 429  # same /64
+    assert verify_from("2001:db8:1:3::1", "+33612345003") == 204  # the next /64
+    assert verify_from("203.0.113.7", "+33612345004") == 204
+    assert verify_from("::ffff:203.0.113.7", "+33612345005") == 429  # the same IPv4 client
+
+
+def test_an_exempt_network_has_no_client_sms_budget_but_counts_in_the_global_one(
+        start_gateway):
+    gw = start_gateway(rate_limit_client_sms="1/1h", rate_limit_method="3/1h",
+                       rate_limit_exempt_networks="127.0.0.0/8")
+    for index in range(3):
+        assert mt_verify(gw, gw.register(), f"+3361234500{index}").status_code == 204
+    assert_error(mt_verify(gw, gw.register(), "+33612345009"), 429, 116)

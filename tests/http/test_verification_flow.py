@@ -23,12 +23,13 @@ def verify(gw, token, code):
 def test_the_long_code_is_the_whole_sms_and_verifies_the_number(gateway):
     token = gateway.register()
     start(gateway, token, msisdn="+33 6 12 34 56 78", mnc="01")
-    [row] = gateway.outbox()
-    assert re.fullmatch(r"[0-9a-f]{64}", row.text)
-    assert (row.recipient, row.status, row.attempts, row.purpose) == (NUMBER, "queued", 0, "sms/mt")
+    [(row, to, text)] = gateway.opened_outbox()
+    assert re.fullmatch(r"[0-9a-f]{64}", text) and to == NUMBER
+    assert (row.recipient, row.status, row.attempts, row.purpose) == (
+        "+33*******78", "queued", 0, "sms/mt")  # the number itself only sealed
     assert (row.region, row.mcc, row.mnc) == ("FR", "208", "01")
     assert row.next_attempt_at <= gateway.clock.now() < row.expires_at
-    response = verify(gateway, token, row.text.upper())
+    response = verify(gateway, token, text.upper())
     assert response.status_code == 200
     assert response.json() == {"msisdn": NUMBER}
 
@@ -88,9 +89,9 @@ def test_resend_sends_a_fresh_code_by_the_same_method_and_the_old_one_stops_work
     start(gateway, token, shortVerificationCode=True)
     first = gateway.last_sms_to(NUMBER)
     assert gateway.post("/v1/msisdn/sms/resend_code", {}, token).status_code == 204
-    rows = gateway.outbox()
-    assert len(rows) == 2 and rows[1].recipient == NUMBER and rows[1].purpose == "sms/mt"
-    old, new = (re.search(r"\d{6}", t).group() for t in (first, rows[1].text))
+    rows = gateway.opened_outbox()
+    assert len(rows) == 2 and rows[1][1] == NUMBER and rows[1][0].purpose == "sms/mt"
+    old, new = (re.search(r"\d{6}", t).group() for t in (first, rows[1][2]))
     if old != new:
         assert_error(verify(gateway, token, old), 400, 105)
     assert verify(gateway, token, new).status_code == 200
@@ -108,15 +109,18 @@ def test_a_session_keeps_its_one_msisdn(gateway):
     start(gateway, token)  # the same number again is a new code, not an error
     assert_error(gateway.post("/v1/msisdn/sms/mt/verify",
                               {"msisdn": "+33698765432", "mcc": "208"}, token), 400, 107)
-    assert {row.recipient for row in gateway.outbox()} == {NUMBER}
+    assert {to for _row, to, _text in gateway.opened_outbox()} == {NUMBER}
 
 
 def test_unregister_ends_the_session(gateway):
     token = gateway.register()
     start(gateway, token)
+    code = gateway.last_sms_to(NUMBER)
     response = gateway.post("/v1/msisdn/unregister", {}, token)
     assert response.status_code == 204 and response.content == b""
-    assert_error(verify(gateway, token, gateway.last_sms_to(NUMBER)), 401, 110)
+    assert_error(verify(gateway, token, code), 401, 110)
+    [(row, to, text)] = gateway.opened_outbox()  # its SMS is scrubbed and not sent
+    assert (row.status, row.sealed, to, text) == ("expired", None, None, None)
     assert_error(gateway.post("/v1/msisdn/unregister", {}, token), 401, 110)
 
 

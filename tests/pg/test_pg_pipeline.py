@@ -22,12 +22,15 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
 import modem.sim
+from gateway.crypto.tokens import ServerSecret
 from gateway.pipeline.inbound import store_inbound
+from gateway.pipeline.reports import recipient_digest
 from gateway.storage.db import make_engine
 from gateway.storage.migrate import upgrade
 from gateway.storage.models import InboxMessage, ModemStatus, OutboundPart, OutboundSms
 from gateway.storage.inbox_repository import inbox_dedupe_key
 from gateway.storage.uow import uow_factory
+from modem.numbers import mask_number
 
 # The cluster fixtures of test_postgresql (module-scoped: this module gets its own cluster).
 from test_postgresql import (pg_cluster, pg_engine, pg_schema_url,  # noqa: F401
@@ -55,7 +58,7 @@ def count(engine, model, *where) -> int:
 
 def add_due_rows(engine, number: int) -> list[int]:
     with uow_factory(engine)() as uow:
-        rows = [OutboundSms(recipient=f"+336123456{i:02d}", text=f"code {i}", purpose="sms/mt",
+        rows = [OutboundSms(recipient=f"+33*******{i:02d}", sealed=b"code", purpose="sms/mt",
                             status="queued", attempts=0,
                             next_attempt_at=NOW - timedelta(seconds=number - i),
                             expires_at=NOW + timedelta(minutes=10),
@@ -178,10 +181,16 @@ def test_four_workers_draining_the_queue_in_small_batches_claim_each_row_once(
 
 
 def test_a_report_finds_its_part_by_modem_reference_and_number_tail_on_postgresql(pg_engine):
+    secret = ServerSecret(b"s" * 32)
+
+    def digest(number: str) -> str:
+        return recipient_digest(secret, number)
+
     with uow_factory(pg_engine)() as uow:
         rows = {}
         for number in ("+33612345678", "+33698765432"):
-            rows[number] = OutboundSms(recipient=number, text="code", purpose="sms/mt",
+            rows[number] = OutboundSms(recipient=mask_number(number), purpose="sms/mt",
+                                       recipient_digest=digest(number),
                                        status="sent", attempts=1, next_attempt_at=NOW,
                                        expires_at=NOW + timedelta(minutes=10), created_at=NOW,
                                        updated_at=NOW)
@@ -200,12 +209,12 @@ def test_a_report_finds_its_part_by_modem_reference_and_number_tail_on_postgresq
 
     since = NOW - timedelta(days=3)
     with uow_factory(pg_engine)() as uow:
-        assert uow.outbox.part_for_report("m0", 7, "0612345678", since).id == wanted.id
-        assert uow.outbox.part_for_report("m0", 7, "+33698765432", since).id == other.id
-        assert uow.outbox.part_for_report("m1", 7, "0612345678", since) is None
-        assert uow.outbox.part_for_report("m0", 8, "0612345678", since) is None
-        assert uow.outbox.part_for_report("m0", 7, "0612345678", NOW + timedelta(seconds=1)) \
-            is None
+        national = digest("0612345678")
+        assert uow.outbox.part_for_report("m0", 7, national, since).id == wanted.id
+        assert uow.outbox.part_for_report("m0", 7, digest("+33698765432"), since).id == other.id
+        assert uow.outbox.part_for_report("m1", 7, national, since) is None
+        assert uow.outbox.part_for_report("m0", 8, national, since) is None
+        assert uow.outbox.part_for_report("m0", 7, national, NOW + timedelta(seconds=1)) is None
 
 
 # --- the inbox: a redelivery on PostgreSQL --------------------------------------------------
@@ -406,4 +415,4 @@ def test_a_second_delivery_of_an_sms_mo_is_recognised_on_postgresql(pg_pipeline)
     assert [(row.kind, row.outcome) for row in inbox] == [("momt-verify", "code queued"),
                                                           ("other", "stored")]
     [code_sms] = pipeline_tests.rows(gw, OutboundSms)
-    assert code_sms.recipient == pipeline_tests.PHONE
+    assert code_sms.recipient == mask_number(pipeline_tests.PHONE)

@@ -157,8 +157,10 @@ def code_row(session: VerificationSession, expires_in: float) -> VerificationCod
                             expires_at=T0 + timedelta(seconds=expires_in))
 
 
-def sms_row(text: str, status: str, expires_in: float, updated_ago: float = 0) -> OutboundSms:
-    return OutboundSms(recipient="+33612345678", sender=None, text=text, purpose="sms/mt",
+def sms_row(label: str, status: str, expires_in: float, updated_ago: float = 0) -> OutboundSms:
+    """A row told apart by its ``sender``; sealed while pending, as the real ones."""
+    return OutboundSms(recipient="+33*******78", sender=label, purpose="sms/mt",
+                       sealed=b"sealed" if status == "queued" else None,
                        status=status, attempts=0, next_attempt_at=T0,
                        expires_at=T0 + timedelta(seconds=expires_in), created_at=T0,
                        updated_at=T0 - timedelta(seconds=updated_ago))
@@ -199,7 +201,7 @@ def snapshot(deps) -> dict:
                             for row in uow.db.scalars(select(VerificationCode))),
             "nonces": sorted(uow.db.scalars(select(HawkNonce.digest))),
             "counters": sorted(uow.db.scalars(select(RateCounter.key))),
-            "outbox": {row.text: row.status for row in uow.db.scalars(select(OutboundSms))},
+            "outbox": {row.sender: row.status for row in uow.db.scalars(select(OutboundSms))},
         }
 
 
@@ -238,8 +240,9 @@ def test_an_outbox_row_marked_expired_says_why_and_is_deleted_after_the_retentio
     clock.advance(500)
     cleanup(deps)
     with deps.uow() as uow:
-        row = uow.db.scalar(select(OutboundSms).where(OutboundSms.text == "overdue"))
+        row = uow.db.scalar(select(OutboundSms).where(OutboundSms.sender == "overdue"))
     assert row.last_error and row.updated_at == clock.now()
+    assert row.sealed is None  # final: nothing sealed is kept
 
     clock.advance(OUTBOX_RETENTION_SECONDS - 1)
     cleanup(deps)

@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, g, jsonify, request, url_for
 
 from gateway.errors import InvalidParameter
 from gateway.http.bodies import json_body, param
+from gateway.http.clients import sms_client
 from gateway.http.hawk import hawk_required
 from gateway.verification import certificate, discover as discovery, mt, sessions, verify
 from gateway.verification.msisdn import parse_msisdn, validate_mcc, validate_mnc
@@ -21,13 +22,13 @@ def _languages() -> list[str]:
 
 
 def _public_url(endpoint: str) -> str:
-    """The absolute URL of ``endpoint`` for clients (the path built once per app)."""
+    """The absolute URL of ``endpoint`` for clients (the path built once per app), on a
+    configured origin: never the request's Host as sent (gateway.http.origins)."""
     paths = current_app.extensions.setdefault("msisdn_v1_paths", {})
     path = paths.get(endpoint)
     if path is None:
         path = paths[endpoint] = url_for(endpoint)
-    base = current_app.config["PUBLIC_URL"] or f"{request.scheme}://{request.host}"
-    return base.rstrip("/") + path
+    return current_app.extensions["origins"].base_url(request.scheme, request.host) + path
 
 
 def _optional_mnc(body: dict) -> str | None:
@@ -66,7 +67,7 @@ def mt_verify():
     mt.start_mt_verification(_deps(), g.hawk_id, mt.CodeRequest(
         msisdn=parse_msisdn(param(body, "msisdn", str)),
         mcc=validate_mcc(param(body, "mcc", str)), mnc=_optional_mnc(body),
-        method=mt.METHOD_MT, languages=_languages(),
+        method=mt.METHOD_MT, languages=_languages(), client=sms_client(_deps(), request),
         short_code=param(body, "shortVerificationCode", bool, required=False, default=False)))
     return "", 204
 
@@ -75,7 +76,7 @@ def mt_verify():
 @hawk_required
 def resend_code():
     json_body(request)
-    mt.resend_code(_deps(), g.hawk_id, _languages())
+    mt.resend_code(_deps(), g.hawk_id, _languages(), client=sms_client(_deps(), request))
     return "", 204
 
 

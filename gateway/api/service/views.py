@@ -17,8 +17,9 @@ WARNING_PAGE = "/.well-known/browserid/warning.html"
 
 @meta.get("/")
 def root():
+    origins = current_app.extensions["origins"]  # never the request's Host as sent
     return jsonify(name="msisdn-gateway", version=__version__,
-                   endpoint=(current_app.config["PUBLIC_URL"] or request.host_url).rstrip("/"))
+                   endpoint=origins.base_url(request.scheme, request.host))
 
 
 @meta.get("/__lbheartbeat__")
