@@ -104,6 +104,10 @@ class _Events:
             "destinations_refused", "Code SMS refused by the destination policy or the "
             "pumping guard (gateway.guard), by reason (denied_prefix, network, "
             "non_geographic, country, number_type, pumping).", ["reason"])
+        self.rate_limited = counter(
+            "rate_limited", "Requests refused by a rate limit (429), by limit: client "
+            "(requests per address), client-sms (code SMS per address), msisdn, "
+            "short-code, method (the global budget).", ["limit"])
         self.guard_blocks = counter(
             "guard_blocks", "Destination prefixes blocked by pumping detection (many code "
             "SMS, few verified), by the prefix's country.", ["country"])
@@ -161,6 +165,11 @@ def code_sent(method: str, short_code: bool) -> None:
 def destination_refused(reason: str) -> None:
     """A code SMS was refused by the destination policy or the pumping guard."""
     _get().destinations_refused.labels(reason).inc()
+
+
+def rate_limited(limit: str) -> None:
+    """A rate limit (its scope in gateway.verification.ratelimit) refused a request."""
+    _get().rate_limited.labels(limit).inc()
 
 
 def guard_blocked(country: str | None) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from requests_hawk import HawkAuth
 from sqlalchemy import select
 from werkzeug.serving import make_server
@@ -122,6 +123,14 @@ class Gateway:
         with self.deps.uow() as uow:
             uow.modems.upsert(row)
             uow.commit()
+
+    def metric(self, name: str, **labels) -> float:
+        """The sum of /metrics samples ``name`` whose labels include ``labels``."""
+        text = self.get("/metrics").text
+        return sum(sample.value for family in text_string_to_metric_families(text)
+                   for sample in family.samples
+                   if sample.name == name and all(sample.labels.get(k) == v
+                                                  for k, v in labels.items()))
 
     def get(self, path, **kwargs):
         return self.http.get(self.url + path, **kwargs)

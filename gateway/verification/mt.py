@@ -127,6 +127,7 @@ def issue_code(uow: UnitOfWork, deps: Deps, hawk_id: str, row: SessionRecord,
     uow.outbox.add(OutboundSms(
         recipient=mask_number(request.msisdn), session_id=row.id,
         sealed=seal_sms(deps.secret, row.hawk_id_digest, request.msisdn, text),
-        sender=settings.mt_sender or None, purpose=request.method, region=region_of(request.msisdn), mcc=request.mcc,
-        mnc=request.mnc, status="queued", attempts=0, next_attempt_at=now,
+        sender=settings.mt_sender or None, purpose=request.method,
+        region=region_of(request.msisdn), mcc=request.mcc, mnc=request.mnc,
+        status="queued", attempts=0, next_attempt_at=now,
         expires_at=deps.later(min(ttl, settings.sms_ttl)), created_at=now, updated_at=now))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
+from gateway import metrics
 from gateway.errors import ApiError
 from gateway.config.settings import RateRule
 from gateway.storage.rate_windows import Window
@@ -56,4 +57,5 @@ def enforce(uow: UnitOfWork, now: datetime, rules: tuple[RateRule, ...], scope: 
     admitted_at = uow.counters.admit(window_key(scope, rules, subject), now,
                                      [Window(rule.limit, rule.period) for rule in rules])
     if admitted_at is not None:
+        metrics.rate_limited(scope)
         raise error(retry_after=max(1, -((now - admitted_at) // SECOND)))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from conftest import assert_error
@@ -49,28 +48,20 @@ def refused_for_pumping(response) -> str:
     return message
 
 
-def metric(gw, name: str, **labels) -> float:
-    text = gw.get("/metrics").text
-    return sum(sample.value for family in text_string_to_metric_families(text)
-               for sample in family.samples
-               if sample.name == name and all(sample.labels.get(k) == v
-                                              for k, v in labels.items()))
-
-
 def test_a_prefix_pumped_with_unverified_codes_is_blocked_and_the_next_code_refused(
         start_gateway, caplog):
     gw = start_gateway(**GUARD)
     caplog.set_level(logging.INFO, logger="gateway.guard")
-    blocks = metric(gw, "msisdn_gateway_guard_blocks_total", country="FR")
-    refusals = metric(gw, "msisdn_gateway_destinations_refused_total", reason="pumping")
+    blocks = gw.metric("msisdn_gateway_guard_blocks_total", country="FR")
+    refusals = gw.metric("msisdn_gateway_destinations_refused_total", reason="pumping")
 
     pump(gw)  # the fourth code is still sent, and blocks the prefix
     message = refused_for_pumping(mt_verify(gw, PUMPED[4])[0])
 
     assert PUMPED[4][-6:] not in message
     assert len(gw.outbox()) == 4
-    assert metric(gw, "msisdn_gateway_guard_blocks_total", country="FR") == blocks + 1
-    assert metric(gw, "msisdn_gateway_destinations_refused_total",
+    assert gw.metric("msisdn_gateway_guard_blocks_total", country="FR") == blocks + 1
+    assert gw.metric("msisdn_gateway_destinations_refused_total",
                   reason="pumping") == refusals + 1
     assert "guard: prefix +33612 blocked until" in caplog.text
     assert "4 code SMS and 0 verified" in caplog.text

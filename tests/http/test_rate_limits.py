@@ -112,6 +112,7 @@ def from_client(address: str) -> dict:
 
 def test_one_client_gets_its_sms_budget_then_117_with_a_truthful_retry_after(start_gateway):
     gw = start_gateway(rate_limit_client_sms="3/1h")
+    refused = gw.metric("msisdn_gateway_rate_limited_total", limit="client-sms")
     for index in range(3):
         assert mt_verify(gw, gw.register(), f"+3361234500{index}").status_code == 204
         gw.clock.advance(60)
@@ -124,6 +125,8 @@ def test_one_client_gets_its_sms_budget_then_117_with_a_truthful_retry_after(sta
     gw.clock.advance(1)
     assert mt_verify(gw, token, "+33612345009").status_code == 204
     assert len(gw.outbox()) == 4
+    # what an operator watches: refusals per limit (this process's counters)
+    assert gw.metric("msisdn_gateway_rate_limited_total", limit="client-sms") == refused + 2
 
 
 def test_a_client_over_its_sms_budget_leaves_the_global_budget_to_the_others(start_gateway):
