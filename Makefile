@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast bench bench-api install install-test system-deps l10n clean
+.PHONY: run test test-fast bench bench-api bench-soak install install-test system-deps l10n clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,9 +49,12 @@ system-deps:
 	      >/dev/null || echo "could not install$$missing: those tests will skip"; \
 	  else echo "missing$$missing: those tests will skip"; fi; fi
 
-# Benchmarks, run by hand (tests never assert on timings).
+# Benchmarks, run by hand (tests never assert on timings): latency from the API to the modem,
+# then SMS/s across 1, 2, 4, 8 simulated modems and the idle worker's CPU (bench/modems.py;
+# BENCH_MODEMS_ARGS=--help for its knobs). About three minutes.
 bench: install-test
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/modems.py $(BENCH_MODEMS_ARGS)
 
 # Throughput, latency, memory and storage of the API against serve --simulate, with wrk
 # (bench/api.py; `make bench-api BENCH_ARGS=--help`). wrk is installed when missing and
@@ -64,6 +67,11 @@ bench-api: install-test
 	      >/dev/null || { echo "could not install wrk"; exit 1; }; \
 	  else echo "bench-api needs wrk: sudo apt-get install wrk"; exit 1; fi; }
 	$(BIN)/python bench/api.py $(BENCH_ARGS)
+
+# The long soak: 100 rounds of SIGKILLs of the worker and unplugged modems under traffic,
+# then nothing lost, duplicated or stuck (bench/soak.py; BENCH_ARGS="--rounds 20 --seed S").
+bench-soak: install-test
+	$(BIN)/python bench/soak.py $(BENCH_ARGS)
 
 # Re-extract the message catalogue and recompile the translations after editing texts.
 l10n: install

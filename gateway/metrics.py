@@ -111,6 +111,10 @@ class _Events:
         self.guard_blocks = counter(
             "guard_blocks", "Destination prefixes blocked by pumping detection (many code "
             "SMS, few verified), by the prefix's country.", ["country"])
+        self.chatter_dropped = counter(
+            "modem_chatter_dropped", "Chatter notices (signal reports, registration, vendor "
+            "status lines) dropped because a modem's events queue was full, by modem. "
+            "Message and delivery report notices are never dropped.", ["modem"])
 
 
 _events: _Events | None = None
@@ -175,6 +179,11 @@ def rate_limited(limit: str) -> None:
 def guard_blocked(country: str | None) -> None:
     """Pumping detection blocked a prefix of ``country`` (ISO 3166, "001", or None)."""
     _get().guard_blocks.labels(country or "unknown").inc()
+
+
+def chatter_dropped(modem: str) -> None:
+    """The worker's pool dropped a chatter notice of ``modem`` (on its reader thread)."""
+    _get().chatter_dropped.labels(modem).inc()
 
 
 @dataclass

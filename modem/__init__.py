@@ -4,7 +4,8 @@
 - ``pdu/``: SMS PDUs (codec over gsmmodem.pdu, types, user data, concatenation, charset).
 - ``sim/``: the simulated modem and network, a pyserial URL handler ``modemsim://``.
 - Here: ``driver`` (one modem), ``pool`` (several, with failover), ``inbox`` (stored and
-  direct SMS), ``inbound_queue``, ``delivery`` (receipts and reports), ``choice`` (which
+  direct SMS), ``message_store`` (memories and claims), ``routing`` (AT+CSMS, AT+CNMI and
+  what is acknowledged when), ``inbound_queue``, ``delivery`` (receipts and reports), ``choice`` (which
   modem sends), ``limits``, ``identity``, ``slot``, ``transport`` (config and port),
   ``clock``, ``numbers``, ``exceptions``, ``probe``.
 

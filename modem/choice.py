@@ -1,9 +1,13 @@
-"""Which modem sends a message: same home network as the destination first.
+"""Which modem sends a message: an idle one first, then the destination's home network.
 
 Ranks (lower is better): 0, the modem's SIM is of the destination's network (MCC+MNC);
 1, of its country (MCC); 2, the modem's own number is of the destination's ISO region;
-3, any other. Pure functions over :class:`modem.identity.Identity`; safe from any thread;
-an unparsable number never raises (it ranks as "any other").
+3, any other. Among the suitable modems (ready, registered, under their limits) the
+order is :func:`preference`: fewest sends in progress first (a modem busy with a send is
+not chosen while an idle one exists: the modems' speeds add up, which the capacity estimate
+behind 201/503 assumes), then rank, then fewest parts sent today.
+Pure functions over :class:`modem.identity.Identity`; safe from any thread; an unparsable
+number never raises (it ranks as "any other").
 """
 from __future__ import annotations
 
@@ -24,3 +28,10 @@ def rank(identity: Identity, mcc: str | None, mnc: str | None, region: str | Non
     if region and number and region_of(number) == region.upper():
         return 2
     return ANY
+
+
+def preference(identity: Identity, mcc: str | None, mnc: str | None, region: str | None, *,
+               sending: int, sent_today: int) -> tuple[int, int, int]:
+    """The sort key of a suitable modem (lowest first): ``sending`` (sends in progress on
+    it), then :func:`rank`, then ``sent_today`` (parts)."""
+    return sending, rank(identity, mcc, mnc, region), sent_today

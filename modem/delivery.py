@@ -5,12 +5,14 @@ Nothing here matches a report to its part: the modem hands each decoded status r
 straight to its ``on_report``, and the receiver matches it (the gateway does so in its
 database, by modem, TP-MR and recipient, so that a report that overtook the record of its
 send, or that arrives after a restart, still finds its part). ``submitted_at`` and
-``discharge_time`` are aware datetimes. Plain values, safe from any thread; nothing raises.
+``discharge_time`` are aware datetimes. Plain values, safe from any thread; nothing raises
+but :meth:`DeliveryReport.ack`, which gives the modem the word that the report is applied.
 """
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import Any
 
 from modem.pdu.codec import StatusReport
 
@@ -44,6 +46,20 @@ class DeliveryReport:
     outcome: str
     status: int
     discharge_time: datetime | None
+    # What the modem still holds of it (modem.message_store.Claim), None when nothing.
+    _claim: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    def ack(self) -> None:
+        """The report is safely applied: delete it from the SIM, or acknowledge its direct
+        delivery (AT+CNMA). Idempotent, any thread; raises ModemError."""
+        if self._claim is not None:
+            self._claim.ack()
+
+    def release(self) -> None:
+        """Not applied: leave it on the SIM for the next sweep, or refuse its direct
+        delivery so that the network delivers it again. Idempotent, any thread."""
+        if self._claim is not None:
+            self._claim.release()
 
 
 def outcome_of(report: StatusReport) -> str:

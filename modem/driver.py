@@ -24,6 +24,8 @@ from modem.identity import (DOMAINS, Identity, NetworkStatus, combined, confirme
                             read_domains, read_identity, read_status)
 from modem.inbox import Inbox, InboundSms
 from modem.pdu.codec import encode_submit
+from modem.routing import Routing, negotiate as negotiate_routing
+from modem.restart import Reinitialiser
 from modem.delivery import DeliveryReport, PartReceipt
 from modem.clock import Clock, SystemClock
 from modem.transport import ModemConfig, open_port
@@ -53,7 +55,11 @@ class Modem:
     ``on_gone(exc)`` is called once, on the reader thread, when the port fails.
     ``on_power_warning(PowerWarning)`` runs on the events thread for each power notice; the
     last one is also kept in :attr:`power_warning`. ``waits`` does every wait of the engine
-    (:class:`modem.at.engine.AtEngine`; default: the wall clock).
+    (:class:`modem.at.engine.AtEngine`; default: the wall clock). ``on_chatter_dropped(urc)``
+    runs on the reader thread for each chatter notice (signal, registration) dropped from a
+    full events queue; message and report notices are never dropped (:mod:`modem.at.events`).
+    After a restart (``RDY``, ``^SYSSTART``) the modem is initialised again on a thread of
+    its own (:mod:`modem.restart`), :attr:`reinitialising` meanwhile.
     """
 
     def __init__(self, config: ModemConfig, *, clock: Clock | None = None,
@@ -63,19 +69,23 @@ class Modem:
                  on_power_warning: Callable[[PowerWarning], None] | None = None,
                  auto_ack: bool = True, opener: Callable = open_port,
                  transcript: Callable[[str, str], None] | None = None,
-                 reassembly_timeout: float = 300.0, waits: Waits | None = None):
+                 reassembly_timeout: float = 300.0, waits: Waits | None = None,
+                 on_chatter_dropped: Callable[[Urc], None] | None = None):
         self.config = config
         self.name = config.label
         self._clock = clock or SystemClock()
         self._opener = opener
         self._on_gone = on_gone
         self._on_power_warning = on_power_warning
+        self._on_chatter_dropped = on_chatter_dropped
+        self._restarts = Reinitialiser(self.name, self._after_restart, self._gone)
         self.power_warning: PowerWarning | None = None
         self._transcript = transcript
         self._waits = waits
         self.engine: AtEngine | None = None
         self.identity = Identity()
         self.status = NetworkStatus()
+        self.routing = Routing()  # what AT+CSMS and AT+CNMI gave, at each initialisation
         self._domains: dict[str, str | None] = dict.fromkeys(DOMAINS)
         self.inbox = Inbox(self, on_sms=on_sms, on_report=on_report, auto_ack=auto_ack,
                            clock=self._clock, reassembly_timeout=reassembly_timeout)
@@ -94,7 +104,7 @@ class Modem:
         self.engine = AtEngine(port, name=self.name, on_urc=self._on_urc, on_gone=self._gone,
                                transcript=self._transcript, command_timeout=cfg.command_timeout,
                                busy_retries=cfg.busy_retries, busy_backoff=cfg.busy_backoff,
-                               waits=self._waits)
+                               waits=self._waits, on_drop=self._on_chatter_dropped)
         self.engine.start()
         try:
             self.initialise()
@@ -106,9 +116,16 @@ class Modem:
         return self.identity
 
     def close(self) -> None:
-        """Stop the engine and close the port (idempotent)."""
+        """Stop the engine and close the port (idempotent), and wait for a
+        re-initialisation in progress to end (its commands now fail at once)."""
         if self.engine is not None:
             self.engine.stop()
+        self._restarts.join(5.0)
+
+    @property
+    def reinitialising(self) -> bool:
+        """True while the modem is set up again after a restart: not a time to send."""
+        return self._restarts.running
 
     @property
     def gone(self) -> bool:
@@ -187,14 +204,9 @@ class Modem:
                                               storage_total=usage[1])
 
     def _enable_indications(self) -> None:
-        if self.config.cnmi:
-            self.command(at.NEW_MESSAGE_INDICATION.format(args=self.config.cnmi))
-            return
-        for command in at.NEW_MESSAGE_INDICATIONS:
-            if self.optional(command) is not None:
-                break
-        else:
-            log.warning("%s: no new-message indications; only the sweep will find SMS", self.name)
+        """The SMS service phase and the indications (:mod:`modem.routing`): what the
+        inbox acknowledges with AT+CNMA after the commit, or reads from the SIM."""
+        self.routing = negotiate_routing(self.optional, self.command, self.config.cnmi, self.name)
 
     def optional(self, command: str) -> list[str] | None:
         """Run a command the modem may not support: its lines, or None if rejected."""
@@ -217,12 +229,15 @@ class Modem:
         return self.status
 
     # ------------------------------------------------------------ sending
-    def send(self, destination: str, text: str, *, status_report: bool = True) -> list[PartReceipt]:
+    def send(self, destination: str, text: str, *, status_report: bool = True,
+             on_late: Callable[[PartReceipt], None] | None = None) -> list[PartReceipt]:
         """Send ``text`` to ``destination`` (E.164); one receipt per part, in order.
 
         Raises ValueError (bad destination), SendRejected (with its CMS code; ``accepted``
         lists parts that went out before), SendOutcomeUnknown (may have been sent),
         ModemTimeout (no prompt: nothing of this part was sent) or ModemGone.
+        After SendOutcomeUnknown, a ``+CMGS: <mr>`` that still comes for the part given up
+        reaches ``on_late(PartReceipt)`` on the events thread (see AtEngine.submit).
         """
         if self.engine is None:
             raise ModemGone(f"{self.name}: not open")
@@ -230,15 +245,19 @@ class Modem:
                               concat_reference=self._next_concat_reference())
         receipts: list[PartReceipt] = []
         for part in parts:
-            receipts.append(self._send_part(destination, part, tuple(receipts)))
+            receipts.append(self._send_part(destination, part, tuple(receipts), on_late))
         return receipts
 
-    def _send_part(self, destination: str, part, accepted: tuple) -> PartReceipt:
+    def _send_part(self, destination: str, part, accepted: tuple,
+                   on_late: Callable[[PartReceipt], None] | None = None) -> PartReceipt:
         cfg = self.config
+        written_at = self._clock.now()
+        late = None if on_late is None else (
+            lambda lines: on_late(self._receipt(destination, part, lines, written_at)))
         try:
             lines = self.engine.submit(part.tpdu_length, part.pdu_hex,
                                        prompt_timeout=cfg.prompt_timeout,
-                                       result_timeout=cfg.send_timeout)
+                                       result_timeout=cfg.send_timeout, on_late=late)
         except CommandRejected as exc:
             code = exc.code if exc.kind in ("CMS", "CME") else None
             raise SendRejected(code, f"{self.name}: {exc}", accepted) from exc
@@ -249,10 +268,13 @@ class Modem:
                 raise SendOutcomeUnknown(f"{self.name}: part {part.part_number} not sent: {exc}",
                                          accepted) from exc
             raise
+        return self._receipt(destination, part, lines, self._clock.now())
+
+    def _receipt(self, destination: str, part, lines: list[str], when) -> PartReceipt:
         return PartReceipt(
             modem=self.name, reference=at.message_reference(lines), destination=destination,
             part_number=part.part_number, part_count=part.part_count,
-            concat_reference=part.reference, submitted_at=self._clock.now())
+            concat_reference=part.reference, submitted_at=when)
 
     def _next_concat_reference(self) -> int:
         with self._reference_lock:
@@ -274,17 +296,23 @@ class Modem:
 
     def _on_urc(self, urc: Urc) -> None:
         if urc.name in ("+CREG", "+CEREG"):  # an LTE-only modem may be on one domain only
-            self._domains[urc.name] = at.registration_urc(urc.args)
+            self._domains[urc.name] = at.registration_urc(urc.args, urc.name)
             self.status = dataclasses.replace(self.status, registration=combined(self._domains))
         elif urc.name == "^RSSI":
             self.status = dataclasses.replace(self.status, signal_dbm=at.signal_dbm([f"+CSQ: {urc.args}"]))
         elif urc.name in ("RDY", "^SYSSTART"):
             log.warning("%s: the modem restarted; initialising it again", self.name)
-            self.initialise()
+            self._restarts.request()  # off this thread: notices keep being handled
         elif urc.name in results.POWER_NOTICES:
             self._power_notice(urc.line)
         else:
             self.inbox.on_urc(urc)
+
+    def _after_restart(self) -> None:
+        """On ``modem-reinit-NAME``: the settings again, then a maintenance pass on the
+        events thread (status; a sweep for what came while nothing was announced)."""
+        self.initialise()
+        self.maintain()
 
     def _power_notice(self, text: str) -> None:
         log.error("%s: %s", self.name, text)

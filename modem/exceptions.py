@@ -90,6 +90,12 @@ class ModemGone(ModemError):
     """The port raised or was closed: the modem is unplugged, crashed or was stopped."""
 
 
+class ModemOutOfSync(ModemGone):
+    """After a timeout the modem did not answer the resynchronisation probe: its answers can
+    no longer be told apart from late ones. The command was not written; the engine is
+    marked gone, so the modem is reopened like a vanished one."""
+
+
 class NoModemAvailable(ModemError):
     """No modem in the pool can take this message now.
 

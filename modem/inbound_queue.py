@@ -4,7 +4,9 @@ Modems put from their events threads (:meth:`InboundQueue.put` raises queue.Full
 full: the modem then keeps the SMS, left on the SIM or not acknowledged, so that it comes
 again). Any thread may :meth:`InboundQueue.receive` (timeouts in seconds); with handlers,
 :meth:`InboundQueue.dispatch` runs them on the pool's ``modem-pool-inbound`` thread and
-acknowledges an SMS (deletes it from the SIM) only after ``on_sms`` returned.
+acknowledges an SMS or a status report (deletes it from the SIM, or acknowledges its
+direct delivery with AT+CNMA) only after its handler returned; if the handler raises, the
+item is given back (left on the SIM, or refused so that the network delivers it again).
 """
 from __future__ import annotations
 
@@ -54,21 +56,19 @@ class InboundQueue:
             if item is None:
                 continue
             try:
-                if isinstance(item, InboundSms):
-                    _handle_sms(item, on_sms)
-                elif on_report is not None:
-                    on_report(item)
+                _handle(item, on_sms if isinstance(item, InboundSms) else on_report)
             except Exception:  # noqa: BLE001  top of the thread: one bad item must not stop it
                 log.exception("inbound handler failed on %r", item)
 
 
-def _handle_sms(message: InboundSms, on_sms: Callable[[InboundSms], None] | None) -> None:
-    if on_sms is None:
-        message.release()
+def _handle(item: InboundSms | DeliveryReport, handler: Callable | None) -> None:
+    """Run ``handler`` on ``item``; acknowledge it after, give it back if it raises."""
+    if handler is None:
+        item.release()
         return
     try:
-        on_sms(message)
+        handler(item)
     except Exception:
-        message.release()
+        item.release()
         raise
-    message.ack()
+    item.ack()

@@ -1,12 +1,17 @@
 """Several modems behind one interface: choice by rule, limits, failover, reopening, health.
 
 Threads (named, started by :meth:`ModemPool.start`, joined by :meth:`ModemPool.stop`):
-each modem's reader and events threads; ``modem-pool-supervisor``, which reopens modems
-whose port vanished (with doubling backoff) and queues maintenance passes (sweep, network
-status); and, when handlers are given, ``modem-pool-inbound``, which runs them.
+each modem's reader and events threads (and, for a few seconds after a modem restarted,
+its ``modem-reinit-NAME``: :mod:`modem.restart`); ``modem-pool-supervisor``, which reopens
+modems whose port vanished (with doubling backoff) and queues maintenance passes (sweep,
+network status); and, when handlers are given, ``modem-pool-inbound``, which runs them.
 
 Inbound SMS and delivery reports go through one bounded queue. A stored SMS is deleted from
 its SIM only after the inbound handler returned (or after the puller called ``ack()``).
+
+Sends run in parallel, one per modem: the pool's lock covers only the choice of a modem
+(:mod:`modem.choice`: an idle suitable modem before a busy one), its limits and counters;
+the send itself holds that modem's own lock (its AT engine), never the pool's.
 """
 from __future__ import annotations
 
@@ -51,13 +56,17 @@ class ModemPool:
     ``on_change()`` runs each time a modem becomes ready, records an error or a new state,
     or reports a power warning, on the thread where that happened and possibly with the
     pool's lock held: it must only record or signal the change, never call the pool.
+    ``on_chatter_dropped(modem_name)`` runs on that modem's reader thread for each chatter
+    notice (signal, registration) its full events queue dropped (also counted in
+    ``ModemHealth.chatter_dropped``); it must not block.
     """
 
     def __init__(self, configs: Iterable[ModemConfig], *, clock: Clock | None = None,
                  modem_factory: Callable[..., Modem] = Modem, inbound_capacity: int = 1000,
                  reopen_backoff: tuple[float, float] = (1.0, 60.0),
                  maintenance_interval: float = 60.0, supervise: bool = True,
-                 on_change: Callable[[], None] | None = None):
+                 on_change: Callable[[], None] | None = None,
+                 on_chatter_dropped: Callable[[str], None] | None = None):
         self._clock = clock or SystemClock()
         self._factory = modem_factory
         self._slots = [Slot(config) for config in configs]
@@ -70,6 +79,7 @@ class ModemPool:
         self._supervise_enabled = supervise
         self._lock = threading.RLock()
         self._on_change = on_change or (lambda: None)
+        self._on_chatter_dropped = on_chatter_dropped or (lambda name: None)
         self._reopen_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -118,7 +128,8 @@ class ModemPool:
                               on_sms=lambda m: self._enqueue(slot, m, "received"),
                               on_report=lambda r: self._enqueue(slot, r, "reports"),
                               on_gone=lambda exc: self._mark_gone(slot, exc, made[0]),
-                              on_power_warning=lambda warning: self._power_warning(slot, warning))
+                              on_power_warning=lambda warning: self._power_warning(slot, warning),
+                              on_chatter_dropped=lambda urc: self._chatter_dropped(slot))
         made.append(modem)
         try:
             identity = modem.open()
@@ -194,24 +205,26 @@ class ModemPool:
 
     # ------------------------------------------------------------ sending
     def send(self, destination: str, text: str, *, mcc: str | None = None,
-             mnc: str | None = None, region: str | None = None) -> SendResult:
+             mnc: str | None = None, region: str | None = None,
+             on_late: Callable[[PartReceipt], None] | None = None) -> SendResult:
         """Send through the best healthy modem, failing over when a modem rejects the SMS
-        before any part went out (or is gone). Modems on the destination's home network
-        (``mcc``+``mnc``, then ``mcc``, then ISO ``region`` of the modem's own number) first.
+        before any part went out (or is gone). Idle modems first (not busy with another
+        send), then those on the destination's home network (``mcc``+``mnc``, then ``mcc``,
+        then ISO ``region`` of the modem's own number), then the least used today.
 
         Raises ValueError (bad destination), SendOutcomeUnknown (never failed over),
         SendRejected (every modem refused; the last refusal), NoModemAvailable.
+        After SendOutcomeUnknown, ``on_late(PartReceipt)`` runs on the modem's events thread
+        if the modem accepts the part it was given up on after all (a late ``+CMGS: <mr>``).
         """
         parts = len(encode_submit(destination, text))
         failure: ModemError | None = None
         retry_after: list[float] = []
-        for slot, modem in self._candidates(mcc, mnc, region):
-            wait = self._reserve(slot, parts)
-            if wait:
-                retry_after.append(wait)
-                continue
+        tried: set[str] = set()
+        while (taken := self._take(mcc, mnc, region, parts, tried, retry_after)) is not None:
+            slot, modem = taken
             try:
-                receipts = modem.send(destination, text)
+                receipts = modem.send(destination, text, on_late=on_late)
             except SendOutcomeUnknown as exc:
                 self._count(slot, "unknown", exc)
                 raise
@@ -228,17 +241,38 @@ class ModemPool:
             else:
                 self._count(slot, "sent_parts", None, len(receipts))
                 return SendResult(slot.config.label, tuple(receipts))
+            finally:
+                self._done_sending(slot)
         if isinstance(failure, SendRejected):
             raise failure
         reason = f"{failure}" if failure else "no healthy modem under its limits"
         raise NoModemAvailable(reason, min(retry_after) if retry_after else None)
 
-    def _candidates(self, mcc, mnc, region) -> list[tuple[Slot, Modem]]:
-        """Healthy modems (ready and registered), best first, least used today first."""
+    def _take(self, mcc, mnc, region, parts: int, tried: set[str],
+              retry_after: list[float]) -> tuple[Slot, Modem] | None:
+        """The best usable modem not yet ``tried`` that has ``parts`` left under its limits
+        (taken from them), marked as sending, all under the pool's lock so that concurrent
+        sends spread over idle modems; None when none is left. Each modem looked at joins
+        ``tried``; one over its limits adds its wait (seconds) to ``retry_after``."""
+        now, monotonic = self._clock.now(), self._clock.monotonic()
         with self._lock:
-            ready = [(s, s.modem) for s in self._slots if s.usable]
-            return sorted(ready, key=lambda p: (choice.rank(p[1].identity, mcc, mnc, region),
-                                                p[0].limits.sent_today))
+            usable = [s for s in self._slots if s.usable and s.label not in tried]
+            usable.sort(key=lambda s: choice.preference(
+                s.modem.identity, mcc, mnc, region, sending=s.sending,
+                sent_today=s.limits.sent_today))
+            for slot in usable:
+                tried.add(slot.label)
+                wait = slot.limits.reserve(parts, monotonic, now)
+                if wait:
+                    retry_after.append(wait)
+                    continue
+                slot.sending += 1
+                return slot, slot.modem
+        return None
+
+    def _done_sending(self, slot: Slot) -> None:
+        with self._lock:
+            slot.sending -= 1
 
     def carry_over_sent_today(self, parts_by_modem: dict[str, int]) -> None:
         """Parts each modem (by name) already sent today (UTC) before this pool existed,
@@ -247,12 +281,6 @@ class ModemPool:
         with self._lock:
             for slot in self._slots:
                 slot.limits.carry_over(today, parts_by_modem.get(slot.config.label, 0))
-
-    def _reserve(self, slot: Slot, parts: int) -> float:
-        """Take ``parts`` from the slot's quota and rate bucket; 0, or seconds to wait."""
-        monotonic = self._clock.monotonic()
-        with self._lock:
-            return slot.limits.reserve(parts, monotonic, self._clock.now())
 
     def _refund(self, slot: Slot, parts: int) -> None:
         with self._lock:
@@ -263,6 +291,10 @@ class ModemPool:
             slot.counters[counter] += n
         if exc is not None:
             self._set_error(slot, exc)
+
+    def _chatter_dropped(self, slot: Slot) -> None:
+        self._count(slot, "chatter_dropped", None)
+        self._on_chatter_dropped(slot.label)
 
     def _power_warning(self, slot: Slot, warning: PowerWarning) -> None:
         with self._lock:

@@ -61,8 +61,21 @@ def _report(modem: Modem) -> list[str]:
         ("ICCID", identity.iccid), ("Own number", identity.own_number), ("SMSC", identity.smsc),
         ("Home network", identity.home_network), ("Registration", status.registration),
         ("Operator", status.operator), ("Signal", signal), ("SMS storage", storage),
+        ("SMS routing", _routing(modem)),
     ]
     return [f"{label + ':':<14}{value or 'unknown'}" for label, value in rows]
+
+
+def _routing(modem: Modem) -> str:
+    """What the modem agreed to (modem.routing): how SMS and delivery reports arrive."""
+    routing = modem.routing
+    if routing.cnmi is None:
+        return "no new-message indications (only the sweep finds SMS)"
+    sms = "direct (+CMT)" if routing.direct_sms else "stored (+CMTI)"
+    reports = ("none" if not routing.reports else
+               "direct (+CDS)" if routing.direct_reports else "stored (+CDSI)")
+    ack = "AT+CNMA after the commit" if routing.phase2plus else "no AT+CNMA (phase 2)"
+    return f"messages {sms}, reports {reports}; {ack} (AT+CNMI={routing.cnmi})"
 
 
 def probe(config: ModemConfig, out: TextIO, err: TextIO) -> int:

@@ -19,7 +19,7 @@ from modem.limits import SendLimits
 from modem.transport import ModemConfig
 
 log = logging.getLogger(__name__)
-COUNTERS = ("sent_parts", "rejected", "unknown", "received", "reports")
+COUNTERS = ("sent_parts", "rejected", "unknown", "received", "reports", "chatter_dropped")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +48,8 @@ class ModemHealth:
     identity_changed: bool
     last_power_warning: str | None = None  # the modem's last power notice, as printed
     last_power_warning_at: datetime | None = None
+    chatter_dropped: int = 0  # signal/registration notices dropped from a full events queue
+    sending: int = 0  # sends in progress on this modem now
 
     @property
     def healthy(self) -> bool:
@@ -70,6 +72,7 @@ class Slot:
     known: Identity | None = None
     identity_changed: bool = False
     power_warning: PowerWarning | None = None  # kept across reopens: it may explain them
+    sending: int = 0  # sends the pool handed to this modem that have not returned yet
 
     def __post_init__(self) -> None:
         self.limits = SendLimits(self.config.rate_limit_per_minute, self.config.daily_quota)
@@ -80,8 +83,11 @@ class Slot:
 
     @property
     def usable(self) -> bool:
-        """Ready and registered: a candidate for sending."""
-        return self.state == "ready" and self.modem is not None and self.modem.status.registered
+        """Ready, registered and not being set up again after a restart: a candidate for
+        sending."""
+        modem = self.modem
+        return (self.state == "ready" and modem is not None and modem.status.registered
+                and not modem.reinitialising)
 
     def ready(self, modem: Modem, identity: Identity) -> None:
         """``modem`` opened as ``identity``; a different SIM or modem than before is flagged."""
@@ -130,4 +136,4 @@ class Slot:
             identity_changed=self.identity_changed,
             last_power_warning=self.power_warning.text if self.power_warning else None,
             last_power_warning_at=self.power_warning.at if self.power_warning else None,
-            **self.counters)
+            sending=self.sending, **self.counters)

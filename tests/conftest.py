@@ -115,7 +115,8 @@ class Gateway:
 
     def publish_modem(self, name="modem0", **values):
         """Write a modem status row as the worker would (the API's only view of modems)."""
-        row = {"name": name, "url": f"/dev/gsm-{name}", "state": "ready", "healthy": True,
+        row = {"worker": "box-a", "name": name, "url": f"/dev/gsm-{name}", "state": "ready",
+               "healthy": True,
                "model": "SIMCOM_SIM7600", "number": "+33700000001", "mcc": "208",
                "mnc": "01", "region": "FR", "signal_dbm": -71, "registration": "home",
                "sent_today": 0, "failed": 0, "updated_at": self.clock.now()}

@@ -63,7 +63,7 @@ from gateway.storage.models import (OUTBOX_FINAL, HawkNonce, InboxMessage, Modem
                                     VerificationSession)
 from gateway.storage.models import GuardBlock, GuardCount
 from gateway.storage.guard_repository import PrefixFigures, Standing
-from gateway.storage.outbox_repository import PENDING, UNREGISTERED
+from gateway.storage.outbox_repository import UNREGISTERED
 from gateway.storage.records import CodeRecord, SessionRecord, field_names, values_of
 from gateway.storage.repositories import DEFAULT_INBOX_RETENTION
 from gateway.storage.transaction import ReadOnlyViolation
@@ -409,8 +409,11 @@ class FakeOutboxRepository:
     def get(self, row_id: int) -> OutboundSms | None:
         return self._tx.rows(OutboundSms).get(row_id)
 
-    def pending_parts_estimate(self) -> int:
-        return sum(row.status in PENDING for row in self._tx.rows(OutboundSms).values())
+    def pending_parts_estimate(self, now: datetime) -> int:
+        """Queued rows, and rows being sent under a lease that holds at ``now``."""
+        return sum(row.status == "queued" or (
+            row.status == "sending" and row.lease_expires_at is not None
+            and row.lease_expires_at >= now) for row in self._tx.rows(OutboundSms).values())
 
     def latest(self, limit: int, status: str | None = None) -> list[OutboundSms]:
         """The newest ``limit`` rows, optionally only those with ``status``."""
@@ -445,8 +448,9 @@ class FakeInboxRepository:
         self._tx.insert(row)
         return True
 
-    def latest(self, limit: int = 100) -> list[InboxMessage]:
-        return sorted(self._tx.rows(InboxMessage).values(), key=lambda row: -row.id)[:limit]
+    def latest(self, limit: int = 100, kind: str | None = None) -> list[InboxMessage]:
+        rows = sorted(self._tx.rows(InboxMessage).values(), key=lambda row: -row.id)
+        return [row for row in rows if kind is None or row.kind == kind][:limit]
 
 
 @functools.cache
@@ -464,7 +468,7 @@ class FakeModemStatusRepository:
 
     def upsert(self, values: dict) -> None:
         self._tx.write()
-        row = self._tx.rows(ModemStatus).get(values["name"])
+        row = self._tx.rows(ModemStatus).get((values["worker"], values["name"]))
         if row is None:
             self._tx.insert(ModemStatus(**values))
         else:
@@ -472,12 +476,15 @@ class FakeModemStatusRepository:
                 setattr(row, key, value)
 
     def fresh(self, now: datetime, ttl_seconds: int) -> list:
-        """Read-only rows, as the real one's Core rows."""
+        """Read-only rows, as the real one's Core rows, by name then worker."""
         since = now - timedelta(seconds=ttl_seconds)
-        return [_frozen(row) for row in self.all() if row.updated_at >= since]
+        rows = sorted(self._tx.rows(ModemStatus).values(), key=lambda r: (r.name, r.worker))
+        return [_frozen(row) for row in rows if row.updated_at >= since]
 
-    def all(self) -> list[ModemStatus]:
-        return sorted(self._tx.rows(ModemStatus).values(), key=lambda row: row.name)
+    def all(self) -> list:
+        """Read-only rows, by worker then name."""
+        return [_frozen(row) for row in sorted(self._tx.rows(ModemStatus).values(),
+                                               key=lambda row: (row.worker, row.name))]
 
 
 class FakeGuardRepository:

@@ -6,6 +6,7 @@ import dataclasses
 
 import click
 
+from gateway.config.worker_identity import worker_identity
 from gateway.deps import Deps
 from modem.transport import ModemConfig
 
@@ -34,10 +35,16 @@ def selftest_targets(deps: Deps, *, url: str | None, pin: str | None,
     return [dataclasses.replace(c, **changes) for c in configs]
 
 
+def recent_local_statuses(deps: Deps) -> list:
+    """The modem statuses this box's worker published within RECENT_SECONDS (other boxes
+    sharing the database have ports of their own)."""
+    worker = worker_identity(deps.settings, keep=False)
+    with deps.uow(read_only=True) as uow:
+        return [s for s in uow.modems.fresh(deps.now(), RECENT_SECONDS) if s.worker == worker]
+
+
 def _refuse_if_worker_runs(deps: Deps) -> None:
-    with deps.uow() as uow:
-        recent = uow.modems.fresh(deps.now(), RECENT_SECONDS)
-    if recent:
+    if recent_local_statuses(deps):
         raise click.ClickException(
             f"the gateway's worker reported its modems {RECENT_SECONDS} s ago or less: it holds "
             "the ports. Stop it first (systemctl stop msisdn-gateway), or test one port "

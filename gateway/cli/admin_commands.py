@@ -65,7 +65,8 @@ def _emit(value, as_json: bool, columns=None, footer: str | None = None) -> None
 @click.command()
 @_options()
 def modems(ctx, database_url, state_dir, as_json, simulate):
-    """The modems as the worker reports them (or simulated ones, with --simulate)."""
+    """The modems of every box as their workers report them, with the worker that owns
+    each (or simulated ones, with --simulate)."""
     from gateway.admin.local import local_worker
 
     deps = _deps(ctx, database_url=database_url, state_dir=state_dir, simulate=simulate)
@@ -75,8 +76,11 @@ def modems(ctx, database_url, state_dir, as_json, simulate):
             rows = listings.modem_rows(deps)
     else:
         rows = listings.modem_rows(deps)
-    _emit(rows, as_json, listings.MODEM_COLUMNS,
-          None if rows else "No modem reported: is the worker running? (msisdn-gateway serve)")
+    footer = listings.workers_footer(listings.worker_rows(deps)) if not as_json else None
+    if not rows:
+        footer = "\n".join(filter(None, [
+            "No modem reported: is the worker running? (msisdn-gateway serve)", footer]))
+    _emit(rows, as_json, listings.MODEM_COLUMNS, footer)
 
 
 @click.command()
@@ -167,10 +171,9 @@ def probe(ctx, args, simulate, database_url, state_dir):
 
 
 def _refuse_busy_port(deps, args) -> None:
-    from gateway.admin.targets import RECENT_SECONDS
+    from gateway.admin.targets import recent_local_statuses
 
-    with deps.uow() as uow:
-        busy = {m.url for m in uow.modems.fresh(deps.now(), RECENT_SECONDS)}
+    busy = {m.url for m in recent_local_statuses(deps)}
     if busy.intersection(args):
         raise click.ClickException("the gateway's worker is using this port: stop it first "
                                    "(systemctl stop msisdn-gateway)")
@@ -196,11 +199,17 @@ def outbox(ctx, status, database_url, state_dir, as_json, limit):
 
 
 @click.command()
+@click.option("--pdu", is_flag=True, help="Only undecodable SMS, with their raw PDU unsealed "
+                                          "(needs the key file).")
 @_options(simulate=False, limit=True)
-def inbox(ctx, database_url, state_dir, as_json, limit):
+def inbox(ctx, pdu, database_url, state_dir, as_json, limit):
     """The latest SMS received by the modems, newest first."""
-    deps = _deps(ctx, database_url=database_url, state_dir=state_dir)
-    _emit(listings.inbox_rows(deps, limit), as_json, listings.INBOX_COLUMNS)
+    deps = _deps(ctx, keys=pdu, database_url=database_url, state_dir=state_dir)
+    rows = listings.inbox_rows(deps, limit, pdu=pdu)
+    if pdu and not as_json:  # a PDU is longer than a table cell: not cut
+        click.echo(output.table(rows, listings.PDU_COLUMNS, width=400))
+        return
+    _emit(rows, as_json, listings.INBOX_COLUMNS)
 
 
 @click.group()

@@ -41,10 +41,14 @@ def _worker_main(settings) -> None:
     from gateway.storage.db import make_engine
     from gateway.logs import configure_logging
     from gateway.process.wiring import build_deps
+    from gateway.pipeline.leases import WorkerIdentityInUse
     from gateway.process.worker import run_worker
 
     configure_logging(settings)
-    run_worker(build_deps(settings, make_engine(settings.effective_database_url)))
+    try:
+        run_worker(build_deps(settings, make_engine(settings.effective_database_url)))
+    except (WorkerIdentityInUse, SettingsError) as exc:  # a second worker with our identity
+        raise click.ClickException(str(exc)) from None
 
 
 def _serve_api(settings) -> None:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 ENV_PREFIX = "MSISDN_GATEWAY_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+# A worker identity (the worker_id setting, outbox.claimed_by, modem_status.worker).
+WORKER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class SettingsError(ValueError):
@@ -139,6 +141,13 @@ class Settings:
     queue_time_budget: int = 120
     # A modem status older than this is not trusted by the API (seconds).
     modem_status_ttl: int = 60
+    # This box's worker identity, written to every outbox row it claims and to its modems'
+    # status; empty: <state_dir>/worker-id, made once from the host name and a hash of
+    # /etc/machine-id (gateway.config.worker_identity). Letters, digits, '.', '_', '-'.
+    worker_id: str = ""
+    # Seconds a worker's claim on an SMS holds without a heartbeat: renewed every third of
+    # it; a row of a worker silent for longer is marked unknown by another worker.
+    worker_lease: int = 30
 
     # Background jobs.
     cleanup_interval: int = 60
@@ -285,6 +294,12 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
     validate_code_sms_lines(settings, fail)
     if settings.workers < 0:
         raise fail("workers", "workers must be 0 (one per core) or more")
+    if settings.worker_id and not WORKER_ID.fullmatch(settings.worker_id):
+        raise fail("worker_id", f"worker_id {settings.worker_id!r} must be 1 to 64 letters, "
+                   "digits, '.', '_' or '-', beginning with a letter or digit")
+    if settings.worker_lease < 3:
+        raise fail("worker_lease", f"worker_lease must be 3 seconds or more, not "
+                   f"{settings.worker_lease}")
     if settings.simulate and not 1 <= settings.simulated_modems <= 9:
         raise fail("simulated_modems", "simulated_modems must be between 1 and 9")
     if not re.fullmatch(r"[0-9]{5,6}", settings.simulated_network):

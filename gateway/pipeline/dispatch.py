@@ -10,6 +10,11 @@ A row's outcome: ``sent`` (with one outbox_parts row per accepted part), back to
 sealed under a session that is gone) or ``unknown`` (no answer in time, or the worker
 stopped mid-send: it may have been sent, so it is never resent blindly).
 
+Claims: a row is claimed under the worker's identity (``claimed_by``) and a lease of
+``worker_lease`` seconds, which the worker's heartbeat renews while it lives; when a
+worker dies, another one marks its rows ``unknown`` once the lease ended
+(gateway.pipeline.leases); a restarted worker does so at once with its own.
+
 The number and text of a row are sealed (gateway.crypto.sealing): opened at the claim,
 they live in memory (``Outgoing``) only while the row is sent, and a row that becomes
 final is scrubbed in the same write (``sealed`` set to NULL). A sent row keeps only the
@@ -28,6 +33,7 @@ from gateway import metrics
 from gateway.crypto.sealing import open_sms
 from gateway.crypto.tokens import SealError
 from gateway.deps import Deps
+from gateway.pipeline.late_receipts import LateReceipts
 from gateway.pipeline.reports import recipient_digest
 from gateway.storage.models import OutboundPart, OutboundSms
 from modem.numbers import mask_number
@@ -60,9 +66,15 @@ class Outgoing:
 
 class Dispatcher:
     def __init__(self, deps: Deps, pool: ModemPool, worker_id: str, slots: int,
-                 on_recorded: Callable[[], None] = lambda: None) -> None:
-        """``on_recorded`` runs on the send thread after each accepted send is committed."""
+                 on_recorded: Callable[[], None] = lambda: None,
+                 on_free: Callable[[], None] = lambda: None) -> None:
+        """``on_recorded`` runs on the send thread after each accepted send is committed
+        (and on a modem's events thread after a late receipt, gateway.pipeline.late_receipts).
+        ``on_free`` runs on the send thread each time a send slot becomes free (the worker
+        then claims the next due row at once, not at its next poll)."""
         self._on_recorded = on_recorded
+        self._on_free = on_free
+        self._late = LateReceipts(deps, on_recorded)
         self._deps, self._pool, self._worker = deps, pool, worker_id
         self._slots = max(1, slots)
         self._busy = 0
@@ -71,7 +83,8 @@ class Dispatcher:
         self._seconds_per_part: dict[str, float] = {}
 
     def recover_interrupted(self) -> int:
-        """At start: rows this worker was sending when it stopped are ``unknown``."""
+        """At start: rows this worker (this identity) was sending when it stopped are
+        ``unknown``, whatever their lease; other workers' rows are left to their leases."""
         with self._deps.uow() as uow:
             rows = uow.outbox.interrupted(self._worker)
             for row in rows:
@@ -94,7 +107,8 @@ class Dispatcher:
             if free <= 0:
                 return []
             with self._deps.uow() as uow:
-                rows = uow.outbox.claim_due(self._deps.now(), free, self._worker)
+                rows = uow.outbox.claim_due(self._deps.now(), free, self._worker,
+                                            self._deps.settings.worker_lease)
                 batch, unreadable = self._open(rows, uow.outbox.session_bindings(rows))
                 uow.commit()
             self._busy += len(batch)
@@ -135,14 +149,17 @@ class Dispatcher:
         except Exception:  # top of a thread: the row stays "sending" -> unknown at restart
             log.exception("sending outbox row %s failed unexpectedly", sms.id)
         finally:
+            self._late.settled(sms.id)  # a late receipt may apply now
             with self._lock:
                 self._busy -= 1
+            self._on_free()
 
     def _send(self, sms: Outgoing) -> None:
         started = self._deps.clock.monotonic()
         try:
             result = self._pool.send(sms.recipient, sms.text, mcc=sms.mcc, mnc=sms.mnc,
-                                     region=sms.region)
+                                     region=sms.region,
+                                     on_late=self._late.expect(sms.id, sms.recipient))
         except SendOutcomeUnknown as exc:
             self._finish(sms, "unknown", f"no answer from the modem in time: {exc}",
                          receipts=exc.accepted)

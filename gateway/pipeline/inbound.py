@@ -7,13 +7,18 @@ What is kept, for ``inbox_retention`` seconds (then the cleanup job removes the 
 an SMS-MO verification request, the sender masked (+33*******78: the number itself is
 sealed in its session) and the text REDACTED (the hawk id is a credential); of any other
 SMS, the sender and the text, except that a run of 32 or more hex digits (a hawk id sent
-with a typo, a token) is replaced by HEX_REDACTED.
+with a typo, a token) is replaced by HEX_REDACTED. Of an undecodable SMS (the modem layer
+could not decode its PDU, :mod:`modem.pdu.decoding`), which may be a verification request
+as well: the sender masked (as far as the PDU could be read), no text, the reason in
+``outcome``, and the raw PDU sealed under the server secret (:func:`open_pdu` reads it
+back with the key file, for a diagnosis); its dedupe key is a keyed hash of the PDU.
 """
 from __future__ import annotations
 
 import logging
 
 from gateway import metrics
+from gateway.crypto.tokens import ServerSecret
 from gateway.errors import ApiError
 from gateway.logs import HEX_RUN
 from gateway.storage.models import InboxMessage
@@ -25,6 +30,8 @@ from modem.inbox import InboundSms
 
 log = logging.getLogger(__name__)
 KIND_MOMT = "momt-verify"
+KIND_UNDECODABLE = "undecodable"
+PDU_BINDING, PDU_PURPOSE = "inbox", "inbox-pdu"  # the sealing of an undecodable PDU
 REDACTED = "/v1/msisdn/sms/momt/verify <hawk id not stored>"
 HEX_REDACTED = "<hex not stored>"
 
@@ -34,9 +41,19 @@ def stored_text(text: str, hawk_id: str | None) -> str:
     return REDACTED if hawk_id else HEX_RUN.sub(HEX_REDACTED, text)
 
 
+def open_pdu(secret: ServerSecret, row: InboxMessage) -> str | None:
+    """The raw PDU of an undecodable row (None for another row). Raises SealError when it
+    cannot be opened (another server secret)."""
+    if row.pdu_sealed is None:
+        return None
+    return secret.open(PDU_BINDING, PDU_PURPOSE, row.pdu_sealed)
+
+
 def store_inbound(deps: Deps, sms: InboundSms) -> InboxMessage | None:
     """Store ``sms`` and act on it; returns the inbox row (None for a redelivery).
     Of an SMS-MO request, neither the hawk id nor the number is stored (see above)."""
+    if sms.undecodable is not None:
+        return _store_undecodable(deps, sms)
     hawk_id = parse_mo_request(sms.text)
     with deps.uow() as uow:
         row = InboxMessage(
@@ -67,3 +84,23 @@ def _verify_sender(uow, deps: Deps, hawk_id: str, sender: str) -> str:
     except ApiError as exc:
         return f"refused: {exc.message} (errno {exc.errno})"
     return "code queued"
+
+
+def _store_undecodable(deps: Deps, sms: InboundSms) -> InboxMessage | None:
+    """Keep an undecodable SMS (see above) before the modem deletes it from the SIM."""
+    secret = deps.secret
+    with deps.uow() as uow:
+        row = InboxMessage(
+            dedupe_key=secret.digest(PDU_PURPOSE, f"{sms.modem}\0{sms.pdu}"), modem=sms.modem,
+            recipient=sms.recipient, sender=mask_number(sms.sender), text="",
+            smsc_timestamp=None, partial=False, kind=KIND_UNDECODABLE,
+            outcome=f"not decoded: {sms.undecodable}"[:500], received_at=deps.now(),
+            pdu_sealed=secret.seal(PDU_BINDING, PDU_PURPOSE, sms.pdu or ""))
+        if not uow.inbox.store(row):
+            log.info("undecodable SMS on %s was stored before", sms.modem)
+            return None
+        uow.commit()
+    metrics.sms_received(sms.modem, row.kind)
+    log.warning("undecodable SMS from %s on %s kept in the inbox (%s)",
+                mask_number(sms.sender) or "?", sms.modem, sms.undecodable)
+    return row

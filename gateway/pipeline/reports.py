@@ -32,14 +32,16 @@ def recipient_digest(secret: ServerSecret, number: str) -> str | None:
     return secret.digest(RECIPIENT_DIGEST, tail) if tail else None
 
 
-def record_report(deps: Deps, report: DeliveryReport, quiet: bool = False) -> bool:
-    """Apply ``report`` in one transaction; False when no part sent by its modem in the
-    last REPORT_WINDOW has its TP-MR and recipient (nothing changed)."""
+def record_report(deps: Deps, report: DeliveryReport, quiet: bool = False,
+                  worker: str | None = None) -> bool:
+    """Apply ``report`` in one transaction; False when no part sent by its modem (of
+    ``worker``, when given: modem names repeat across boxes) in the last REPORT_WINDOW
+    has its TP-MR and recipient (nothing changed)."""
     now = deps.now()
     with deps.uow() as uow:
         part = uow.outbox.part_for_report(report.modem, report.reference,
                                           recipient_digest(deps.secret, report.recipient),
-                                          now - REPORT_WINDOW)
+                                          now - REPORT_WINDOW, worker)
         if part is None:
             if not quiet:
                 log.info("delivery report from %s (TP-MR %s) matches no sent SMS yet",
@@ -71,14 +73,15 @@ class ReportBacklog:
 
     KEEP_SECONDS = 600.0
 
-    def __init__(self, deps: Deps) -> None:
-        self._deps = deps
+    def __init__(self, deps: Deps, worker: str | None = None) -> None:
+        """``worker``: the identity whose modems' reports these are."""
+        self._deps, self._worker = deps, worker
         self._waiting: list[tuple[float, DeliveryReport]] = []
         self._lock = threading.Lock()
 
     def handle(self, report: DeliveryReport) -> None:
         """Apply ``report`` now, or keep it for later."""
-        if not record_report(self._deps, report):
+        if not record_report(self._deps, report, worker=self._worker):
             with self._lock:
                 self._waiting.append((self._deps.clock.monotonic(), report))
 
@@ -87,7 +90,7 @@ class ReportBacklog:
             waiting, self._waiting = self._waiting, []
         now, keep = self._deps.clock.monotonic(), []
         for since, report in waiting:
-            if record_report(self._deps, report, quiet=True):
+            if record_report(self._deps, report, quiet=True, worker=self._worker):
                 continue
             if now - since < self.KEEP_SECONDS:
                 keep.append((since, report))

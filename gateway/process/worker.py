@@ -6,12 +6,18 @@ the doorbell rings: an API process committed an SMS, see gateway.pipeline.doorbe
 --simulate, ``simulation`` moves the virtual network and its mailboxes (every
 ``SIMULATION_INTERVAL``, at once when the doorbell rings and when the virtual network has a
 delivery to make). Jobs (APScheduler): ``status`` publishes modem health to the database
-every ``STATUS_INTERVAL`` seconds; ``cleanup`` removes expired rows every
+every ``STATUS_INTERVAL`` seconds; ``lease`` renews the worker's heartbeat and the leases
+of the SMS it is sending, and marks unknown those of workers that died, every third of
+``worker_lease`` (gateway.pipeline.leases); ``cleanup`` removes expired rows every
 ``cleanup_interval``. Each job is logged with its traceback if it fails, never stopping the
 rest. Inbound SMS and delivery reports arrive on the pool's inbound thread.
 
 Stopping (SIGTERM/SIGINT): no new claims, the sends in progress finish, the pool closes.
 Nothing accepted is lost: unsent rows stay queued in the database.
+
+Identity: the worker writes its identity (``worker_id``, else made once per box:
+gateway.config.worker_identity) to every row it claims, to its modems' status and to its
+heartbeat; at start it refuses an identity that another live worker uses.
 
 The service manager (``gateway.process.sd_notify``; under `serve`, serve's relay, which alone talks
 to systemd) hears from ``Worker.start``: ``STATUS=`` how many modems are ready (while
@@ -23,16 +29,19 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import threading
+from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from gateway import metrics
 from gateway.clock import start_of_utc_day
+from gateway.config.worker_identity import worker_identity
 from gateway.pipeline import status
 from gateway.pipeline.dispatch import Dispatcher
 from gateway.pipeline.doorbell import DoorbellListener, bell_address
 from gateway.pipeline.inbound import store_inbound
+from gateway.pipeline.leases import Instance, Presence
 from gateway.pipeline.reports import ReportBacklog
 from gateway.pipeline.simulation import Simulation
 from gateway.process.sd_notify import Notifier, modems_status
@@ -42,15 +51,20 @@ from modem.pool import ModemPool
 log = logging.getLogger(__name__)
 
 OUTBOX_RETENTION_SECONDS = 86400
+# A worker silent for this long is forgotten (`msisdn-gateway modems` lists it till then).
+WORKER_RETENTION_SECONDS = 7 * 86400
 STATUS_INTERVAL = 5.0
 SIMULATION_INTERVAL = 0.1
 
 
 def cleanup(deps: Deps) -> dict:
     """One cleanup pass; returns rows removed per table."""
+    now = deps.now()
     with deps.uow() as uow:
-        counts = uow.delete_expired(deps.now(), OUTBOX_RETENTION_SECONDS,
+        counts = uow.delete_expired(now, OUTBOX_RETENTION_SECONDS,
                                     deps.settings.inbox_retention)
+        counts["workers"] = uow.workers.forget_silent(
+            now - timedelta(seconds=WORKER_RETENTION_SECONDS))
         uow.commit()
     removed = {table: n for table, n in counts.items() if n}
     if removed:
@@ -105,13 +119,18 @@ class Worker:
         settings = deps.settings
         self.deps = deps
         self.simulation = simulation or (Simulation(settings) if settings.simulate else None)
+        if self.simulation:  # what its network accepts for phones goes to the database
+            self.simulation.attach(deps)
         configs = self.simulation.modem_configs if self.simulation else settings.modems
         if not configs:
             log.warning("no modems configured: SMS stay queued (see `modems` in the README)")
-        self.pool = pool or ModemPool(configs)
-        self.report_backlog = ReportBacklog(deps)
-        self.dispatcher = Dispatcher(deps, self.pool, worker_id or socket.gethostname(),
-                                     slots=len(configs), on_recorded=self.report_backlog.retry)
+        self.pool = pool or ModemPool(configs, on_chatter_dropped=metrics.chatter_dropped)
+        self.worker_id = worker_id or worker_identity(settings)
+        self.presence = Presence(deps, Instance(self.worker_id))
+        self.report_backlog = ReportBacklog(deps, self.worker_id)
+        self.dispatcher = Dispatcher(deps, self.pool, self.worker_id,
+                                     slots=len(configs), on_recorded=self.report_backlog.retry,
+                                     on_free=self._slot_freed)
         self.scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 5})
         self.pumps: list[Pump] = []
@@ -119,12 +138,20 @@ class Worker:
 
     def _parts_sent_today(self) -> dict[str, int]:
         with self.deps.uow() as uow:
-            return uow.outbox.parts_sent_since(start_of_utc_day(self.deps.now()))
+            return uow.outbox.parts_sent_since(start_of_utc_day(self.deps.now()),
+                                               self.worker_id)
+
+    def _slot_freed(self) -> None:
+        """A send thread is free: claim the next due row now (the dispatch pump), so that
+        the modems' speeds add up instead of waiting for the next poll."""
+        if self.pumps:
+            self.pumps[0].wake()
 
     def publish_status(self) -> None:
         """Publish modem health (and apply delivery reports still waiting for their send)."""
         self.report_backlog.retry()
-        status.publish(self.deps, self.pool.health(), self.dispatcher.speeds())
+        status.publish(self.deps, self.worker_id, self.pool.health(),
+                       self.dispatcher.speeds())
 
     def handle_sms(self, sms) -> None:
         """Pool inbound thread: store (and act on) a received SMS; raising keeps it on the SIM."""
@@ -136,8 +163,10 @@ class Worker:
         self.report_backlog.handle(report)
 
     def start(self, run_jobs: bool = True) -> None:
-        """Recover interrupted sends, open the modems and (unless ``run_jobs`` is False, for
-        tests that drive the jobs themselves) start the scheduler.
+        """Join the database's workers under this worker's identity (raises
+        WorkerIdentityInUse when another live worker has it), recover interrupted sends,
+        open the modems and (unless ``run_jobs`` is False, for tests that drive the jobs
+        themselves) start the scheduler.
 
         Tells the service manager (``gateway.process.sd_notify``; under `serve`, serve's relay) the
         modems' STATUS while opening them and at each status job when it changed, READY=1
@@ -146,6 +175,7 @@ class Worker:
         deps = self.deps
         notifier = Notifier.for_settings(deps.settings)
         notifier.status(f"opening {len(self.pool.health())} modem(s)")
+        self.presence.join()
         self.dispatcher.recover_interrupted()
         self.pool.carry_over_sent_today(self._parts_sent_today())  # quotas survive restarts
         self.pool.start(on_sms=self.handle_sms, on_report=self.handle_report)
@@ -171,6 +201,7 @@ class Worker:
         for pump in self.pumps:
             pump.start()
         jobs = [("status", publish_status, STATUS_INTERVAL),
+                ("lease", self.presence.heartbeat, self.presence.interval),
                 ("cleanup", lambda: cleanup(deps), deps.settings.cleanup_interval)]
         if notifier.keepalive_interval:
             jobs.append(("watchdog", notifier.watchdog, notifier.keepalive_interval))
@@ -180,7 +211,8 @@ class Worker:
                                    id=name, name=name)
         self.scheduler.start()
         notifier.ready(modems_status(self.pool.health()))
-        log.info("worker started with %d modem(s)", len(self.pool.health()))
+        log.info("worker started with %d modem(s) (%s)", len(self.pool.health()),
+                 self.worker_id)
 
     def stop(self) -> None:
         Notifier.for_settings(self.deps.settings).stopping(
@@ -193,7 +225,8 @@ class Worker:
             self.scheduler.shutdown(wait=True)
         self.dispatcher.close()
         self.pool.stop()
-        log.info("worker stopped")
+        _guarded("leave", self.presence.leave)()
+        log.info("worker stopped (%s)", self.worker_id)
 
 
 def run_worker(deps: Deps, stop: threading.Event | None = None) -> None:

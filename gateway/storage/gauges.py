@@ -1,5 +1,6 @@
 """The state half of ``/metrics`` (see gateway.metrics): gauges read from the database at
-each scrape, the outbox queue depth and what the worker last published of each modem."""
+each scrape, the outbox queue depth and what each worker last published of each of its
+modems (labelled ``worker`` and ``modem``: modem names repeat across boxes)."""
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,8 @@ class DatabaseCollector:
                     select(OutboundSms.status, func.count()).where(
                         OutboundSms.status.in_(QUEUE_STATUSES)).group_by(OutboundSms.status)
                 ).all())
-                modems = connection.execute(select(ModemStatus).order_by(ModemStatus.name)
-                                            ).all()
+                modems = connection.execute(select(ModemStatus).order_by(
+                    ModemStatus.worker, ModemStatus.name)).all()
         except SQLAlchemyError as exc:
             log.warning("metrics: database unreachable: %s", exc.__class__.__name__)
             up.add_metric([], 0)
@@ -52,29 +53,31 @@ class DatabaseCollector:
     def _modem_families(self, modems) -> list:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        def gauge(name: str, documentation: str, labels=("modem",)):
+        def gauge(name: str, documentation: str, labels=("worker", "modem")):
             return GaugeMetricFamily(PREFIX + name, documentation, labels=list(labels))
 
         healthy = gauge("modem_healthy", "1 when the modem is ready and registered.")
         signal = gauge("modem_signal_dbm", "Signal strength (AT+CSQ) in dBm.")
         registration = gauge("modem_registration", "1 for the modem's current network "
-                             "registration state, 0 for the others.", ("modem", "state"))
+                             "registration state, 0 for the others.",
+                             ("worker", "modem", "state"))
         sent_today = gauge("modem_sent_today", "SMS parts sent today (UTC) by the modem.")
         quota = gauge("modem_daily_quota", "The modem's configured daily_quota of parts.")
         age = gauge("modem_status_age_seconds", "Seconds since the worker last published "
                     "this modem's status (every 5 s while it runs).")
         failures = CounterMetricFamily(
             PREFIX + "modem_send_failures", "Sends refused or with an unknown outcome on "
-            "this modem since the worker started (failovers included).", labels=["modem"])
+            "this modem since the worker started (failovers included).",
+            labels=["worker", "modem"])
         now = self._clock.now()
         for row in modems:
-            name = [row.name]
+            name = [row.worker, row.name]
             healthy.add_metric(name, 1 if row.healthy else 0)
             if row.signal_dbm is not None:
                 signal.add_metric(name, row.signal_dbm)
             current = row.registration or "unknown"
             for state in dict.fromkeys(REGISTRATION_STATES + (current,)):
-                registration.add_metric([row.name, state], 1 if state == current else 0)
+                registration.add_metric([*name, state], 1 if state == current else 0)
             sent_today.add_metric(name, row.sent_today)
             if row.daily_quota is not None:
                 quota.add_metric(name, row.daily_quota)

@@ -31,6 +31,9 @@ class InboxRepository(Repository):
             return False
         return True
 
-    def latest(self, limit: int = 100) -> list[InboxMessage]:
-        return list(self._db.scalars(select(InboxMessage).order_by(InboxMessage.id.desc())
-                                     .limit(limit)))
+    def latest(self, limit: int = 100, kind: str | None = None) -> list[InboxMessage]:
+        """The last ``limit`` rows (of ``kind`` only, if given), newest first."""
+        query = select(InboxMessage)
+        if kind is not None:
+            query = query.where(InboxMessage.kind == kind)
+        return list(self._db.scalars(query.order_by(InboxMessage.id.desc()).limit(limit)))

@@ -165,8 +165,12 @@ class OutboundSms(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The worker that claimed the row for sending (several boxes may share PostgreSQL).
+    # The worker that claimed the row for sending (its identity: several boxes may share
+    # PostgreSQL), and until when its claim holds: the worker renews it while it lives; a
+    # row still "sending" past it is marked "unknown" by any live worker
+    # (gateway.pipeline.leases).
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OutboundPart(Base):
@@ -205,16 +209,21 @@ class InboxMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     smsc_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
     partial: Mapped[bool] = mapped_column(Boolean, default=False)
-    kind: Mapped[str] = mapped_column(String(16))  # "momt-verify" or "other"
+    kind: Mapped[str] = mapped_column(String(16))  # "momt-verify", "other" or "undecodable"
     outcome: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # kind "undecodable" only: the raw PDU (sender's number and text inside), sealed under
+    # the server secret (gateway.pipeline.inbound); the sender is kept masked, the text empty.
+    pdu_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class ModemStatus(Base):
-    """What the worker knows of each modem, for the API (discover, backoff, heartbeat)."""
+    """What each worker knows of each of its modems, for the API (discover, backoff,
+    heartbeat). Modem names are a box's own: two boxes may both have a ``modem0``."""
 
     __tablename__ = "modem_status"
 
+    worker: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     url: Mapped[str] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(16))
@@ -239,8 +248,29 @@ class ModemStatus(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class WorkerStatus(Base):
+    """A worker (one per box) and its heartbeat: ``last_seen`` is renewed every third of
+    ``worker_lease`` while it runs (gateway.pipeline.leases). ``instance`` is drawn at
+    each start: a row renewed by another instance tells of two workers sharing one
+    identity."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    # /proc/sys/kernel/random/boot_id: the same host and boot means the same machine.
+    boot_id: Mapped[str | None] = mapped_column(String(64))
+    instance: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when the worker stopped cleanly (None while it runs, or after a crash).
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class SimPhoneMessage(Base):
-    """--simulate only: an SMS received by a virtual phone, mirrored by the worker."""
+    """--simulate only: an SMS received by a virtual phone (made whole from its
+    ``sim_pending_parts`` by the worker)."""
 
     __tablename__ = "sim_phone_messages"
 
@@ -251,8 +281,30 @@ class SimPhoneMessage(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SimPendingPart(Base):
+    """--simulate only: an SMS part the virtual network accepted for a virtual phone and
+    has not yet delivered (the simulated SMSC's store). Written before the sending modem
+    answers ``+CMGS``; deleted in the transaction that adds the whole message to
+    ``sim_phone_messages``, so a message reaches its phone once, whenever the worker dies."""
+
+    __tablename__ = "sim_pending_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    sender: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    # TP-UDH concatenation: reference (None for a single part), part number, part count.
+    concat_reference: Mapped[int | None] = mapped_column(Integer)
+    part_number: Mapped[int] = mapped_column(Integer)
+    part_count: Mapped[int] = mapped_column(Integer)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # submitted_at + delivery delay
+
+
 class SimMoRequest(Base):
-    """--simulate only: an SMS-MO that a virtual phone should send (from the API)."""
+    """--simulate only: an SMS-MO that a virtual phone should send (from the API).
+    ``created_at`` is its SMSC time stamp, also when the worker sends it again (it died
+    before recording ``sent_at``): the gateway's inbox takes the copy as a redelivery."""
 
     __tablename__ = "sim_mo_requests"
 

@@ -1,43 +1,70 @@
-"""The modem_status table: the worker publishes, the API and the admin commands read.
-Every method runs in the caller's transaction."""
+"""The modem_status table: each worker publishes its own modems' rows, the API and the
+admin commands read every box's. Rows are keyed by (worker, name): modem names are a
+box's own, and two boxes may both have a ``modem0``. Every method runs in the caller's
+transaction, in Core (no ORM object: a row another worker deletes cannot go stale under
+us)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Connection, Row, Table, bindparam, delete, insert, select, update
 
 from gateway.storage.models import ModemStatus
+from gateway.storage.repositories import ON_CONFLICT_INSERTS
 from gateway.storage.transaction import Repository
 
 STATUSES = ModemStatus.__table__
+_ORDER = (STATUSES.c.name, STATUSES.c.worker)
 _FRESH = (select(STATUSES).where(STATUSES.c.updated_at >= bindparam("since"))
-          .order_by(STATUSES.c.name))
+          .order_by(*_ORDER))
+
+
+def upsert_row(connection: Connection, table: Table, values: dict) -> None:
+    """Insert ``values`` into ``table``, or update the row with their primary key: one
+    INSERT ... ON CONFLICT DO UPDATE where the dialect has it, else UPDATE then INSERT
+    (enough for rows that only one writer inserts)."""
+    key = [column.name for column in table.primary_key.columns]
+    changes = {name: value for name, value in values.items() if name not in key}
+    upsert = ON_CONFLICT_INSERTS.get(connection.dialect.name)
+    if upsert is not None:
+        connection.execute(upsert(table).values(values)
+                           .on_conflict_do_update(index_elements=key, set_=changes))
+        return
+    where = [table.c[name] == values[name] for name in key]
+    if not connection.execute(update(table).where(*where).values(changes)).rowcount:
+        connection.execute(insert(table).values(values))
 
 
 class ModemStatusRepository(Repository):
     """What each worker last published about its modems (the API reads it)."""
 
     def upsert(self, values: dict) -> None:
-        self._tx.before_write()
-        row = self._db.get(ModemStatus, values["name"])
-        if row is None:
-            self._db.add(ModemStatus(**values))
-        else:
-            for key, value in values.items():
-                setattr(row, key, value)
+        """Write one modem's status; ``values`` has ModemStatus's columns, ``worker`` and
+        ``name`` included."""
+        upsert_row(self._tx.before_write(), STATUSES, values)
 
-    def remove_except(self, names: list[str]) -> None:
-        self._tx.before_write()
-        for row in self._db.scalars(select(ModemStatus)):
-            if row.name not in names:
-                self._db.delete(row)
+    def remove_except(self, worker: str, names: list[str]) -> int:
+        """Remove ``worker``'s rows of modems not in ``names`` (no longer configured);
+        another worker's rows are never touched. Returns how many went."""
+        condition = [STATUSES.c.worker == worker]
+        if names:
+            condition.append(STATUSES.c.name.not_in(names))
+        return self._tx.before_write().execute(delete(STATUSES).where(*condition)).rowcount
+
+    def remove_stale(self, now: datetime, ttl_seconds: int) -> int:
+        """Remove every worker's rows older than ``ttl_seconds`` (a worker that stopped
+        reporting: nobody trusts them any more); returns how many went."""
+        since = now - timedelta(seconds=ttl_seconds)
+        return self._tx.before_write().execute(
+            delete(STATUSES).where(STATUSES.c.updated_at < since)).rowcount
 
     def fresh(self, now: datetime, ttl_seconds: int) -> list[Row]:
-        """Statuses written within ``ttl_seconds``, by name: read-only rows (Core) with
-        the columns of ModemStatus as attributes."""
+        """Every worker's statuses written within ``ttl_seconds``, by name then worker:
+        read-only rows (Core) with the columns of ModemStatus as attributes."""
         since = now - timedelta(seconds=ttl_seconds)
         return self._tx.connection().execute(_FRESH, {"since": since}).all()
 
-    def all(self) -> list[ModemStatus]:
-        """Every published status, by name, however old."""
-        return list(self._db.scalars(select(ModemStatus).order_by(ModemStatus.name)))
+    def all(self) -> list[Row]:
+        """Every published status, however old, by worker then name (read-only rows)."""
+        return self._tx.connection().execute(
+            select(STATUSES).order_by(STATUSES.c.worker, STATUSES.c.name)).all()

@@ -1,23 +1,34 @@
-"""The outbox table and its parts: queued by the use cases, claimed by the worker
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL), matched to delivery reports, listed by the
-admin commands. Every method runs in the caller's transaction.
+"""The outbox table and its parts: queued by the use cases, claimed by the workers
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL) under a lease their heartbeat renews (a row
+whose lease ended is marked unknown: gateway.pipeline.leases), matched to delivery
+reports, listed by the admin commands. Every method runs in the caller's transaction.
 
 Rows hold no number or text in clear (see models.OutboundSms): the callers seal them
 (gateway.crypto.sealing) and scrub ``sealed`` when a row becomes final."""
 from __future__ import annotations
 
-from datetime import datetime
+from collections import Counter
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from gateway.storage.models import OutboundPart, OutboundSms, VerificationSession
 from gateway.storage.transaction import Repository
 
-PENDING = ("queued", "sending")
 UNREGISTERED = "not sent: its session was unregistered"
 OUTBOX = OutboundSms.__table__
 _INSERT = insert(OUTBOX)
-_PENDING_COUNT = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.status.in_(PENDING))
+# Rows queued, or being sent under a lease that holds (a row of a dead worker stops
+# counting when its lease ends, before a live worker marks it unknown).
+_PENDING_COUNT = select(func.count()).select_from(OUTBOX).where(or_(
+    OUTBOX.c.status == "queued",
+    (OUTBOX.c.status == "sending") & (OUTBOX.c.lease_expires_at >= bindparam("now"))))
+# The claim of a row being sent without a lease that holds (NULL: no worker vouches for it).
+_LEASE_ENDED = ((OUTBOX.c.status == "sending")
+                & or_(OUTBOX.c.lease_expires_at < bindparam("now"),
+                      OUTBOX.c.lease_expires_at.is_(None)))
+_ANY_LEASE_ENDED = select(OUTBOX.c.id).where(_LEASE_ENDED).limit(1)
+DEFAULT_LEASE_SECONDS = 30  # the worker_lease setting's default
 
 
 class OutboxRepository(Repository):
@@ -39,9 +50,11 @@ class OutboxRepository(Repository):
         row.id = result.inserted_primary_key[0]
         self._tx.wake_worker()
 
-    def claim_due(self, now: datetime, limit: int, worker: str) -> list[OutboundSms]:
-        """Mark up to ``limit`` due rows ``sending`` for ``worker`` (one attempt more) and
-        return them. On PostgreSQL concurrent workers skip each other's rows."""
+    def claim_due(self, now: datetime, limit: int, worker: str,
+                  lease_seconds: float = DEFAULT_LEASE_SECONDS) -> list[OutboundSms]:
+        """Mark up to ``limit`` due rows ``sending`` for ``worker`` (one attempt more),
+        under a lease of ``lease_seconds`` (see ``renew_leases``), and return them. On
+        PostgreSQL concurrent workers skip each other's rows."""
         self._tx.before_write()
         query = (select(OutboundSms.id).where(OutboundSms.status == "queued",
                                               OutboundSms.next_attempt_at <= now,
@@ -54,7 +67,8 @@ class OutboxRepository(Repository):
             return []
         self._db.execute(update(OutboundSms).where(OutboundSms.id.in_(ids))
                          .values(status="sending", attempts=OutboundSms.attempts + 1,
-                                 claimed_by=worker, updated_at=now))
+                                 claimed_by=worker, updated_at=now,
+                                 lease_expires_at=now + timedelta(seconds=lease_seconds)))
         rows = self._db.scalars(select(OutboundSms).where(OutboundSms.id.in_(ids))
                                 .order_by(OutboundSms.id).execution_options(
                                     populate_existing=True))
@@ -68,15 +82,45 @@ class OutboxRepository(Repository):
         return list(self._db.scalars(select(OutboundSms).where(
             OutboundSms.status == "sending", OutboundSms.claimed_by == worker)))
 
-    def pending_parts_estimate(self) -> int:
-        """Rows queued or being sent (each counted as one part: codes fit one SMS)."""
-        return self._tx.connection().execute(_PENDING_COUNT).scalar() or 0
+    def renew_leases(self, worker: str, until: datetime) -> int:
+        """Extend to ``until`` the lease of every row ``worker`` is sending (its
+        heartbeat); returns how many."""
+        return self._tx.before_write().execute(
+            update(OUTBOX).where(OUTBOX.c.claimed_by == worker, OUTBOX.c.status == "sending")
+            .values(lease_expires_at=until)).rowcount
 
-    def parts_sent_since(self, since: datetime) -> dict[str, int]:
-        """SMS parts each modem submitted since ``since`` (for the daily quotas)."""
-        return dict(self._db.execute(
-            select(OutboundPart.modem, func.count()).where(OutboundPart.submitted_at >= since)
-            .group_by(OutboundPart.modem)).all())
+    def expire_leases(self, now: datetime, error: str) -> dict[str, int]:
+        """Mark ``unknown`` (final, scrubbed) every row still ``sending`` whose lease ended
+        before ``now``: its worker stopped renewing it and may have sent it, so it is
+        never resent. Returns how many per worker that claimed them. A row its worker
+        finished meanwhile is left as it is: the UPDATE checks its condition again on the
+        row as committed (PostgreSQL re-reads a row it waited for), and what it returns is
+        what it changed."""
+        if self._tx.connection().execute(_ANY_LEASE_ENDED, {"now": now}).first() is None:
+            return {}  # the usual case: no write (on SQLite, no write lock)
+        connection = self._tx.before_write()
+        statement = (update(OUTBOX).where(_LEASE_ENDED)
+                     .values(status="unknown", last_error=error, updated_at=now, sealed=None))
+        if not connection.dialect.update_returning:  # MySQL, MariaDB: a total only
+            count = connection.execute(statement, {"now": now}).rowcount
+            return {"": count} if count else {}
+        claimed = connection.execute(statement.returning(OUTBOX.c.claimed_by),
+                                     {"now": now}).scalars()
+        return dict(Counter(worker or "" for worker in claimed))
+
+    def pending_parts_estimate(self, now: datetime) -> int:
+        """Rows queued or being sent under a lease that holds at ``now`` (each counted as
+        one part: codes fit one SMS)."""
+        return self._tx.connection().execute(_PENDING_COUNT, {"now": now}).scalar() or 0
+
+    def parts_sent_since(self, since: datetime, worker: str | None = None) -> dict[str, int]:
+        """SMS parts each modem submitted since ``since`` (for the daily quotas): of
+        ``worker``'s modems only when given (names repeat across boxes)."""
+        query = (select(OutboundPart.modem, func.count())
+                 .where(OutboundPart.submitted_at >= since).group_by(OutboundPart.modem))
+        if worker is not None:
+            query = query.join(OutboundSms).where(OutboundSms.claimed_by == worker)
+        return dict(self._db.execute(query).all())
 
     def add_part(self, part: OutboundPart) -> None:
         self._tx.before_write()
@@ -87,17 +131,20 @@ class OutboxRepository(Repository):
                                      .order_by(OutboundPart.part_number)))
 
     def part_for_report(self, modem: str, reference: int, recipient_digest: str | None,
-                        since: datetime) -> OutboundPart | None:
-        """The newest part sent by ``modem`` with TP-MR ``reference`` since ``since`` to a
-        row whose ``recipient_digest`` is ``recipient_digest`` (the keyed hash of the
-        number's last digits, so that a report in national form matches; None, for a
-        report without a number, matches any)."""
-        candidates = self._db.execute(
-            select(OutboundPart, OutboundSms.recipient_digest).join(OutboundSms)
-            .where(OutboundPart.modem == modem, OutboundPart.reference == reference,
-                   OutboundPart.submitted_at >= since,
-                   OutboundPart.status.in_(("sent", "temporary_failure")))
-            .order_by(OutboundPart.id.desc()))
+                        since: datetime, worker: str | None = None) -> OutboundPart | None:
+        """The newest part sent by ``modem`` (of ``worker``, when given: modem names
+        repeat across boxes) with TP-MR ``reference`` since ``since`` to a row whose
+        ``recipient_digest`` is ``recipient_digest`` (the keyed hash of the number's last
+        digits, so that a report in national form matches; None, for a report without a
+        number, matches any)."""
+        query = (select(OutboundPart, OutboundSms.recipient_digest).join(OutboundSms)
+                 .where(OutboundPart.modem == modem, OutboundPart.reference == reference,
+                        OutboundPart.submitted_at >= since,
+                        OutboundPart.status.in_(("sent", "temporary_failure")))
+                 .order_by(OutboundPart.id.desc()))
+        if worker is not None:
+            query = query.where(OutboundSms.claimed_by == worker)
+        candidates = self._db.execute(query)
         for part, digest in candidates:
             if recipient_digest is None or digest == recipient_digest:
                 return part
@@ -135,12 +182,14 @@ class OutboxRepository(Repository):
                                .where(OutboundSms.status == status)) or 0
 
     def count_by_modem(self, statuses: tuple[str, ...], *, updated_since: datetime | None = None,
-                       sent_since: datetime | None = None) -> dict[str, int]:
-        """Rows with one of ``statuses`` per modem, optionally updated or sent since a time."""
+                       sent_since: datetime | None = None) -> dict[tuple[str, str], int]:
+        """Rows with one of ``statuses`` per (worker that claimed them, modem), optionally
+        updated or sent since a time (modem names repeat across boxes)."""
         conditions = [OutboundSms.status.in_(statuses)]
         if updated_since is not None:
             conditions.append(OutboundSms.updated_at >= updated_since)
         if sent_since is not None:
             conditions.append(OutboundSms.sent_at >= sent_since)
-        return dict(self._db.execute(select(OutboundSms.modem, func.count())
-                                     .where(*conditions).group_by(OutboundSms.modem)).all())
+        return {(worker, modem): count for worker, modem, count in self._db.execute(
+            select(OutboundSms.claimed_by, OutboundSms.modem, func.count()).where(*conditions)
+            .group_by(OutboundSms.claimed_by, OutboundSms.modem)).all()}

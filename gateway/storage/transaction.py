@@ -173,7 +173,10 @@ class Transaction:
                     raise ReadOnlyViolation("ORM changes in a transaction that began "
                                             "read-only")
                 self._session.commit()
-            elif self._connection is not None and self._connection.in_transaction():
+            # Also after the session's commit: a session that never began (made, then
+            # given nothing to do) commits nothing, and Core writes before it would be
+            # lost with the connection.
+            if self._connection is not None and self._connection.in_transaction():
                 self._connection.commit()
             if self._wake and self._wake_hook is not None:
                 self._wake_hook()  # never raises (a ring nobody hears is not an error)
@@ -189,7 +192,7 @@ class Transaction:
         try:
             if self._session is not None:
                 self._session.rollback()
-            elif self._connection is not None and self._connection.in_transaction():
+            if self._connection is not None and self._connection.in_transaction():
                 self._connection.rollback()
         finally:
             self._ended()

@@ -44,6 +44,7 @@ from gateway.storage.repositories import (DEFAULT_INBOX_RETENTION, CodeRepositor
                                           SessionRepository, delete_expired)
 from gateway.storage.sim_repository import SimMailboxRepository
 from gateway.storage.guard_repository import GuardRepository
+from gateway.storage.worker_repository import WorkerRepository
 from gateway.storage.transaction import ReadOnlyViolation, Transaction
 
 __all__ = ["UnitOfWork", "UnitOfWorkFactory", "SqlUnitOfWork", "NestedUnitOfWork",
@@ -62,6 +63,7 @@ class UnitOfWork(Protocol):
     modems: ModemStatusRepository
     sim: SimMailboxRepository
     guard: GuardRepository
+    workers: WorkerRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -124,6 +126,7 @@ class SqlUnitOfWork:
     modems = _repository(ModemStatusRepository)
     sim = _repository(SimMailboxRepository)
     guard = _repository(GuardRepository)
+    workers = _repository(WorkerRepository)
 
     def __exit__(self, *exc_info) -> None:
         # close() rolls back what was not committed and detaches the objects without
@@ -196,6 +199,7 @@ class NestedUnitOfWork:
     modems = property(lambda self: self._parent.modems)
     sim = property(lambda self: self._parent.sim)
     guard = property(lambda self: self._parent.guard)
+    workers = property(lambda self: self._parent.workers)
 
     def __exit__(self, *exc_info) -> None:
         try:

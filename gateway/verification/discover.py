@@ -1,5 +1,5 @@
 """discover: which verification methods this gateway offers for a device's network,
-derived from the configured modems that the worker reports healthy, and from the
+derived from the modems that the workers (every box's) report healthy, and from the
 destination policy and pumping guard (gateway.guard): nothing is offered for a number
 they would refuse."""
 from __future__ import annotations
@@ -17,9 +17,9 @@ __all__ = ["discover", "network_allowed"]
 
 def _closest(modems: Sequence, mcc: str, mnc: str | None) -> list:
     """Modems on the device's network first (when it said which), then in its country,
-    then the others; by name within each."""
+    then the others; by name (then worker: every box's modems count) within each."""
     return sorted(modems, key=lambda m: (mnc is None or not (m.mcc == mcc and m.mnc == mnc),
-                                         m.mcc != mcc, m.name))
+                                         m.mcc != mcc, m.name, m.worker))
 
 
 def _refused(uow, deps: Deps, statuses, msisdn: str | None, mcc: str, roaming: bool) -> bool:

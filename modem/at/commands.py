@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from modem.at.registration import registration_stat, registration_state
+
 # ------------------------------------------------------------------ commands
 ATTENTION = "AT"
 ECHO_OFF = "ATE0"
@@ -18,10 +20,7 @@ PIN_ENTER = 'AT+CPIN="{pin}"'
 PDU_MODE = "AT+CMGF=0"
 STORAGE_SELECT = 'AT+CPMS="{mem}","{mem}","{mem}"'
 STORAGE_STATUS = "AT+CPMS?"
-#: New-message indications, best first: +CMTI for stored SMS and +CDS (direct) or +CDSI
-#: (stored) for status reports; the last one gives up status-report indications.
-NEW_MESSAGE_INDICATION = "AT+CNMI={args}"
-NEW_MESSAGE_INDICATIONS = ("AT+CNMI=2,1,0,1,0", "AT+CNMI=2,1,0,2,0", "AT+CNMI=2,1,0,0,0")
+#: AT+CSMS, AT+CNMI and AT+CNMA (what arrives, and its acknowledgement): modem.routing.
 REGISTRATION_URCS = ("AT+CREG=1", "AT+CEREG=1")
 MANUFACTURER = "AT+CGMI"
 MODEL = "AT+CGMM"
@@ -41,9 +40,15 @@ SUBMIT = "AT+CMGS={length}"
 READ = "AT+CMGR={index}"
 DELETE = "AT+CMGD={index}"
 LIST_ALL = "AT+CMGL=4"
-ACKNOWLEDGE = "AT+CNMA"
 CTRL_Z = b"\x1a"
 ESCAPE = b"\x1b"
+#: The resynchronisation probe after a timeout (modem.at.engine), and the start of the first
+#: line of its answer. 3GPP TS 27.007 makes the read form of +CMEE mandatory with its set
+#: form, which every modem we drive accepts (initialisation sends AT+CMEE=1); it needs no
+#: SIM or PIN, changes nothing, and no other command we send answers "+CMEE:", so that line
+#: tells where the probe's answer starts. Some modems put a space before the colon.
+SYNC_PROBE = "AT+CMEE?"
+SYNC_ANSWER = re.compile(r"\+CMEE\s*:")
 
 # ------------------------------------------------------------------ argument parsing
 _FIELD = re.compile(r'\s*("(?:[^"]*)"|[^,]*)\s*(?:,|$)')
@@ -82,15 +87,11 @@ def first_args(lines: list[str], prefix: str) -> list[str] | None:
 
 def _int(text: str) -> int | None:
     text = text.strip()
-    return int(text) if text.lstrip("-").isdigit() else None
+    return int(text) if text.lstrip("-").isdecimal() else None  # int() refuses "²"
 
 
 # ------------------------------------------------------------------ response parsers
 _PREFIX = re.compile(r"^(?:[+^][A-Z]+:|Revision:)\s*")
-REGISTRATION_STATES = {
-    0: "not_registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming",
-    6: "home", 7: "roaming", 8: "denied", 9: "home", 10: "roaming",
-}
 #: MCCs whose operators use three-digit MNCs (North America, most of Latin America, India's
 #: 405 block and a few others); used only when AT+COPS cannot give the MCC/MNC.
 THREE_DIGIT_MNC_MCCS = frozenset({
@@ -142,23 +143,21 @@ def signal_dbm(lines: list[str]) -> int | None:
     return -113 + 2 * rssi
 
 
-def registration_state(stat: int | None) -> str:
-    """home, roaming, searching, denied, not_registered or unknown for a CREG/CEREG stat."""
-    return REGISTRATION_STATES.get(stat, "unknown") if stat is not None else "unknown"
-
-
 def registration_answer(lines: list[str], prefix: str) -> str | None:
-    """The state from a ``+CREG: <n>,<stat>...`` answer (None when the command failed)."""
-    found = first_args(lines, prefix)
-    if not found:
-        return None
-    return registration_state(_int(found[1]) if len(found) > 1 else _int(found[0]))
+    """The state from the answer to ``AT+CREG?`` (``prefix`` ``"+CREG:"``, or CGREG, CEREG),
+    in any of the forms :mod:`modem.at.registration` tells apart (None when the command
+    failed)."""
+    for line in lines:
+        if line.startswith(prefix):
+            return registration_state(registration_stat(prefix.rstrip(":"), line[len(prefix):],
+                                                        solicited=True))
+    return None
 
 
-def registration_urc(args: str) -> str:
-    """The state from an unsolicited ``+CREG: <stat>[,<lac>,<ci>...]``."""
-    fields = split_args(args)
-    return registration_state(_int(fields[0]) if fields else None)
+def registration_urc(args: str, name: str = "+CREG") -> str:
+    """The state from an unsolicited ``+CREG``/``+CGREG``/``+CEREG`` notice (its text after
+    the prefix), in any of the forms :mod:`modem.at.registration` tells apart."""
+    return registration_state(registration_stat(name, args, solicited=False))
 
 
 def combined_registration(cs: str | None, eps: str | None) -> str:

@@ -7,11 +7,19 @@ Threads (both named after the modem and joined by :meth:`AtEngine.stop`):
   (:mod:`modem.at.inflight`): a final result code or an information line of that command, the
   ``> `` prompt of ``AT+CMGS``, or an unsolicited result code (:mod:`modem.at.results`), even in
   the middle of another command's response. It never runs handlers and never blocks on them.
-- ``modem-events-NAME`` takes URCs and posted tasks from a bounded queue and runs them, so a
-  handler may itself issue AT commands while the reader keeps reading.
+- ``modem-events-NAME`` takes URCs and posted tasks from a queue and runs them, so a
+  handler may itself issue AT commands while the reader keeps reading. Message, report,
+  restart and power notices are never dropped; chatter (signal, registration) waits
+  ``queue_size`` at most, the oldest dropped first (:mod:`modem.at.events`).
 
 Commands are serialised by one lock held for a whole exchange, including ``AT+CMGS``, its
 prompt, the PDU and Ctrl-Z, so concurrent callers never interleave on the wire.
+
+A command that timed out stays open and takes its own late lines up to its final result;
+the next command is preceded by a resynchronisation (ESC, then a probe whose answer no other
+command gives), and is not written at all if the probe gets no answer: the modem is then
+out of sync, marked gone and reopened (:meth:`AtEngine._synchronise`). A late ``OK`` to a
+send that was given up as unknown reaches the sender's ``on_late`` (:meth:`AtEngine.submit`).
 """
 from __future__ import annotations
 
@@ -23,7 +31,9 @@ from typing import Callable
 import serial
 
 from modem.at import commands as at
-from modem.exceptions import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown, redact
+from modem.exceptions import (CommandRejected, ModemGone, ModemOutOfSync, ModemTimeout,
+                               SendOutcomeUnknown, redact)
+from modem.at.events import EventQueue
 from modem.at.inflight import Exchange, InFlight, RealWaits, Waits
 from modem.at.reader import PORT_ERRORS, LineReader
 from modem.at.results import Urc
@@ -31,22 +41,24 @@ from modem.at.results import Urc
 log = logging.getLogger(__name__)
 _STOP = object()
 MAX_BACKOFF = 5.0  # seconds: the longest wait between two busy retries
-SYNC_ROUNDS = 3  # plain AT rounds after a timeout, at most
-SYNC_QUIET = 0.2  # seconds without stray lines that end a resynchronisation
-__all__ = ["AtEngine", "Urc", "Waits", "RealWaits", "MAX_BACKOFF", "SYNC_QUIET", "SYNC_ROUNDS"]
+__all__ = ["AtEngine", "Urc", "Waits", "RealWaits", "MAX_BACKOFF"]
 
 
 class AtEngine:
     """The AT session over an open pyserial port (the engine owns and closes it).
 
-    ``on_urc(urc)`` and posted tasks run on the events thread; ``on_gone(exc)`` runs once on
-    the reader thread when the port fails and must return quickly without AT commands.
+    ``on_urc(urc)`` and posted tasks run on the events thread; ``on_gone(exc)`` runs once,
+    on the reader thread when the port fails, or on a caller's thread when the modem falls
+    out of sync (ModemOutOfSync, see ``_synchronise``); it must return quickly without AT
+    commands.
+    ``on_drop(urc)`` runs on the reader thread for each chatter URC dropped from a full
+    events queue (``dropped_events`` counts them) and must not block.
     ``transcript(direction, text)`` (direction ``"->"`` or ``"<-"``) sees every command and
     every line, from either thread. Timeouts are seconds.
 
     ``waits`` (:class:`modem.at.inflight.Waits`, default :class:`RealWaits`) does every wait
-    of the engine: command, prompt and result timeouts, the SYNC_QUIET window and the busy
-    back-off, which a stop ends early.
+    of the engine: command, prompt and result timeouts, the resynchronisation probe and the
+    busy back-off, which a stop ends early.
     """
 
     def __init__(self, port: serial.SerialBase, *, name: str,
@@ -54,7 +66,8 @@ class AtEngine:
                  on_gone: Callable[[BaseException], None] | None = None,
                  transcript: Callable[[str, str], None] | None = None,
                  command_timeout: float = 10.0, busy_retries: int = 5, busy_backoff: float = 0.5,
-                 queue_size: int = 256, waits: Waits | None = None):
+                 queue_size: int = 256, waits: Waits | None = None,
+                 on_drop: Callable[[Urc], None] | None = None):
         self.name = name
         self._port = port
         self._on_urc = on_urc or (lambda urc: log.debug("%s: URC %s", name, urc.line))
@@ -66,9 +79,11 @@ class AtEngine:
         self._stopping = threading.Event()
         self._waits = waits or RealWaits()
         self._lock = threading.Lock()  # one exchange on the wire at a time
-        self._inflight = InFlight(name, self._waits)  # shared with the reader thread
+        self._inflight = InFlight(name, self._waits, on_late=self._late)  # and the reader's
         self._needs_sync = False
-        self._events: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._sync_timeout = command_timeout  # how long the next probe may wait, seconds
+        self._on_drop = on_drop
+        self._events = EventQueue(queue_size, on_drop=self._dropped)
         self.dropped_events = 0
         reader = LineReader(port, self._inflight, name=name, on_urc=self._enqueue,
                             on_fail=self._fail, stopping=self._stopping, transcript=transcript)
@@ -114,7 +129,7 @@ class AtEngine:
             pass
 
     def post(self, task: Callable[[], object]) -> bool:
-        """Run ``task()`` on the events thread; False (and logged) if the queue is full."""
+        """Run ``task()`` on the events thread (queued, never dropped); True."""
         return self._enqueue(task)
 
     # ------------------------------------------------------------ commands
@@ -136,19 +151,22 @@ class AtEngine:
         raise CommandRejected(command, final.kind, final.code, final.text)
 
     def submit(self, length: int, pdu_hex: str, *, prompt_timeout: float,
-               result_timeout: float) -> list[str]:
+               result_timeout: float,
+               on_late: Callable[[list[str]], None] | None = None) -> list[str]:
         """Send one SMS-SUBMIT (``AT+CMGS=<length>``, prompt, PDU, Ctrl-Z) under one lock hold.
 
         Returns the information lines (``+CMGS: <mr>``). Raises CommandRejected (nothing
         was sent), ModemTimeout (no prompt: nothing was sent), ModemGone (before the PDU was
         written) or SendOutcomeUnknown (the PDU was written and no result came back in time).
+        After SendOutcomeUnknown, if the modem's ``OK`` comes late after all, ``on_late(lines)``
+        runs on the events thread with the information lines (``+CMGS: <mr>``).
         """
         command = at.SUBMIT.format(length=length)
         for attempt in range(self._busy_retries + 1):
             with self._lock:
                 exchange = self._prompted(command, prompt_timeout)
                 if exchange.prompt:
-                    return self._finish_submit(exchange, pdu_hex, result_timeout)
+                    return self._finish_submit(exchange, pdu_hex, result_timeout, on_late)
             if not exchange.final.busy or attempt == self._busy_retries:
                 break
             self._wait_busy(command, attempt)
@@ -167,7 +185,7 @@ class AtEngine:
     def _run(self, command: str, timeout: float | None) -> Exchange:
         """One exchange: write, wait for the final result code. Caller holds the lock."""
         timeout = self.command_timeout if timeout is None else timeout
-        self._sync_if_needed()
+        self._synchronise()
         exchange = self._inflight.begin(Exchange(command))
         try:
             self._write(command.encode("ascii") + b"\r", command)
@@ -178,15 +196,15 @@ class AtEngine:
 
     def _prompted(self, command: str, timeout: float) -> Exchange:
         """Write ``AT+CMGS``, wait for the prompt (or an error). Leaves it open on a prompt."""
-        self._sync_if_needed()
+        self._synchronise()
         exchange = self._inflight.begin(Exchange(command, wants_prompt=True))
         try:
             self._write(command.encode("ascii") + b"\r", command)
             self._await(exchange, timeout, lambda: exchange.prompt or exchange.final is not None)
         except ModemTimeout:
             self._end()
-            self._write_quietly(at.ESCAPE)  # leave the prompt: nothing is sent
-            raise
+            self._write_quietly(at.ESCAPE)  # leave a late prompt: nothing is sent (again
+            raise  # at the resynchronisation: this ESC may come before the prompt)
         except ModemGone:
             self._end()
             raise
@@ -194,10 +212,13 @@ class AtEngine:
             self._end()
         return exchange
 
-    def _finish_submit(self, exchange: Exchange, pdu_hex: str, timeout: float) -> list[str]:
+    def _finish_submit(self, exchange: Exchange, pdu_hex: str, timeout: float,
+                       on_late: Callable[[list[str]], None] | None) -> list[str]:
+        exchange.on_late = on_late  # a receipt that comes after the timeout is still told
         try:
             self._write(pdu_hex.encode("ascii") + at.CTRL_Z, pdu_hex + "<Ctrl-Z>")
-            self._await(exchange, timeout, lambda: exchange.final is not None)
+            self._await(exchange, timeout, lambda: exchange.final is not None,
+                        patience=timeout)
         except ModemTimeout as exc:
             raise SendOutcomeUnknown(f"no +CMGS result within {timeout:g} s") from exc
         except ModemGone as exc:
@@ -209,40 +230,66 @@ class AtEngine:
             raise CommandRejected(exchange.command, final.kind, final.code, final.text)
         return exchange.lines
 
-    def _sync_if_needed(self) -> None:
-        """After a timeout, plain ``AT`` rounds soak up a late answer before the next command.
+    def _synchronise(self) -> None:
+        """After a timeout, before the next command (the caller holds the lock): ESC, to
+        leave a ``> `` prompt the modem may still be at (nothing is sent; elsewhere a modem
+        ignores it), then the probe ``AT+CMEE?`` (:data:`modem.at.commands.SYNC_PROBE`).
 
-        A round is clean when its ``AT`` got a bare ``OK`` and nothing stray followed within
-        SYNC_QUIET seconds; otherwise the ``OK`` may have been the late one, so go again.
-        An answer later than that can still be taken for the next command's (logged).
+        The exchange that timed out lingers meanwhile and takes its own late lines; the
+        probe's answer starts with a line no other command gives, so whatever came before
+        it is not the probe's, and once the probe got its final result the line is in sync.
+        The probe waits ``command_timeout`` seconds, or a send's result timeout after a send
+        (the modem may still be sending). Without its answer nothing can tell later answers
+        apart: the command is not written, the engine is marked gone (``on_gone`` runs, on
+        this thread) and ModemOutOfSync raised; the pool reopens the modem.
         """
         if not self._needs_sync:
             return
-        self._needs_sync = False
-        for _ in range(SYNC_ROUNDS):
-            exchange = self._inflight.begin(Exchange(at.ATTENTION))
-            strays = self._inflight.strays
-            try:
-                self._write(b"AT\r", at.ATTENTION)
-                self._await(exchange, self.command_timeout, lambda: exchange.final is not None)
-            except ModemTimeout:
-                log.warning("%s: still no answer to a plain AT", self.name)
-                return
-            finally:
-                self._end()
-            if self._inflight.quiet_since(strays, SYNC_QUIET) and not exchange.lines:
-                return
+        probe = Exchange(at.SYNC_PROBE, token=at.SYNC_ANSWER)
+        timeout = self._sync_timeout
+        self._write(at.ESCAPE, "<ESC>")
+        self._inflight.begin(probe)
+        try:
+            self._write(at.SYNC_PROBE.encode("ascii") + b"\r", at.SYNC_PROBE)
+            self._inflight.wait(probe, timeout, lambda: probe.final is not None)
+        except ModemTimeout as exc:
+            lost = ModemOutOfSync(f"{self.name}: out of sync: no answer to {at.SYNC_PROBE} "
+                                  f"within {timeout:g} s after a timeout")
+            log.error("%s; reopening it", lost)
+            self._fail(lost)
+            raise lost from exc
+        finally:
+            self._end()
+        self._needs_sync, self._sync_timeout = False, self.command_timeout
 
     def _end(self) -> None:
         self._inflight.end()
 
-    def _await(self, exchange: Exchange, timeout: float, done: Callable[[], bool]) -> None:
-        """Wait for ``done()``; after a timeout the next command resynchronises first."""
+    def _await(self, exchange: Exchange, timeout: float, done: Callable[[], bool],
+               patience: float = 0.0) -> None:
+        """Wait for ``done()``. After a timeout the exchange lingers (its late lines stay its
+        own) and the next command resynchronises first, its probe waiting at least
+        ``patience`` seconds."""
         try:
             self._inflight.wait(exchange, timeout, done)
         except ModemTimeout:
+            late = self._inflight.end(linger=True)
             self._needs_sync = True
+            self._sync_timeout = max(self.command_timeout, patience)
+            if late is not None:  # its answer came right after the timeout
+                self._late(late)
             raise
+
+    def _late(self, exchange: Exchange) -> None:
+        """An exchange that timed out got its final result after all (on the reader thread;
+        on the caller's when the answer came between the timeout and the exchange's end)."""
+        final = exchange.final
+        result = " ".join(str(x) for x in (final.kind, final.code, final.text) if x)
+        log.warning("%s: late answer to %s: %s %s", self.name, redact(exchange.command),
+                    exchange.lines, result)
+        if final.ok and exchange.on_late is not None:
+            lines, on_late = list(exchange.lines), exchange.on_late
+            self.post(lambda: on_late(lines))
 
     def _write(self, data: bytes, shown: str) -> None:
         shown = redact(shown)  # never a PIN in a transcript or a log
@@ -270,13 +317,16 @@ class AtEngine:
 
     # ------------------------------------------------------------ events thread
     def _enqueue(self, item: object) -> bool:
-        try:
-            self._events.put_nowait(item)
-            return True
-        except queue.Full:
-            self.dropped_events += 1
-            log.error("%s: event queue full, dropped %r", self.name, item)
-            return False
+        return self._events.put(item)
+
+    def _dropped(self, urc: Urc) -> None:
+        """Chatter pushed out of a full queue (on the putting thread): counted, told."""
+        self.dropped_events += 1
+        if self.dropped_events == 1 or self.dropped_events % 1000 == 0:
+            log.warning("%s: events queue full of chatter; %d dropped so far (latest %r)",
+                        self.name, self.dropped_events, urc.line)
+        if self._on_drop is not None:
+            self._on_drop(urc)
 
     def _event_loop(self) -> None:
         while not self._stopping.is_set():

@@ -6,7 +6,12 @@ are split, and the ``> `` prompt of ``AT+CMGS`` is recognised while one is await
 goes to the command in flight (:class:`modem.at.inflight.InFlight`) or becomes a :class:`Urc`,
 even in the middle of another command's response; ``+CMT``/``+CDS``/``+CBM`` take the PDU
 line that follows. URCs are handed to ``on_urc``, which must not block (the engine queues
-them). A port failure, or any crash, is passed to ``on_fail(exc)`` and ends the thread.
+them).
+
+Only reading the port decides that the port failed (as in pyserial's ``ReaderThread``): an
+error raised by ``read()`` is passed to ``on_fail(exc)`` and ends the thread. A bug met while
+handling one line (PARSE_ERRORS) is logged with its traceback and that line skipped; the
+modem stays up. Anything else is a crash of the thread: logged, then ``on_fail(exc)``.
 """
 from __future__ import annotations
 
@@ -24,8 +29,12 @@ from modem.at.results import Urc
 log = logging.getLogger(__name__)
 _HEX_LINE = re.compile(r"[0-9A-Fa-f]+")
 _JUNK = re.compile(r"[\x00-\x1f\x7f\ufffd]")
-#: What a port raises when it fails (pyserial, the OS, or a port closed under us).
+#: What reading or writing a port raises when it fails: pyserial, the OS, or a port closed
+#: under us (pyserial then meets a file descriptor of None or -1: TypeError, ValueError,
+#: AttributeError). Caught around ``read()``/``write()`` only, never around our own code.
 PORT_ERRORS = (serial.SerialException, OSError, ValueError, TypeError, AttributeError)
+#: What a bug in handling one line raises (classifying, parsing, a transcript callback).
+PARSE_ERRORS = (ValueError, TypeError, AttributeError, LookupError)
 
 
 class LineReader:
@@ -45,13 +54,15 @@ class LineReader:
         buffer = b""
         try:
             while not self._stopping.is_set():
-                data = self._port.read(self._port.in_waiting or 1)
+                try:
+                    data = self._port.read(self._port.in_waiting or 1)
+                except PORT_ERRORS as exc:  # the port alone: our own bugs are not its death
+                    if not self._stopping.is_set():
+                        log.warning("%s: port failed: %s", self.name, exc)
+                    self._on_fail(exc)
+                    return
                 if data:
                     buffer = self._feed(buffer + data)
-        except PORT_ERRORS as exc:
-            if not self._stopping.is_set():
-                log.warning("%s: port failed: %s", self.name, exc)
-            self._on_fail(exc)
         except Exception as exc:  # noqa: BLE001  top of the thread: log, never die silently
             log.exception("%s: reader thread crashed", self.name)
             self._on_fail(exc)
@@ -84,8 +95,16 @@ class LineReader:
         self._inflight.prompted()
 
     def _on_line(self, text: str) -> None:
+        """One line; a bug met while handling it is logged with its traceback and the line
+        skipped: one odd line must not take the modem down (and make it flap on reopening)."""
         if not text:
             return
+        try:
+            self._handle(text)
+        except PARSE_ERRORS:
+            log.exception("%s: skipped a line that could not be handled: %r", self.name, text)
+
+    def _handle(self, text: str) -> None:
         if self._transcript:
             self._transcript("<-", text)
         log.debug("%s <- %s", self.name, text)

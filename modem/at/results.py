@@ -55,7 +55,8 @@ def parse_final(line: str) -> Final | None:
     for prefix, kind in _ERROR_PREFIXES.items():
         if text.startswith(prefix):
             detail = text[len(prefix):].strip()
-            return Final(kind, int(detail), "") if detail.isdigit() else Final(kind, None, detail)
+            # isdecimal, not isdigit: "²" is a digit that int() refuses
+            return Final(kind, int(detail), "") if detail.isdecimal() else Final(kind, None, detail)
     return None
 
 

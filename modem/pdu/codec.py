@@ -1,10 +1,11 @@
 """SMS PDU codec (3GPP TS 23.040 / 23.038) built on ``gsmmodem.pdu``.
 
-We reuse python-gsmmodem's GSM-7 tables, septet packing, address and timestamp
-codecs, and add what it lacks: UTF-16 surrogate pairs (emoji) in UCS-2, splitting
-that never cuts a surrogate pair or a GSM-7 escape (:mod:`modem.pdu.user_data`), a strict
-decoder that raises only :class:`PduError`, status-report classes, and reassembly of
-concatenated parts (:mod:`modem.pdu.concat`).
+We reuse python-gsmmodem's septet packing, address and timestamp encoders, and add what
+it lacks or gets wrong: the GSM-7 alphabet as the standard has it (:mod:`modem.pdu.charset`),
+UTF-16 surrogate pairs (emoji) in UCS-2, splitting that never cuts a surrogate pair or a
+GSM-7 escape (:mod:`modem.pdu.user_data`), a strict decoder that raises PduError for an
+undecodable PDU and lets its own bugs surface (:mod:`modem.pdu.decoding`), status-report
+classes, and reassembly of concatenated parts (:mod:`modem.pdu.concat`).
 
 Hex strings in and out are upper-case; every SMS-DELIVER / status report handled
 here carries the SMSC field first, as a modem returns it (AT+CMGR, +CMT, +CDS).
@@ -15,21 +16,22 @@ from __future__ import annotations
 
 import random
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from modem.pdu.concat import GAP_MARKER, Reassembler, concat_udh
 from modem.pdu.charset import gsm_pdu as _gsm
-from modem.pdu.types import DeliveredSms, PduError, StatusReport, SubmitPart, SubmittedSms
+from modem.pdu.decoding import decode_pdu, decode_submit, sender_of
+from modem.pdu.types import (DeliveredSms, NotReceived, PduError, StatusReport, SubmitPart,
+                             SubmittedSms)
 from modem.pdu.user_data import (DCS_8BIT, DCS_GSM7, DCS_UCS2, GSM7_PART_SEPTETS, GSM7_SINGLE_SEPTETS,
-                            UCS2_PART_OCTETS, UCS2_SINGLE_OCTETS, decode_gsm7, decode_user_data,
-                            encode_text, pack_user_data, unpack_septets, user_data_octets)
+                            UCS2_PART_OCTETS, UCS2_SINGLE_OCTETS, encode_text, pack_user_data)
 
 _NUMBER = re.compile(r"^\+?[0-9]{1,20}$")
 __all__ = [
     "DCS_8BIT", "DCS_GSM7", "DCS_UCS2", "GAP_MARKER", "GSM7_PART_SEPTETS", "GSM7_SINGLE_SEPTETS",
-    "UCS2_PART_OCTETS", "UCS2_SINGLE_OCTETS", "DeliveredSms", "PduError", "Reassembler",
-    "StatusReport", "SubmitPart", "SubmittedSms", "decode_pdu", "decode_submit", "encode_deliver",
-    "encode_status_report", "encode_submit",
+    "UCS2_PART_OCTETS", "UCS2_SINGLE_OCTETS", "DeliveredSms", "NotReceived", "PduError",
+    "Reassembler", "StatusReport", "SubmitPart", "SubmittedSms", "decode_pdu", "decode_submit",
+    "encode_deliver", "encode_status_report", "encode_submit", "sender_of",
 ]
 
 # ---------------------------------------------------------------- encoding
@@ -132,161 +134,3 @@ def encode_status_report(
     stamp = _timestamp(timestamp)
     tpdu = bytes([0x06, reference & 0xFF]) + _address(recipient) + stamp + stamp + bytes([status & 0xFF])
     return (_smsc_field(smsc) + tpdu).hex().upper()
-
-
-# ---------------------------------------------------------------- decoding
-
-
-class _Reader:
-    """A cursor over PDU octets that raises PduError instead of running off the end."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def take(self, n: int, what: str) -> bytes:
-        if self.pos + n > len(self.data):
-            raise PduError(f"PDU ends early: {what} needs {n} octet(s) at offset {self.pos}")
-        chunk = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return chunk
-
-    def octet(self, what: str) -> int:
-        return self.take(1, what)[0]
-
-
-def _from_hex(pdu_hex: str) -> bytes:
-    if not isinstance(pdu_hex, str):
-        raise PduError(f"PDU must be a hex string, not {type(pdu_hex).__name__}")
-    try:
-        data = bytes.fromhex(pdu_hex.strip())
-    except ValueError:
-        raise PduError(f"PDU is not valid hex: {pdu_hex[:40]!r}") from None
-    if not data:
-        raise PduError("PDU is empty")
-    return data
-
-
-def _read_smsc(reader: _Reader) -> str | None:
-    length = reader.octet("SMSC length")
-    if length == 0:
-        return None
-    toa, digits = reader.octet("SMSC type"), reader.take(length - 1, "SMSC")
-    number = _gsm.decodeSemiOctets(bytearray(digits))
-    return "+" + number if toa & 0x70 == 0x10 else number
-
-
-def _read_address(reader: _Reader, what: str) -> str:
-    digits = reader.octet(f"{what} length")
-    toa = reader.octet(f"{what} type")
-    raw = reader.take((digits + 1) // 2, what)
-    if toa & 0x70 == 0x50:  # alphanumeric, GSM-7 packed
-        return decode_gsm7(unpack_septets(raw, digits * 4 // 7))
-    number = _gsm.decodeSemiOctets(bytearray(raw))[:digits]
-    return "+" + number if toa & 0x70 == 0x10 else number
-
-
-def _read_timestamp(reader: _Reader, what: str) -> datetime:
-    stamp = _gsm._decodeTimestamp(iter(bytearray(reader.take(7, what))))
-    return stamp.replace(tzinfo=timezone(stamp.utcoffset() or timedelta(0)))
-
-
-def _read_user_data(reader: _Reader, dcs: int, has_udh: bool) -> tuple[str, tuple[int, int, int] | None]:
-    udl = reader.octet("user data length")
-    data = reader.take(user_data_octets(udl, dcs), "user data")
-    return decode_user_data(data, udl, dcs, has_udh)
-
-
-def _classified(reference: int, recipient: str, status: int, discharge: datetime) -> StatusReport:
-    return StatusReport(
-        reference=reference, recipient=recipient, status=status,
-        delivered=status < 0x20, temporary=0x20 <= status < 0x40, permanent=status >= 0x40,
-        discharge_time=discharge,
-    )
-
-
-def _read_deliver(reader: _Reader, smsc: str | None, first: int) -> DeliveredSms:
-    sender = _read_address(reader, "sender")
-    reader.octet("protocol identifier")
-    dcs = reader.octet("data coding scheme")
-    stamp = _read_timestamp(reader, "SMSC timestamp")
-    text, concat = _read_user_data(reader, dcs, bool(first & 0x40))
-    concat = concat if concat and concat[1] > 1 else None
-    return DeliveredSms(sender, text, stamp, smsc, concat)
-
-
-def _read_status_report(reader: _Reader) -> StatusReport:
-    reference = reader.octet("message reference")
-    recipient = _read_address(reader, "recipient")
-    _read_timestamp(reader, "SMSC timestamp")
-    discharge = _read_timestamp(reader, "discharge time")
-    return _classified(reference, recipient, reader.octet("status"), discharge)
-
-
-def _read_submit(reader: _Reader, smsc: str | None, first: int) -> SubmittedSms:
-    reference = reader.octet("message reference")
-    destination = _read_address(reader, "destination")
-    reader.octet("protocol identifier")
-    dcs = reader.octet("data coding scheme")
-    reader.take({0: 0, 1: 7, 2: 1, 3: 7}[(first >> 3) & 0x03], "validity period")
-    text, concat = _read_user_data(reader, dcs, bool(first & 0x40))
-    return SubmittedSms(destination, text, bool(first & 0x20), concat, reference, smsc)
-
-
-def _decode(reader: _Reader) -> DeliveredSms | StatusReport | SubmittedSms:
-    smsc = _read_smsc(reader)
-    first = reader.octet("first octet")
-    kind = first & 0x03
-    if kind == 0x00:
-        return _read_deliver(reader, smsc, first)
-    if kind == 0x02:
-        return _read_status_report(reader)
-    if kind == 0x01:
-        return _read_submit(reader, smsc, first)
-    raise PduError(f"unknown TPDU type {kind} (first octet {first:#04x})")
-
-
-def _guarded(data: bytes) -> DeliveredSms | StatusReport | SubmittedSms:
-    try:
-        return _decode(_Reader(data))
-    except PduError:
-        raise
-    except (ValueError, IndexError, KeyError, TypeError, OverflowError, StopIteration) as exc:
-        raise PduError(f"PDU cannot be decoded: {exc}") from exc
-
-
-def decode_pdu(pdu_hex: str) -> DeliveredSms | StatusReport:
-    """Decode a received SMS-DELIVER or SMS-STATUS-REPORT (SMSC field first).
-
-    Raises PduError (a ValueError) for anything else, never another exception type.
-    """
-    result = _guarded(_from_hex(pdu_hex))
-    if isinstance(result, SubmittedSms):
-        raise PduError("PDU is an SMS-SUBMIT, not a received message")
-    return result
-
-
-def decode_submit(pdu_hex: str, tpdu_length: int | None = None) -> SubmittedSms:
-    """Decode an SMS-SUBMIT as given to AT+CMGS, with or without the leading SMSC field.
-
-    ``tpdu_length`` (the <n> of AT+CMGS) settles whether an SMSC field is present;
-    without it, the SMSC-first reading is tried before the bare TPDU. Raises PduError.
-    """
-    data = _from_hex(pdu_hex)
-    if tpdu_length is not None and tpdu_length == len(data):
-        candidates = [b"\x00" + data]
-    elif tpdu_length is not None:
-        candidates = [data]
-    else:
-        candidates = [data, b"\x00" + data]
-    error: PduError | None = None
-    for candidate in candidates:
-        try:
-            result = _guarded(candidate)
-        except PduError as exc:
-            error = error or exc
-            continue
-        if isinstance(result, SubmittedSms):
-            return result
-        error = error or PduError("PDU is not an SMS-SUBMIT")
-    assert error is not None
-    raise error

@@ -10,7 +10,12 @@ from datetime import datetime
 
 
 class PduError(ValueError):
-    """A PDU that cannot be decoded (bad hex, truncated, unknown type...)."""
+    """A PDU that cannot be decoded: its bytes contradict its own lengths or fields, or its
+    user data is compressed (the precise list: :mod:`modem.pdu.decoding`)."""
+
+
+class NotReceived(PduError):
+    """A well-formed PDU that is not a received message (an SMS-SUBMIT found on the SIM)."""
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,22 @@
 """TP-User-Data (3GPP TS 23.038 / 23.040): text in GSM-7 or UCS-2, septets, the header.
 
-GSM-7 uses python-gsmmodem's tables with the extension table (an escaped character takes
-two septets); text outside GSM-7 goes as UCS-2, where a character outside the BMP (emoji)
-is a UTF-16 surrogate pair of 4 octets. Long text is split by :mod:`modem.pdu.concat`.
-Pure functions, no state: safe from any thread. Decoding raises only PduError.
+GSM-7 uses the standard's tables (:mod:`modem.pdu.charset`; an escaped character takes two
+septets); text outside GSM-7 goes as UCS-2, where a character outside the BMP (emoji) is a
+UTF-16 surrogate pair of 4 octets. Long text is split by :mod:`modem.pdu.concat`.
+Pure functions, no state: safe from any thread. Decoding raises PduError for user data
+that contradicts its own lengths, or that is compressed (TS 23.042, not implemented).
 """
 from __future__ import annotations
 
 from modem.pdu.concat import parse_concat_udh, split_parts
-from modem.pdu.charset import gsm_pdu
+from modem.pdu.charset import decode_gsm7, encode_gsm7_char, gsm_pdu
 from modem.pdu.types import PduError
 
 GSM7_SINGLE_SEPTETS = 160
 GSM7_PART_SEPTETS = 153  # 160 minus the 7 septets of an 8-bit concatenation UDH
 UCS2_SINGLE_OCTETS = 140
 UCS2_PART_OCTETS = 134  # 140 minus the 6-octet UDH
+MAX_USER_DATA_OCTETS = 140  # TP-UD: 140 octets, so at most 160 septets
 DCS_GSM7, DCS_8BIT, DCS_UCS2 = 0x00, 0x04, 0x08
 
 Concat = tuple[int, int, int]
@@ -22,10 +24,8 @@ Concat = tuple[int, int, int]
 
 def _gsm7_chunks(text: str) -> list[bytes] | None:
     """Per-character GSM-7 septet codes (1 or 2 with the escape), or None if not GSM-7."""
-    try:
-        return [bytes(gsm_pdu.encodeGsm7(ch)) for ch in text]
-    except ValueError:
-        return None
+    chunks = [encode_gsm7_char(ch) for ch in text]
+    return None if None in chunks else chunks
 
 
 def _ucs2_chunks(text: str) -> list[bytes]:
@@ -60,29 +60,38 @@ def unpack_septets(data: bytes, count: int) -> bytes:
     return bytes((value >> (7 * i)) & 0x7F for i in range(count))
 
 
-def decode_gsm7(septets: bytes) -> str:
-    """Text of GSM-7 septet codes (escapes to the extension table resolved)."""
-    return gsm_pdu.decodeGsm7(bytearray(septets))
-
-
 def alphabet(dcs: int) -> int:
-    """DCS_GSM7, DCS_8BIT or DCS_UCS2 for a TP-DCS octet (TS 23.038 section 4)."""
-    if dcs & 0xC0 == 0x00 or dcs & 0xF0 == 0x40:  # general data coding (maybe auto-deleting)
-        return dcs & 0x0C
-    if dcs & 0xF0 == 0xE0:
+    """DCS_GSM7, DCS_8BIT or DCS_UCS2 for a TP-DCS octet (TS 23.038 section 4).
+
+    Raises PduError for compressed user data. Reserved codings are GSM-7, as the standard
+    tells a receiving entity to assume."""
+    if dcs & 0x80 == 0x00:  # general data coding, maybe marked for automatic deletion
+        if dcs & 0x20:
+            raise PduError(f"compressed user data (TP-DCS {dcs:#04x}) is not supported")
+        kind = dcs & 0x0C
+        return DCS_GSM7 if kind == 0x0C else kind  # 0x0C: reserved alphabet
+    if dcs & 0xF0 == 0xE0:  # message waiting indication, UCS-2
         return DCS_UCS2
-    if dcs & 0xF0 == 0xF0:
+    if dcs & 0xF0 == 0xF0:  # data coding / message class
         return dcs & 0x04
-    return DCS_GSM7  # message-waiting groups are GSM-7
+    return DCS_GSM7  # other message-waiting groups, and the reserved groups 0x80-0xBF
 
 
 def user_data_octets(udl: int, dcs: int) -> int:
-    """How many octets of TP-UD follow a TP-UDL of ``udl`` (septets for GSM-7)."""
-    return (udl * 7 + 7) // 8 if alphabet(dcs) == DCS_GSM7 else udl
+    """How many octets of TP-UD follow a TP-UDL of ``udl`` (septets for GSM-7).
+
+    Raises PduError when ``udl`` is more than TP-UD can hold, or the data is compressed."""
+    gsm7 = alphabet(dcs) == DCS_GSM7
+    octets = (udl * 7 + 7) // 8 if gsm7 else udl
+    if octets > MAX_USER_DATA_OCTETS:
+        unit = "septets" if gsm7 else "octets"
+        raise PduError(f"user data length {udl} {unit} is more than an SMS holds")
+    return octets
 
 
 def decode_user_data(data: bytes, udl: int, dcs: int, has_udh: bool) -> tuple[str, Concat | None]:
-    """(text, concatenation) of TP-UD ``data``. Raises PduError for a broken header."""
+    """(text, concatenation) of TP-UD ``data`` (``udl`` in the alphabet's units, ``data``
+    as long as :func:`user_data_octets` says). Raises PduError for a broken header."""
     concat, skip = None, 0
     if has_udh:
         if not data or data[0] + 1 > len(data):
@@ -91,7 +100,10 @@ def decode_user_data(data: bytes, udl: int, dcs: int, has_udh: bool) -> tuple[st
         skip = data[0] + 1
     kind = alphabet(dcs)
     if kind == DCS_GSM7:
-        return decode_gsm7(unpack_septets(data, udl)[(skip * 8 + 6) // 7:]), concat
+        header_septets = (skip * 8 + 6) // 7
+        if udl < header_septets:
+            raise PduError("user data header is longer than the user data")
+        return decode_gsm7(unpack_septets(data, udl)[header_septets:]), concat
     payload = data[skip:]
     if kind == DCS_UCS2:
         return payload.decode("utf-16-be", errors="replace"), concat  # pairs -> real character

@@ -8,6 +8,10 @@ URL / text form (``fault=`` query parameter, repeatable, or comma separated)::
                             or 515; default: the profile's busy code)
     slow_submit:T           the +CMGS answer comes only after the clock advanced T seconds
                             (0-600, decimals allowed)
+    late_answer:T[:N]       the next N answers (1-1000, default 1) come only after the clock
+                            advanced T seconds (0-600, decimals allowed, default 30); the
+                            modem reads nothing more meanwhile. The prompt of AT+CMGS is no
+                            answer: its answer is the result after the PDU (+CMGS: <mr>)
     unplug                  the port raises SerialException; replug() lets a reopen succeed
     no_network              registration "searching", CSQ 99, sends fail with +CMS ERROR: 331
     smsc_unknown            AT+CSCA? is empty, sends fail with +CMS ERROR: 330
@@ -40,6 +44,8 @@ class Faults:
     sim_busy: int = 0
     busy_code: int | None = None
     slow_submit: float = 0.0
+    late_answer: int = 0  # answers still to hold back
+    late_delay: float = 0.0  # seconds each of them is held
     unplug: bool = False
     no_network: bool = False
     smsc_unknown: bool = False
@@ -52,10 +58,12 @@ class Faults:
             setattr(self, f.name, f.default)
 
     def active(self) -> list[str]:
-        return [f.name for f in fields(self) if getattr(self, f.name) not in (f.default, None)]
+        return [f.name for f in fields(self) if f.name not in _SETTINGS
+                and getattr(self, f.name) not in (f.default, None)]
 
 
-FAULT_NAMES = tuple(f.name for f in fields(Faults) if f.name != "busy_code")
+_SETTINGS = ("busy_code", "late_delay")  # arguments of a fault, not faults
+FAULT_NAMES = tuple(f.name for f in fields(Faults) if f.name not in _SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,9 @@ _ARGUMENTS: dict[str, tuple[str, tuple[_Argument, ...]]] = {
         _Argument("K", "a number of commands", int, 1, 1000),
         _Argument("CODE", "a CME error code", int, 14, 515, only=(14, 515)))),
     "slow_submit": ("slow_submit:T", (_Argument("T", "seconds", float, 0, 600),)),
+    "late_answer": ("late_answer:T[:N]", (
+        _Argument("T", "seconds", float, 0, 600),
+        _Argument("N", "a number of answers", int, 1, 1000))),
     "garbage": ("garbage[:N]", (_Argument("N", "a number of responses", int, 1, 1000),)),
 }
 
@@ -132,3 +143,6 @@ def apply_fault(faults: Faults, name: str, args: tuple[str, ...] = ()) -> None:
         faults.slow_submit = float(args[0]) if args else 30.0
     elif name == "garbage":
         faults.garbage = int(args[0]) if args else 1
+    elif name == "late_answer":
+        faults.late_delay = float(args[0]) if args else 30.0
+        faults.late_answer = int(args[1]) if len(args) > 1 else 1

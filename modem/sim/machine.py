@@ -63,6 +63,7 @@ class ModemMachine:
         self._in = bytearray()
         self._deferred: list[bytes] = []
         self._held: tuple[float, bytes] | None = None
+        self._now = 0.0  # the latest ``now`` given to receive() or tick()
         self._pdu_target: tuple[str, int] | None = None
         self._next_spam: float | None = None
         self._last_reg = self.reg_state()
@@ -74,6 +75,7 @@ class ModemMachine:
         """Settings back to power-on values (ATZ, AT&F, a power cycle)."""
         self.echo, self.cmee, self.cmgf = True, 0, 0
         self.cnmi = [2, 1, 0, 0, 0]  # <mode>,<mt>,<bm>,<ds>,<bfr>
+        self.csms = 0  # <service> of AT+CSMS: 1 (phase 2+) makes +CMT/+CDS wait for AT+CNMA
         self.reg_urc = {"+CREG": 0, "+CGREG": 0, "+CEREG": 0}
         self.cops_format = 0
         self.mems = ["SM", "SM", "SM"]
@@ -136,6 +138,7 @@ class ModemMachine:
         return data
 
     def receive(self, data: bytes, now: float) -> None:
+        self._now = now
         if not self.powered or self.faults.no_answer:
             return  # a hung modem swallows everything, echo included
         if self.echo:
@@ -144,6 +147,7 @@ class ModemMachine:
         self._process(now)
 
     def tick(self, now: float) -> None:
+        self._now = now
         if not self.powered:
             return
         if self._held and now >= self._held[0]:
@@ -158,6 +162,15 @@ class ModemMachine:
                     self.urc([line.format(**values)])
             self._next_spam = now + self.profile.spam_interval
         self._flush_deferred()
+
+    def next_due(self) -> float | None:
+        """When :meth:`tick` next has something to do (``now`` seconds): a held answer, the
+        radio's +CNMA deadline or vendor spam; None when nothing is timed. A new timer in
+        the machine must show here, or a real-time network runs it late."""
+        if not self.powered:
+            return None
+        times = (self._held[0] if self._held else None, self.radio.next_due(), self._next_spam)
+        return min((t for t in times if t is not None), default=None)
 
     def urc(self, lines: list[str]) -> None:
         """Emit an unsolicited result (held back while a command or a PDU is in progress)."""
@@ -201,7 +214,9 @@ class ModemMachine:
                 if len(self._in) > MAX_LINE:
                     self._in.clear()
                 return
-            line = bytes(self._in[:end]).decode("latin-1").strip()
+            # an ESC outside the PDU prompt is ignored, as modems do (the driver leaves a
+            # prompt it may have left pending with ESC before its next command)
+            line = bytes(self._in[:end]).decode("latin-1").replace("\x1b", "").strip()
             del self._in[:end + 1]
             if line[:2].upper() == "AT":
                 self._run_line(line[2:], now)
@@ -238,6 +253,10 @@ class ModemMachine:
         return f"+{error.kind} ERROR: {error.code}"
 
     def respond(self, lines: list[str], final: str, *, hold_until: float | None = None) -> None:
+        if self.faults.late_answer > 0:  # held like a slow submit: nothing is read meanwhile
+            self.faults.late_answer -= 1
+            late = self._now + self.faults.late_delay
+            hold_until = late if hold_until is None else max(hold_until, late)
         data = b""
         if self.faults.garbage > 0:
             self.faults.garbage -= 1

@@ -13,6 +13,11 @@
 Time only moves through the injected clock: ``advance(seconds)`` with a ManualClock,
 or real time with a SystemClock (ports call ``tick()`` while they wait). One lock
 guards everything; ``changed`` (a Condition on it) is notified when output may exist.
+
+An idle network costs nothing: ``tick()`` runs only what is due (scheduled events, each
+modem's timers, the reassembly timeouts of phones with parts pending), and a change wakes
+only the port it concerns, plus on a SystemClock the one port that keeps the time until
+``next_due()`` (:mod:`modem.sim.wakeups`; ports ``watch`` the network).
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from modem.sim.faults import Faults
 from modem.sim.machine import ModemMachine
 from modem.sim.profiles import get_profile
 from modem.sim.simmodem import SimModem, derived_identity
+from modem.sim.wakeups import ChangeCondition, Wakeups, Watcher
 
 
 @dataclass
@@ -63,9 +69,10 @@ class Phone:
     def texts(self) -> list[str]:
         return [m.text for m in self.inbox]
 
-    def send(self, to: str, text: str, *, delay: float | None = None) -> LogEntry:
+    def send(self, to: str, text: str, *, delay: float | None = None,
+             timestamp: datetime | None = None) -> LogEntry:
         """An SMS-MO from this phone; it reaches ``to`` after the delivery delay."""
-        return self.network.send_sms(self.number, to, text, delay=delay)
+        return self.network.send_sms(self.number, to, text, delay=delay, timestamp=timestamp)
 
 
 class VirtualNetwork:
@@ -83,10 +90,16 @@ class VirtualNetwork:
         self.delivery_delay, self.retry_interval = delivery_delay, retry_interval
         self.smsc, self.plmn, self.operator_name = smsc, plmn, operator_name
         self.lock = threading.RLock()
-        self.changed = threading.Condition(self.lock)
+        self._wakeups = Wakeups(self.next_due, manual=getattr(self.clock, "manual", False))
+        self.changed = ChangeCondition(self.lock, self._wakeups)
         # Called (under the lock, must not block) whenever something is scheduled, e.g. a
         # delivery: whoever drives ``tick()`` in real time can wake up for it.
         self.on_schedule: Callable[[], None] | None = None
+        # Called (under the lock) when the network accepts a part a modem submitted, before
+        # the modem answers +CMGS: with its log entry, the decoded submit and its delivery
+        # delay in seconds. A store that must outlive this process (the gateway's --simulate
+        # keeps what phones receive in its database) records the part before returning.
+        self.on_submit: Callable[[LogEntry, SubmittedSms, float], None] | None = None
         self.modems: dict[str, SimModem] = {}
         self.phones: dict[str, Phone] = {}
         self.log: list[LogEntry] = []
@@ -153,34 +166,69 @@ class VirtualNetwork:
             self.tick()
 
     def tick(self) -> None:
-        """Run what is due now: scheduled deliveries and each modem's timers."""
+        """Run what is due now: scheduled events (deliveries, retries, reassembly timeouts)
+        and each modem's timers; then tell the watchers, if anything happened (ports call
+        this each time they look: an idle tick must cost next to nothing)."""
         with self.lock:
             now = self.clock.monotonic()
+            happened = False
             while self._events and self._events[0][0] <= now:
                 _, _, action = heapq.heappop(self._events)
                 action()
+                happened = True
             for modem in self.modems.values():
-                modem.machine.tick(now)
-            for phone in self.phones.values():
-                for _, partial in phone.reassembler.expire(now):
-                    phone.inbox.append(PhoneMessage(partial.sender, partial.text, self.clock.now()))
-            self._changed()
+                machine = modem.machine
+                before = machine.output_waiting
+                machine.tick(now)
+                happened = happened or machine.output_waiting != before
+            if happened:
+                self._changed()
+
+    def next_due(self) -> float | None:
+        """When ``tick()`` next has something to do (clock seconds, maybe already past),
+        or None when nothing is timed."""
+        with self.lock:
+            times = [self._events[0][0]] if self._events else []
+            times += [due for modem in self.modems.values()
+                      if (due := modem.machine.next_due()) is not None]
+            return min(times, default=None)
 
     def _schedule(self, delay: float, action: Callable[[], None]) -> None:
         heapq.heappush(self._events, (self.clock.monotonic() + delay, next(self._seq), action))
         if self.on_schedule is not None:
             self.on_schedule()
+        self._changed()  # the timekeeper may have to wake earlier
 
     def _changed(self) -> None:
-        self.changed.notify_all()
+        with self.lock:  # a machine may be driven directly, without the lock (tests)
+            self.changed.notify_all()
+
+    # ---------------------------------------------------------------- watchers
+
+    def watch(self, watcher: Watcher) -> None:
+        """Tell ``watcher`` of every change until :meth:`unwatch` (:mod:`modem.sim.wakeups`)."""
+        with self.lock:
+            self._wakeups.add(watcher)
+
+    def unwatch(self, watcher: Watcher) -> None:
+        with self.lock:
+            self._wakeups.remove(watcher)
+
+    def timekeeper_due(self, watcher: Watcher) -> float | None:
+        """For a watcher about to wait (lock held): the clock time to wake at and tick if it
+        keeps the time, else None (:meth:`modem.sim.wakeups.Wakeups.keeper_due`)."""
+        return self._wakeups.keeper_due(watcher)
 
     # ---------------------------------------------------------------- traffic
 
-    def send_sms(self, sender: str, recipient: str, text: str, *, delay: float | None = None) -> LogEntry:
-        """An SMS-MO from phone ``sender`` to ``recipient`` (a modem's number, or another phone)."""
+    def send_sms(self, sender: str, recipient: str, text: str, *, delay: float | None = None,
+                 timestamp: datetime | None = None) -> LogEntry:
+        """An SMS-MO from phone ``sender`` to ``recipient`` (a modem's number, or another phone).
+        ``timestamp`` is its SMSC time stamp (default: now): an SMS sent again with its first
+        stamp is the same SMS to a receiver that deduplicates (sender, stamp, text)."""
         with self.lock:
             self.phone(sender)
-            entry = LogEntry(self.clock.now(), "MO", sender, recipient, text)
+            entry = LogEntry(timestamp or self.clock.now(), "MO", sender, recipient, text)
             self.log.append(entry)
             pdus = encode_deliver(sender, text, smsc=self.smsc, timestamp=entry.at,
                                   concat_reference=next(self._concat) % 256)
@@ -214,6 +262,8 @@ class VirtualNetwork:
                          reference=reference, part=part)
         self.log.append(entry)
         delay = modem.delivery_delay if modem.delivery_delay is not None else self.delivery_delay
+        if self.on_submit is not None:
+            self.on_submit(entry, sms, delay)
         self._schedule(delay, lambda: self._arrive_mt(modem, entry, sms))
 
     def _arrive_mt(self, source: SimModem, entry: LogEntry, sms: SubmittedSms) -> None:
@@ -223,9 +273,12 @@ class VirtualNetwork:
         if status < 0x20:
             part = DeliveredSms(entry.sender, sms.text, entry.at, self.smsc, sms.concat)
             if target is None:
-                whole = self.phone(entry.recipient).reassembler.add(part, self.clock.monotonic())
+                phone = self.phone(entry.recipient)
+                whole = phone.reassembler.add(part, self.clock.monotonic())
                 if whole is not None:
-                    self.phone(entry.recipient).inbox.append(PhoneMessage(whole.sender, whole.text, self.clock.now()))
+                    phone.inbox.append(PhoneMessage(whole.sender, whole.text, self.clock.now()))
+                else:  # a part waits for the others: give them until the timeout
+                    self._schedule(phone.reassembler.timeout, lambda: self._expire_parts(phone))
             else:
                 whole = self._reassembly.add(part, self.clock.monotonic())
                 if whole is not None:
@@ -234,6 +287,11 @@ class VirtualNetwork:
             report = encode_status_report(entry.reference or 0, entry.recipient, status,
                                           timestamp=self.clock.now(), smsc=self.smsc)
             self._offer(source, "report", report)
+
+    def _expire_parts(self, phone: Phone) -> None:
+        """A reassembly timeout: what is incomplete lands in the inbox as it is."""
+        for _, partial in phone.reassembler.expire(self.clock.monotonic()):
+            phone.inbox.append(PhoneMessage(partial.sender, partial.text, self.clock.now()))
 
     # ---------------------------------------------------------------- reading
 

@@ -40,8 +40,10 @@ class Profile:
     spam_off_command: str | None = None  # e.g. "^CURC=0" silences the spam
     storage_capacity: int = 30
     first_index: int = 1  # number of the first message slot (SIMCom 1, Quectel and Huawei 0)
-    cnma_required: bool = True  # +CMT direct delivery must be acknowledged with AT+CNMA
-    cnma_timeout: float = 15.0  # unacknowledged +CMT goes back to the network after this
+    # Accepts AT+CSMS=1 (phase 2+): +CMT/+CDS then wait for AT+CNMA, which the gateway sends
+    # after its commit; in phase 2 (AT+CSMS=0, the power-on state) the modem acknowledges them.
+    phase2plus: bool = True
+    cnma_timeout: float = 15.0  # an unacknowledged +CMT/+CDS goes back to the network after this
     empty_read_ok: bool = False  # AT+CMGR on an empty slot: OK (True) or +CMS ERROR: 321
     storage_full_urc: str | None = None
     busy_code: int = 14  # +CME ERROR code while the SIM is busy (14 SIM busy, 515 please wait)

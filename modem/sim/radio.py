@@ -1,10 +1,13 @@
 """The radio side of a simulated modem: what the network hands it and what it sends out.
 
 The network delivers SMS-DELIVER PDUs (:meth:`Radio.deliver_sms`: announced as ``+CMTI``
-after storing, or given directly as ``+CMT`` and then awaiting ``AT+CNMA``) and status
-reports (:meth:`Radio.deliver_status_report`: ``+CDS`` or stored ``+CDSI``, as ``AT+CNMI``
-routes them); a refused delivery returns False and the network retries later. Submitted
-PDUs and unacknowledged ``+CMT`` deliveries go to the :class:`Uplink`.
+after storing, or given directly as ``+CMT``) and status reports
+(:meth:`Radio.deliver_status_report`: ``+CDS`` or stored ``+CDSI``, as ``AT+CNMI`` routes
+them); a refused delivery returns False and the network retries later. A direct delivery
+(``+CMT``, ``+CDS``) waits for ``AT+CNMA`` when the phase 2+ service is selected
+(``AT+CSMS=1``), one at a time, as TS 27.005 says; in phase 2 the modem acknowledges it
+itself. Submitted PDUs and direct deliveries refused (``AT+CNMA=2``) or left unacknowledged
+go to the :class:`Uplink`.
 
 No threads, no clock: ``now`` is the caller's monotonic seconds, and the owner (the virtual
 network) serialises every call. Nothing here raises.
@@ -24,7 +27,7 @@ class Uplink(Protocol):
 
     def submit(self, reference: int, sms: SubmittedSms, pdu_hex: str) -> None: ...
 
-    def bounce(self, pdu_hex: str) -> None: ...
+    def bounce(self, pdu_hex: str, kind: str = "sms") -> None: ...
 
 
 class NullUplink:
@@ -37,7 +40,7 @@ class NullUplink:
     def submit(self, reference: int, sms: SubmittedSms, pdu_hex: str) -> None:
         self.submitted.append((reference, sms))
 
-    def bounce(self, pdu_hex: str) -> None:
+    def bounce(self, pdu_hex: str, kind: str = "sms") -> None:
         self.bounced.append(pdu_hex)
 
 
@@ -52,7 +55,7 @@ class Radio:
     def __init__(self, machine: ModemMachine, uplink: Uplink | None = None) -> None:
         self._m = machine
         self.uplink: Uplink = uplink or NullUplink()
-        self._ack_pending: tuple[float, str] | None = None  # (deadline, +CMT PDU)
+        self._ack_pending: tuple[float, str, str] | None = None  # (deadline, PDU, kind)
         self._next_mr = 0
 
     def next_reference(self) -> int:
@@ -66,12 +69,7 @@ class Radio:
         if not m.powered or not m.registered():
             return False
         if m.cnmi[1] == 2:
-            if m.profile.cnma_required and self._ack_pending:
-                return False
-            m.urc([f"+CMT: ,{_tpdu_length(pdu_hex)}", pdu_hex])
-            if m.profile.cnma_required:
-                self._ack_pending = (now + m.profile.cnma_timeout, pdu_hex)
-            return True
+            return self._direct([f"+CMT: ,{_tpdu_length(pdu_hex)}", pdu_hex], pdu_hex, "sms", now)
         return self._store_and_announce(pdu_hex, "+CMTI" if m.cnmi[1] in (1, 3) else None)
 
     def deliver_status_report(self, pdu_hex: str, now: float) -> bool:
@@ -80,30 +78,46 @@ class Radio:
             return False
         ds = m.cnmi[3]
         if ds == 1:
-            m.urc([f"+CDS: {_tpdu_length(pdu_hex)}", pdu_hex])
-            return True
+            return self._direct([f"+CDS: {_tpdu_length(pdu_hex)}", pdu_hex], pdu_hex, "report", now)
         if ds == 2:
             return self._store_and_announce(pdu_hex, "+CDSI")
         return True  # not routed to the TE: the report is dropped, as on a real modem
 
-    def acknowledge(self) -> bool:
-        """``AT+CNMA``: False when no ``+CMT`` awaits an acknowledgement."""
+    def _direct(self, lines: list[str], pdu_hex: str, kind: str, now: float) -> bool:
+        m = self._m
+        if m.csms == 1 and self._ack_pending:
+            return False  # the previous one is not acknowledged yet
+        m.urc(lines)
+        if m.csms == 1:
+            self._ack_pending = (now + m.profile.cnma_timeout, pdu_hex, kind)
+        return True
+
+    def acknowledge(self, positive: bool = True) -> bool:
+        """``AT+CNMA`` (``positive``) or ``AT+CNMA=2``: False when no direct delivery awaits
+        an acknowledgement. A refused one goes back to the network."""
         if self._ack_pending is None:
             return False
+        _, pdu_hex, kind = self._ack_pending
         self._ack_pending = None
+        if not positive:
+            self.uplink.bounce(pdu_hex, kind)
         return True
+
+    def next_due(self) -> float | None:
+        """When :meth:`tick` next has something to do (the +CNMA deadline), or None."""
+        return self._ack_pending[0] if self._ack_pending else None
 
     def tick(self, now: float) -> None:
         if self._ack_pending and now >= self._ack_pending[0]:
             # 27.005 +CNMA: without an ack the ME tells the network and stops routing to the TE.
             self._m.cnmi[1] = self._m.cnmi[3] = 0
-            self.uplink.bounce(self._ack_pending[1])
+            self.uplink.bounce(self._ack_pending[1], self._ack_pending[2])
             self._ack_pending = None
 
     def power_off(self) -> None:
-        """Power gone: an unacknowledged ``+CMT`` goes back to the network."""
+        """Power gone: an unacknowledged direct delivery goes back to the network."""
         if self._ack_pending:
-            self.uplink.bounce(self._ack_pending[1])
+            self.uplink.bounce(self._ack_pending[1], self._ack_pending[2])
         self._ack_pending = None
 
     def _store_and_announce(self, pdu_hex: str, urc_name: str | None) -> bool:

@@ -54,8 +54,8 @@ class _Uplink:
     def submit(self, reference: int, sms: SubmittedSms, pdu_hex: str) -> None:
         self._modem.network._submitted(self._modem, reference, sms)
 
-    def bounce(self, pdu_hex: str) -> None:
-        self._modem.network._retry_later(self._modem, "sms", pdu_hex)
+    def bounce(self, pdu_hex: str, kind: str = "sms") -> None:
+        self._modem.network._retry_later(self._modem, kind, pdu_hex)
 
 
 class SimModem:

@@ -77,7 +77,13 @@ def csca(m: ModemMachine, cmd: Command, now: float) -> list[str]:
 
 
 def csms(m: ModemMachine, cmd: Command, now: float) -> list[str]:
-    return ["+CSMS: 0,1,1,1"] if cmd.kind == "read" else ["+CSMS: 1,1,1"]
+    if cmd.kind == "read":
+        return [f"+CSMS: {m.csms},1,1,1"]
+    service = cmd.int_arg(0)
+    if service not in (0, 1) or (service == 1 and not m.profile.phase2plus):
+        raise AtError("CMS", 303)
+    m.csms = service
+    return ["+CSMS: 1,1,1"]
 
 
 def cmgs(m: ModemMachine, cmd: Command, now: float) -> object:
@@ -135,7 +141,10 @@ def cmgd(m: ModemMachine, cmd: Command, now: float) -> list[str]:
 
 
 def cnma(m: ModemMachine, cmd: Command, now: float) -> list[str]:
-    if not m.radio.acknowledge():
+    reply = cmd.int_arg(0, 0)
+    if reply not in (0, 1, 2):
+        raise AtError("CMS", 303)
+    if m.csms != 1 or not m.radio.acknowledge(positive=reply != 2):
         raise AtError("CMS", 340)  # no +CNMA acknowledgement expected
     return []
 

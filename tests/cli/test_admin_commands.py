@@ -1,6 +1,7 @@
 """The administration commands, in process with click's runner, on a real SQLite file and
 simulated modems."""
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -27,11 +28,15 @@ def state(tmp_path):
 def test_modems_with_simulate_lists_the_simulated_modem(state):
     result = run("modems", "--simulate", *state)
     assert result.exit_code == 0, result.output
-    header, row = result.output.splitlines()[:2]
-    assert header.split()[:3] == ["MODEM", "PORT", "MODEL"]
-    assert row.startswith("sim0") and "208-01" in row and "ready" in row and "home" in row
+    header, row, *rest = result.output.splitlines()
+    worker = (Path(state[1]) / "worker-id").read_text().strip()  # made once, kept
+    assert header.split()[:4] == ["WORKER", "MODEM", "PORT", "MODEL"]
+    assert row.split()[:2] == [worker, "sim0"]
+    assert "208-01" in row and "ready" in row and "home" in row
+    assert rest[-1].startswith(f"Workers: {worker} on ")
     [modem_] = json.loads(run("modems", "--simulate", "--json", *state).output)
     assert modem_["healthy"] is True and modem_["number"] == "+33700000001"
+    assert modem_["worker"] == worker
     assert modem_["imsi"].startswith("20801") and "*" in modem_["imsi"]
 
 
@@ -123,6 +128,34 @@ def test_inbox_lists_received_sms_newest_first(state, tmp_path):
     assert "STOP" in lines[1] and "first" in lines[2] and "+33612345678" in lines[1]
     assert [r["text"] for r in json.loads(run("inbox", "--json", "--limit", "1", *state).output)
             ] == ["STOP"]
+
+
+def test_inbox_shows_an_undecodable_sms_masked_and_its_pdu_only_with_the_keys(state, tmp_path):
+    from datetime import datetime, timezone
+
+    from gateway.config.settings import load_settings
+    from gateway.pipeline.inbound import store_inbound
+    from gateway.process.wiring import build_deps, prepare_database
+    from modem.inbox import InboundSms
+
+    pdu = "07911326040000F0040B911346610089F60039208062917314080CC8F71D14969741F977FD07"
+    assert run("keys", "generate", *state).exit_code == 0
+    settings = load_settings(overrides={"state_dir": tmp_path}, environ={})
+    engine = prepare_database(settings)
+    now = datetime.now(timezone.utc)
+    store_inbound(build_deps(settings, engine), InboundSms(
+        modem="m0", recipient=None, sender="+31641600986", text="", smsc_timestamp=None,
+        smsc=None, partial=False, received_at=now, _claim=None,
+        undecodable="compressed user data (TP-DCS 0x39) is not supported", pdu=pdu))
+    engine.dispose()
+    header, row = run("inbox", *state).output.splitlines()
+    assert header.split()[3:6] == ["FROM", "KIND", "OUTCOME"]
+    assert "+31*******86" in row and "undecodable" in row and "not decoded: compressed" in row
+    assert pdu not in run("inbox", "--json", *state).output
+    header, row = run("inbox", "--pdu", *state).output.splitlines()
+    assert header.split()[-1] == "PDU" and row.endswith(pdu)
+    [listed] = json.loads(run("inbox", "--pdu", "--json", *state).output)
+    assert listed["pdu"] == pdu and listed["kind"] == "undecodable"
 
 
 def test_send_without_the_keys_says_how_to_make_them(state):

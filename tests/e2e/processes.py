@@ -71,6 +71,49 @@ def start_serve(state_dir: Path, *flags: str, env: dict | None = None
     return process, url
 
 
+def start_api(state_dir: Path, *flags: str, env: dict | None = None
+              ) -> tuple[subprocess.Popen, str]:
+    """`msisdn-gateway api` alone (two API processes) on a free port; returns the process
+    and its URL once it answers (/__lbheartbeat__: no worker needed)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(SCRIPT), "api", "--state-dir", str(state_dir), "--port", str(port),
+         "--workers", "2", *flags],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**clean_environment(), **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    eventually(lambda: _answers(url + "/__lbheartbeat__", process), timeout=30)
+    return process, url
+
+
+def _answers(url: str, process: subprocess.Popen) -> bool:
+    assert process.poll() is None, f"exited early with status {process.returncode}"
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def start_worker(state_dir: Path, log_path: Path, *flags: str, env: dict | None = None
+                 ) -> subprocess.Popen:
+    """`msisdn-gateway worker` alone, its output appended to ``log_path``; returns once
+    it logged that it started (modems open, jobs running)."""
+    start = log_path.stat().st_size if log_path.exists() else 0
+    with log_path.open("a") as log:
+        process = subprocess.Popen(
+            [str(SCRIPT), "worker", "--state-dir", str(state_dir), *flags],
+            stdout=log, stderr=subprocess.STDOUT, env={**clean_environment(), **(env or {})})
+
+    def started() -> bool:
+        assert process.poll() is None, f"the worker exited early: see {log_path}"
+        with log_path.open("rb") as log:
+            log.seek(start)
+            return b" started with " in log.read()
+
+    eventually(started, timeout=30)
+    return process
+
+
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

@@ -52,7 +52,8 @@ def deps(make_deps) -> Deps:
 
 def publish_modem(deps: Deps, name: str = "modem0", **values) -> None:
     """Write a modem status as the worker does (the API's only view of the modems)."""
-    row = {"name": name, "url": f"/dev/gsm-{name}", "state": "ready", "healthy": True,
+    row = {"worker": "box-a", "name": name, "url": f"/dev/gsm-{name}", "state": "ready",
+           "healthy": True,
            "model": "SIMCOM_SIM7600", "number": "+33700000001", "mcc": "208", "mnc": "01",
            "region": "FR", "sent_today": 0, "failed": 0, "updated_at": deps.now()}
     row.update(values)

@@ -2,6 +2,8 @@
 time budget, refuses new SMS with 503/201 and a retryAfter that holds."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from gateway.verification import mt
 
 from .conftest import NUMBER, new_session, publish_modem, queued, refusal
@@ -88,3 +90,37 @@ def test_a_resend_waits_for_capacity_too(make_deps):
 
     assert refusal(mt.resend_code, deps, session, []).errno == 201
     assert len(queued(deps)) == 1
+
+
+def test_every_box_s_modems_drain_the_queue_together_even_with_the_same_names(make_deps):
+    """Two boxes on one database, each with a ``modem0``: the budget counts both speeds;
+    a box whose report is stale (its worker died) stops counting."""
+    deps = make_deps(modems=0, queue_time_budget=10, modem_status_ttl=60)
+    publish_modem(deps, "modem0", worker="box-a", seconds_per_part=2.0)
+    publish_modem(deps, "modem0", worker="box-b", seconds_per_part=1.0)  # 1.5 SMS/s: 15
+    for number in numbers(14):
+        start(deps, number)
+    start(deps, "+33698765432")  # the 15th fits only with both boxes
+
+    deps.clock.advance(30)
+    publish_modem(deps, "modem0", worker="box-b", seconds_per_part=1.0)
+    deps.clock.advance(31)  # box a's report is 61 s old: box b alone, 1 SMS/s
+    refused = refusal(start, deps, "+33698765433")
+    assert (refused.errno, refused.retry_after) == (201, 6)  # 16 s of queue, 10 s budget
+
+
+def test_a_row_whose_worker_s_lease_ended_no_longer_counts_in_the_queue(make_deps):
+    deps = make_deps(modems=0, queue_time_budget=9)
+    publish_modem(deps)  # 3 s an SMS: 3 fit in 9 s
+    for number in numbers(3):
+        start(deps, number)
+    assert refusal(start, deps, "+33698765432").errno == 201
+    with deps.uow() as uow:  # a worker claims one and dies; its lease ends 30 s later
+        [row] = uow.outbox.latest(1)
+        row.status, row.claimed_by = "sending", "box-a"
+        row.lease_expires_at = deps.now() + timedelta(seconds=30)
+        uow.commit()
+    assert refusal(start, deps, "+33698765432").errno == 201
+    deps.clock.advance(31)
+    publish_modem(deps)
+    start(deps, "+33698765432")

@@ -157,13 +157,22 @@ def test_an_outbox_row_gets_an_id_and_is_pending_until_it_is_final(uow):
         unit.outbox.add(first)
         unit.outbox.add(sent)
         assert isinstance(first.id, int) and sent.id != first.id
-        assert unit.outbox.pending_parts_estimate() == 1
+        assert unit.outbox.pending_parts_estimate(T0) == 1
         unit.commit()
     with uow() as unit:
         assert unit.outbox.get(first.id).recipient == "+33*******78"
         assert [row.id for row in unit.outbox.latest(10)] == [sent.id, first.id]
         assert [row.id for row in unit.outbox.latest(10, status="queued")] == [first.id]
         assert (unit.outbox.get(first.id).attempts, unit.outbox.get(first.id).sender) == (0, None)
+
+
+def test_a_row_being_sent_counts_as_pending_while_its_lease_holds(uow):
+    with uow() as unit:
+        unit.outbox.add(sms_row(status="sending", claimed_by="box-a",
+                                lease_expires_at=T0 + timedelta(seconds=30)))
+        unit.outbox.add(sms_row(status="sending", claimed_by="box-b"))  # no lease: none holds
+        assert unit.outbox.pending_parts_estimate(T0 + timedelta(seconds=30)) == 1
+        assert unit.outbox.pending_parts_estimate(T0 + timedelta(seconds=31)) == 0
 
 
 def test_forgetting_a_session_scrubs_its_rows_and_gives_up_those_still_queued(uow):
@@ -236,7 +245,7 @@ def test_leaving_without_commit_leaves_nothing_behind(uow):
     with uow() as unit:
         assert unit.sessions.by_digest("a" * 64).method is None
         assert unit.sessions.by_digest("b" * 64) is None
-        assert unit.outbox.pending_parts_estimate() == 0
+        assert unit.outbox.pending_parts_estimate(T0) == 0
         assert unit.counters.hit("k", LATER) == 1
         assert unit.sessions.by_digest("a" * 64).id == session_id
 
@@ -253,7 +262,7 @@ def test_a_failed_savepoint_undoes_only_what_was_done_inside_it(uow):
                 unit.counters.hit("inside", LATER)
                 raise LookupError("refused")
         assert unit.sessions.by_digest("a" * 64).method is None
-        assert unit.outbox.pending_parts_estimate() == 0
+        assert unit.outbox.pending_parts_estimate(T0) == 0
         with unit.savepoint():
             unit.sessions.update(session_id, short_code=True)
         unit.commit()
@@ -294,8 +303,8 @@ def test_a_naive_datetime_is_refused_and_times_come_back_in_utc(uow):
 
 
 def test_modem_statuses_are_fresh_within_the_ttl_and_updated_in_place(uow):
-    status = {"name": "m1", "url": "/dev/gsm-m1", "state": "ready", "healthy": True,
-              "updated_at": T0}
+    status = {"worker": "box-a", "name": "m1", "url": "/dev/gsm-m1", "state": "ready",
+              "healthy": True, "updated_at": T0}
     with uow() as unit:
         unit.modems.upsert(status)
         unit.modems.upsert({**status, "name": "m0"})

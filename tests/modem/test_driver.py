@@ -77,10 +77,12 @@ def test_identity_survives_vendor_variations(make_modem):
 
 
 def test_a_rejected_cnmi_falls_back_to_the_next_setting(make_modem):
-    port = scripted().expect("AT+CNMI=2,1,0,1,0", b"\r\n+CMS ERROR: 303\r\n")
-    make_modem(port)
+    port = scripted().on(r"AT\+CSMS=1", b"\r\n+CSMS: 1,1,1\r\nOK\r\n")
+    port.on(r"AT\+CNMI=2,1,0,1,0", b"\r\n+CMS ERROR: 303\r\n")
+    modem = make_modem(port)
     cnmi = [c for c in port.commands() if c.startswith("AT+CNMI")]
     assert cnmi == ["AT+CNMI=2,1,0,1,0", "AT+CNMI=2,1,0,2,0"]
+    assert modem.routing.phase2plus and modem.routing.cnmi == "2,1,0,2,0"
 
 
 def test_a_sim_asking_for_its_puk_is_reported(make_modem):

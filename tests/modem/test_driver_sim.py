@@ -40,7 +40,7 @@ def test_transcript_pins_the_init_and_send_at_sequences(bench):
     init = sent_commands(modem)
     assert init == [
         "AT", "ATE0", "AT+CMEE=1", "AT+CPIN?", "AT+CMGF=0", 'AT+CPMS="SM","SM","SM"',
-        "AT+CNMI=2,1,0,1,0", "AT+CREG=1", "AT+CEREG=1",
+        "AT+CSMS=1", "AT+CNMI=2,1,0,1,0", "AT+CREG=1", "AT+CEREG=1",
         "AT+CIMI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+CGSN", "AT+CCID", "AT+CNUM", "AT+CSCA?",
         "AT+CREG?", "AT+CEREG?", "AT+COPS=3,2", "AT+COPS?", "AT+CPMS?", "AT+CSQ",
     ]
@@ -285,9 +285,12 @@ def test_the_sweep_hands_over_old_read_messages_with_their_smsc_timestamp(bench)
     assert message.received_at == bench.clock.now()
 
 
-def test_undecodable_stored_messages_are_deleted_not_left_to_clog_the_store(bench):
+def test_an_undecodable_stored_message_is_handed_over_raw_then_deleted_not_left_to_clog_the_store(bench):
     modem = bench.modem()
     bench.sim().machine.card.store("0791FFFF")
     modem.maintain()
+    message = modem.sms.wait()
     settle(modem)
-    assert bench.sim().machine.card.used == 0 and len(modem.sms) == 0
+    assert (message.undecodable, message.pdu, message.text) == (
+        "PDU ends early: SMSC needs 6 octet(s) at offset 2, 2 left", "0791FFFF", "")
+    assert bench.sim().machine.card.used == 0 and len(modem.sms) == 1

@@ -5,7 +5,7 @@ Modems keep their production timeouts; they pass in virtual time (``bench.time``
 
 import pytest
 
-from modem.exceptions import ModemGone, ModemTimeout, SendOutcomeUnknown, SendRejected
+from modem.exceptions import ModemGone, ModemOutOfSync, ModemTimeout, SendOutcomeUnknown, SendRejected
 
 try:
     from tests.modem.sim_bench import PHONE, DriverBench, bench_fixture, settle
@@ -23,17 +23,18 @@ def test_fault_no_answer_times_out_and_sends_nothing(bench):
     with pytest.raises(ModemTimeout):
         modem.command("AT+CSQ", timeout=30)
     assert bench.time.now == 30  # the command's own timeout
-    with pytest.raises(ModemTimeout):
+    with pytest.raises(ModemOutOfSync):  # the probe after the timeout got no answer
         modem.send(PHONE, "hello")
-    assert bench.time.now == 30 + 10 + 10  # a resynchronising AT, then no prompt
+    assert bench.time.now == 30 + 10  # the probe's timeout; AT+CMGS was never written
+    assert modem.gone and "AT+CMGS" not in " ".join(t for d, t in modem.transcript)
     assert bench.net.messages(kind="MT") == []
 
 
-def test_fault_no_answer_at_open_is_a_timeout(bench):
-    with pytest.raises(ModemTimeout):
+def test_fault_no_answer_at_open_fails_the_open(bench):
+    with pytest.raises(ModemOutOfSync):
         bench.modem(query="fault=no_answer")
-    # AT, a back-off, then one more chance: a resynchronising AT and AT again
-    assert bench.time.sleeps == [0.5] and bench.time.now == 10 + 0.5 + 10 + 10
+    # AT, a back-off, then one more chance: the resynchronising probe, unanswered
+    assert bench.time.sleeps == [0.5] and bench.time.now == 10 + 0.5 + 10
 
 
 def test_fault_cms_error_on_send_is_a_rejection_with_its_code(bench):

@@ -1,7 +1,8 @@
 """The AT engine over a scripted port: classification, URCs, timeouts, busy retries, submit.
 
-Engines wait in virtual time (virtual_time.py): timeouts, the SYNC_QUIET window and back-offs
-pass once the port has nothing more to deliver. WAIT bounds, in real seconds, what is at once.
+Engines wait in virtual time (virtual_time.py): timeouts, the resynchronisation probe and
+back-offs pass once the port has nothing more to deliver. WAIT bounds, in real seconds, what
+is at once.
 """
 import logging
 import re
@@ -9,8 +10,9 @@ import threading
 
 import pytest
 
-from modem.at.engine import MAX_BACKOFF, SYNC_QUIET, AtEngine
-from modem.exceptions import CommandRejected, ModemGone, ModemTimeout, SendOutcomeUnknown
+from modem.at.engine import MAX_BACKOFF, AtEngine
+from modem.exceptions import (CommandRejected, ModemGone, ModemOutOfSync, ModemTimeout,
+                              SendOutcomeUnknown)
 
 try:
     from tests.modem.scripted_port import Collected, ScriptedPort
@@ -117,49 +119,136 @@ def test_echo_of_the_command_is_not_part_of_the_answer(make_engine):
     assert engine.command("AT+CGMI") == ["Quectel"]
 
 
+PROBE = "AT+CMEE?"  # the resynchronisation probe, after ESC
+PROBE_ANSWER = b"\r\n+CMEE: 1\r\n\r\nOK\r\n"
+
+
 def test_no_answer_raises_modem_timeout_and_the_next_command_resynchronises(make_engine):
-    port = ScriptedPort().expect("AT+CSQ", b"").expect("AT", b"\r\nOK\r\n").expect("AT+CGMI", b"\r\nX\r\nOK\r\n")
+    port = (ScriptedPort().expect("AT+CSQ", b"").expect(b"\x1b", b"")
+            .expect(PROBE, PROBE_ANSWER).expect("AT+CGMI", b"\r\nX\r\nOK\r\n"))
     engine = make_engine(port, command_timeout=10.0)
     with pytest.raises(ModemTimeout):
         engine.command("AT+CSQ")
     assert engine.time.now == 10.0
     assert engine.command("AT+CGMI") == ["X"]
-    assert port.commands() == ["AT+CSQ", "AT", "AT+CGMI"]
-    assert engine.time.now == pytest.approx(10.0 + SYNC_QUIET)  # one quiet AT round
+    assert port.commands() == ["AT+CSQ", "\x1b", PROBE, "AT+CGMI"]
+    assert engine.time.now == 10.0  # no quiet window: the probe's answer is the boundary
 
 
-def test_a_late_answer_after_a_timeout_is_not_taken_for_the_next_command(make_engine):
-    port = (ScriptedPort().expect("AT+CSQ", b"")
-            .expect("AT", b"\r\n+CSQ: 5,99\r\n\r\nOK\r\n\r\nOK\r\n")  # late answer, then AT's own
-            .expect("AT", b"\r\nOK\r\n").expect("AT+CGMM", b"\r\nEC25\r\n\r\nOK\r\n"))
+def test_a_late_answer_after_a_timeout_is_taken_by_its_own_command_not_the_next(make_engine):
+    port = (ScriptedPort().expect("AT+CSQ", b"").expect(b"\x1b", b"")
+            .expect(PROBE, b"\r\n+CSQ: 5,99\r\n\r\nOK\r\n" + PROBE_ANSWER)  # late, then its own
+            .expect("AT+CGMM", b"\r\nEC25\r\n\r\nOK\r\n"))
     engine = make_engine(port)
     with pytest.raises(ModemTimeout):
         engine.command("AT+CSQ")
     assert engine.command("AT+CGMM") == ["EC25"]
-    assert port.commands() == ["AT+CSQ", "AT", "AT", "AT+CGMM"]
+    assert port.commands() == ["AT+CSQ", "\x1b", PROBE, "AT+CGMM"]
 
 
-@pytest.mark.parametrize("late, rounds", [(SYNC_QUIET / 2, 2), (SYNC_QUIET * 3 / 2, 1)],
-                         ids=["within", "after"])
-def test_a_late_answer_within_the_quiet_window_costs_another_at_round(make_engine, late, rounds):
-    """The window is measured by the engine's waits: the answer to AT+CSQ comes ``late``
-    virtual seconds after the first resynchronising AT got its OK."""
-    port, seen = ScriptedPort(), []
-    engine = make_engine(port, command_timeout=1.0, transcript=lambda d, text: seen.append(text))
-
-    def ok_then_late_answer(match):
-        engine.time.call_later(late, lambda: port.push(b"\r\n+CSQ: 5,99\r\n\r\nOK\r\n"))
-        return b"\r\nOK\r\n"
-
-    port.expect("AT+CSQ", b"").expect("AT", ok_then_late_answer).on("AT")
-    port.expect("AT+CGMM", b"\r\nEC25\r\n\r\nOK\r\n")
+def test_a_late_answer_with_no_command_in_flight_is_absorbed_by_the_command_that_timed_out(
+        make_engine, caplog):
+    port = (ScriptedPort().expect("AT+CSQ", b"").expect(b"\x1b", b"").expect(PROBE, PROBE_ANSWER)
+            .expect("AT+CGMM", b"\r\nEC25\r\n\r\nOK\r\n"))
+    seen = Collected()
+    engine = make_engine(port, transcript=lambda d, text: seen.append(text))
     with pytest.raises(ModemTimeout):
         engine.command("AT+CSQ")
+    with caplog.at_level(logging.WARNING, logger="modem.at.engine"):
+        port.push(b"\r\n+CSQ: 5,99\r\n\r\nOK\r\n")  # an hour later, say
+        seen.wait_until(lambda lines: "OK" in lines)
+    assert "late answer to AT+CSQ: ['+CSQ: 5,99'] OK" in caplog.text
     assert engine.command("AT+CGMM") == ["EC25"]
-    within = ["AT+CSQ", "AT", "OK", "+CSQ: 5,99", "OK", "AT", "OK", "AT+CGMM", "EC25", "OK"]
-    after = ["AT+CSQ", "AT", "OK", "AT+CGMM", "EC25", "OK"]
-    assert seen == (within if rounds == 2 else after)
-    assert engine.time.now == pytest.approx(1.0 + (late if rounds == 2 else 0) + SYNC_QUIET)
+
+
+def test_an_answer_later_than_any_quiet_window_is_still_not_the_next_commands(make_engine):
+    """The old resynchronisation (plain AT, then 0.2 s of quiet) took a late OK for its own
+    and the real answer for the next command's. Here the modem is busy 5 s longer, answers
+    the command that timed out, then the probe: the probe waits for its own token."""
+    port = ScriptedPort()
+    engine = make_engine(port, command_timeout=10.0)
+
+    def busy_then_answers(match):
+        engine.time.call_later(5.0, lambda: port.push(b"\r\nOK\r\n\r\nOK\r\n" + PROBE_ANSWER))
+        return b""
+
+    port.expect("AT+CMGD=1", b"").expect(b"\x1b", b"").expect(PROBE, busy_then_answers)
+    port.expect("AT+CMGD=2", b"\r\n+CMS ERROR: 321\r\n")
+    with pytest.raises(ModemTimeout):
+        engine.command("AT+CMGD=1")
+    with pytest.raises(CommandRejected) as caught:  # its own answer, not a stale OK
+        engine.command("AT+CMGD=2")
+    assert caught.value.code == 321 and engine.time.now == 10.0 + 5.0
+
+
+def test_a_late_prompt_is_left_with_esc_before_the_next_command(make_engine):
+    """The prompt comes after the ESC written at the prompt timeout: the modem sits at the
+    prompt. The resynchronisation's ESC leaves it (the modem answers OK); the prompt and that
+    OK belong to the send that timed out, and the next command gets its own answer."""
+    port = (ScriptedPort().expect("AT+CMGS=5", b"").expect(b"\x1b", b"\r\n> ")
+            .expect(b"\x1b", b"\r\nOK\r\n").expect(PROBE, PROBE_ANSWER)
+            .expect("AT+CGMI", b"\r\nQuectel\r\n\r\nOK\r\n"))
+    engine = make_engine(port)
+    with pytest.raises(ModemTimeout):
+        engine.submit(5, "00AA", prompt_timeout=5, result_timeout=120)
+    assert engine.command("AT+CGMI") == ["Quectel"]
+    assert port.commands() == ["AT+CMGS=5", "\x1b", "\x1b", PROBE, "AT+CGMI"]
+
+
+def test_stale_lines_before_the_probes_answer_are_dropped_not_taken_for_it(make_engine, caplog):
+    """A second OK nobody asked for (a modem that also answers a bare ESC) comes after the
+    late answer: the probe does not take it, it waits for its own answer."""
+    port = (ScriptedPort().expect("AT+CSQ", b"").expect(b"\x1b", b"")
+            .expect(PROBE, b"\r\n+CSQ: 5,99\r\n\r\nOK\r\n\r\nOK\r\n" + PROBE_ANSWER)
+            .expect("AT+CMGD=1", b"\r\n+CMS ERROR: 321\r\n"))
+    engine = make_engine(port)
+    with pytest.raises(ModemTimeout):
+        engine.command("AT+CSQ")
+    with caplog.at_level(logging.INFO, logger="modem.at.reader"):
+        with pytest.raises(CommandRejected):
+            engine.command("AT+CMGD=1")
+    assert "unsolicited line ignored: 'OK'" in caplog.text
+
+
+@pytest.mark.parametrize("answer", [b"", b"\r\nOK\r\n", b"\r\nERROR\r\n"],
+                         ids=["silent", "only-ok", "only-error"])
+def test_a_probe_without_its_answer_leaves_the_modem_out_of_sync_and_the_command_unwritten(
+        make_engine, answer):
+    gone = []
+    port = ScriptedPort().expect("AT+CSQ", b"").expect(b"\x1b", b"").expect(PROBE, answer)
+    engine = make_engine(port, command_timeout=10.0, on_gone=gone.append)
+    with pytest.raises(ModemTimeout):
+        engine.command("AT+CSQ")
+    with pytest.raises(ModemOutOfSync, match="out of sync"):
+        engine.command("AT+CMGD=1")
+    assert port.commands() == ["AT+CSQ", "\x1b", PROBE]  # AT+CMGD=1 never reached the modem
+    assert engine.gone and [type(exc) for exc in gone] == [ModemOutOfSync]
+    assert engine.time.now == 10.0 + 10.0
+    with pytest.raises(ModemGone):
+        engine.command("AT")
+
+
+def test_the_echo_of_the_probe_is_not_taken_by_the_command_that_timed_out(make_engine, caplog):
+    """A modem that restarted unnoticed echoes again: the probe's echo comes before the late
+    answer and is neither that answer's line nor the probe's."""
+    port = (ScriptedPort().expect("AT+CSQ", b"").expect(b"\x1b", b"\x1b")
+            .expect(PROBE, b"AT+CMEE?\r\r\n+CSQ: 5,99\r\n\r\nOK\r\n\r\n+CMEE: 0\r\n\r\nOK\r\n")
+            .expect("AT+CGMI", b"AT+CGMI\r\r\nQuectel\r\n\r\nOK\r\n"))
+    engine = make_engine(port)
+    with pytest.raises(ModemTimeout):
+        engine.command("AT+CSQ")
+    with caplog.at_level(logging.WARNING, logger="modem.at.engine"):
+        assert engine.command("AT+CGMI") == ["Quectel"]
+    assert "late answer to AT+CSQ: ['+CSQ: 5,99'] OK" in caplog.text
+
+
+def test_a_probe_answer_with_a_space_before_the_colon_is_recognised(make_engine):
+    port = (ScriptedPort().expect("AT+CSQ", b"").expect(b"\x1b", b"")
+            .expect(PROBE, b"\r\n+CMEE : 1\r\n\r\nOK\r\n").expect("AT", b"\r\nOK\r\n"))
+    engine = make_engine(port)
+    with pytest.raises(ModemTimeout):
+        engine.command("AT+CSQ")
+    assert engine.command("AT") == []
 
 
 def test_busy_answers_are_retried_with_doubling_waits(make_engine):
@@ -221,6 +310,87 @@ def test_no_result_after_the_pdu_is_an_unknown_outcome(make_engine):
     with pytest.raises(SendOutcomeUnknown, match="within 120 s"):
         engine.submit(5, "00AA", prompt_timeout=5, result_timeout=120)
     assert engine.time.now == 120  # an LTE module's limit, at no cost
+
+
+def test_a_late_cmgs_reaches_on_late_and_the_next_send_gets_its_own_reference(make_engine):
+    """The modem answers the PDU 150 s after it was written, 30 s after the send was given
+    up as unknown: the receipt reaches ``on_late`` (on the events thread); the next send
+    waits for the probe (a send's patience) and gets its own +CMGS, not the late one."""
+    port = ScriptedPort()
+    engine = make_engine(port)
+    late, threads = Collected(), []
+
+    def on_late(lines):
+        threads.append(threading.current_thread().name)
+        late.append(lines)
+
+    def answer_at_150(match):
+        engine.time.call_later(150, lambda: port.push(b"\r\n+CMGS: 42\r\n\r\nOK\r\n"
+                                                      + PROBE_ANSWER))
+        return b""
+
+    port.expect("AT+CMGS=5", b"\r\n> ").expect(b"00AA\x1a", answer_at_150)
+    port.expect(b"\x1b", b"").expect(PROBE, b"")  # busy sending: answers at 150
+    port.expect("AT+CMGS=6", b"\r\n> ").expect(b"00BBCC\x1a", b"\r\n+CMGS: 43\r\n\r\nOK\r\n")
+    with pytest.raises(SendOutcomeUnknown):
+        engine.submit(5, "00AA", prompt_timeout=5, result_timeout=120, on_late=on_late)
+    assert engine.time.now == 120
+    assert engine.submit(6, "00BBCC", prompt_timeout=5, result_timeout=120) == ["+CMGS: 43"]
+    assert engine.time.now == 150
+    assert late.wait() == ["+CMGS: 42"] and threads == ["modem-events-t"]
+
+
+def test_a_late_rejection_is_logged_and_is_no_receipt(make_engine, caplog):
+    port = ScriptedPort().expect("AT+CMGS=5", b"\r\n> ").expect(b"00AA\x1a", b"")
+    late = []
+    engine = make_engine(port)
+    with pytest.raises(SendOutcomeUnknown):
+        engine.submit(5, "00AA", prompt_timeout=5, result_timeout=120, on_late=late.append)
+    with caplog.at_level(logging.WARNING, logger="modem.at.engine"):
+        port.push(b"\r\n+CMS ERROR: 500\r\n")
+        settle_reader(port)
+    assert "late answer to AT+CMGS=5: [] CMS 500" in caplog.text and late == []
+    assert engine._inflight.lingering is None  # its final came: the exchange is closed
+
+
+def settle_reader(port):
+    """Wait (real time, bounded) until the port delivered and the reader handled it all."""
+    done = threading.Event()
+    port.on_rest(done.set)
+    assert done.wait(WAIT) or port.at_rest
+
+
+def test_a_line_the_reader_cannot_handle_is_logged_with_its_traceback_and_skipped(
+        make_engine, caplog):
+    """A bug met while handling one line (here in a transcript callback) is not a dead port:
+    the modem stays up, the line is skipped, later lines still work."""
+    gone = []
+
+    def transcript(direction, text):
+        if text == "^ODD: 1":
+            raise TypeError("a bug in handling this line")
+
+    port = (ScriptedPort().expect("AT+CGMM", b"\r\n^ODD: 1\r\nEC25\r\n\r\nOK\r\n")
+            .expect("AT+CGMI", b"\r\nQuectel\r\n\r\nOK\r\n"))
+    engine = make_engine(port, on_gone=gone.append, transcript=transcript)
+    with caplog.at_level(logging.ERROR, logger="modem.at.reader"):
+        assert engine.command("AT+CGMM") == ["EC25"]
+    assert engine.command("AT+CGMI") == ["Quectel"]
+    assert not engine.gone and gone == []
+    [record] = [r for r in caplog.records if "skipped a line" in r.getMessage()]
+    assert record.exc_info[0] is TypeError and "^ODD: 1" in record.getMessage()
+
+
+def test_an_error_code_in_superscript_digits_is_an_error_text_not_a_dead_port(make_engine):
+    """"²".isdigit() is true and int("²") raises: this line used to kill the reader."""
+    gone = []
+    port = (ScriptedPort().expect("AT+CPIN?", "\r\n+CME ERROR: ²\r\n".encode())
+            .expect("AT+CGMI", b"\r\nQuectel\r\n\r\nOK\r\n"))
+    engine = make_engine(port, on_gone=gone.append)
+    with pytest.raises(CommandRejected) as caught:
+        engine.command("AT+CPIN?")
+    assert (caught.value.kind, caught.value.code, caught.value.text) == ("CME", None, "²")
+    assert engine.command("AT+CGMI") == ["Quectel"] and gone == [] and not engine.gone
 
 
 def test_concurrent_submits_from_several_threads_never_interleave(make_engine):

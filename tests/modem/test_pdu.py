@@ -1,4 +1,5 @@
 """PDU codec: round trips, spec-level checks, garbage, status classes and reassembly."""
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -246,3 +247,51 @@ def test_an_incomplete_message_is_delivered_with_a_gap_after_the_timeout():
     assert partial.text == "a…c"
     assert partial.sender == "+1555"
     assert r.pending == 0 and r.expire(1000.0) == []
+
+
+# ---------------------------------------------------------------- what is undecodable, exactly
+HOW_ARE_YOU = "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07"
+
+
+@pytest.mark.parametrize("pdu, reason", [
+    (HOW_ARE_YOU[:-4], "PDU ends early: user data needs 11 octet(s)"),  # UDL longer than the data
+    (HOW_ARE_YOU.replace("89F60000", "89F60039"), "compressed user data (TP-DCS 0x39)"),
+    (HOW_ARE_YOU.replace("89F60000", "89F60020"), "compressed user data (TP-DCS 0x20)"),
+    ("91" + HOW_ARE_YOU[2:], "SMSC length 145 octets is more than an address holds"),
+    (HOW_ARE_YOU.replace("040B91", "04FF91"), "sender length 255 digits"),
+    (HOW_ARE_YOU.replace("731408" + "0C", "731408" + "FF"), "user data length 255 septets"),
+    ("0007" + HOW_ARE_YOU[18:], "reserved TP-MTI 3"),
+    ("0044" + HOW_ARE_YOU[18:52] + "05" + "0500030102", "user data header is longer"),
+])
+def test_a_pdu_that_contradicts_its_own_lengths_or_fields_is_undecodable(pdu, reason):
+    with pytest.raises(PduError, match=re.escape(reason)):
+        decode_pdu(pdu)
+
+
+def test_a_reserved_alphabet_is_read_as_gsm7_as_the_standard_says():
+    for dcs in ("0C", "8C", "B0"):  # general group, reserved alphabet; reserved coding groups
+        assert decode_pdu(HOW_ARE_YOU.replace("89F60000", "89F600" + dcs)).text == "How are you?"
+
+
+def test_a_timestamp_that_is_no_date_does_not_cost_the_message():
+    broken = HOW_ARE_YOU.replace("20806291731408", "20FF6291731408")  # month 0xFF
+    sms = decode_pdu(broken)
+    assert (sms.text, sms.smsc_timestamp) == ("How are you?", None)
+
+
+def test_a_bug_in_decoding_is_not_disguised_as_an_undecodable_pdu(monkeypatch):
+    from modem.pdu import decoding
+
+    def buggy(reader, what):
+        raise KeyError(what)
+
+    monkeypatch.setattr(decoding, "_read_address", buggy)
+    with pytest.raises(KeyError):
+        decode_pdu(HOW_ARE_YOU)
+
+
+def test_the_sender_of_an_undecodable_pdu_is_read_when_its_header_is_whole():
+    from modem.pdu.codec import sender_of
+
+    assert sender_of(HOW_ARE_YOU.replace("89F60000", "89F60039")) == "+31641600986"
+    assert sender_of("0791FFFF") is None and sender_of("zz") is None

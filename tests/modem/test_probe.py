@@ -28,6 +28,8 @@ def test_the_probe_prints_identity_network_signal_and_the_transcript(network):
     assert "Registration: home" in out and "Signal:       -73 dBm" in out
     assert "Modem:        Quectel EC25" in out
     assert "  -> AT+CGSN" in out and f"  <- {sim.imei}" in out
+    assert ("SMS routing:  messages stored (+CMTI), reports direct (+CDS); AT+CNMA after the "
+            "commit (AT+CNMI=2,1,0,1,0)") in out
 
 
 def test_a_pin_locked_sim_fails_with_a_clear_message_and_the_transcript(network):

@@ -13,8 +13,8 @@ pool's back-offs and limits) share one time. The clock moves only during a wait 
 engine, only when every watched port is at rest and no other thread waits in virtual
 time; a wait whose predicate is still false then moves it towards the earliest of:
 
-- its deadline: the wait times out there (a command's timeout, the SYNC_QUIET window, a
-  back-off), however many virtual seconds that is, once nothing else happens at that moment;
+- its deadline: the wait times out there (a command's timeout, the resynchronisation
+  probe's, a back-off), however many virtual seconds that is, once nothing else happens then;
 - the next action scheduled with :meth:`VirtualTime.call_later` (a late answer pushed by
   a scripted port): it runs, and the wait goes on;
 - with a network, ``step`` seconds on (STEP): the simulator does not tell when its modems'

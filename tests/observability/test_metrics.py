@@ -112,7 +112,8 @@ def test_queue_depth_and_modem_gauges_come_from_the_database(start_gateway, cloc
     mt_verify(gw, gw.register(), number="+33698765432")
     clock.advance(30)
     samples = scrape(gw)
-    modem0, modem1 = {"modem": "modem0"}, {"modem": "modem1"}
+    modem0 = {"worker": "box-a", "modem": "modem0"}
+    modem1 = {"worker": "box-a", "modem": "modem1"}
     for name, labels, expected in [
             ("database_up", {}, 1), ("outbox_queue_depth", {"status": "queued"}, 2),
             ("outbox_queue_depth", {"status": "sending"}, 0), ("modem_signal_dbm", modem0, -71),
@@ -225,7 +226,8 @@ def test_a_send_every_modem_rejects_counts_as_failed_and_as_a_failure_of_the_mod
     after = scrape(gw)
     assert moved(before, after, "msisdn_gateway_sms_failed_total", modem="none",
                  outcome="failed") == 1
-    assert value(after, "msisdn_gateway_modem_send_failures_total", modem="sim0") == 1
+    assert value(after, "msisdn_gateway_modem_send_failures_total", worker="test-worker",
+                 modem="sim0") == 1
     assert moved(before, after, "msisdn_gateway_sms_send_seconds_count", modem="sim0") == 0
 
 

@@ -268,7 +268,7 @@ def test_a_power_warning_of_a_modem_reaches_the_modem_status(pipeline):
     assert worker.pool.wait_for(lambda h: h[0].last_power_warning is not None, 10)
     worker.publish_status()
     with gw.deps.uow() as uow:
-        status = uow.db.get(ModemStatus, "sim0")
+        status = uow.db.get(ModemStatus, ("test-worker", "sim0"))
     assert status.power_warning.startswith("UNDER-VOLTAGE WARNNING at ")
 
 

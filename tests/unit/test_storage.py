@@ -117,6 +117,24 @@ def test_a_nested_unit_of_work_on_sqlite_undoes_only_its_own_writes(engine):
         assert check.db.get(RateCounter, "outer").count == 2
 
 
+def test_a_core_write_is_committed_when_the_orm_session_was_only_opened(engine):
+    # A Core write, then the ORM session made for a repository but given nothing to do:
+    # the commit must still commit the connection's transaction.
+    upgrade(engine)
+    factory = uow_factory(engine)
+    with factory() as uow:
+        uow.counters.hit("core-then-orm", T0)
+        uow.db
+        uow.commit()
+    with factory() as uow:
+        uow.counters.hit("core-then-orm-rolled-back", T0)
+        uow.db
+        uow.rollback()
+    with factory() as check:
+        assert check.db.get(RateCounter, "core-then-orm").count == 1
+        assert check.db.get(RateCounter, "core-then-orm-rolled-back") is None
+
+
 @pytest.mark.parametrize("url", ["not a database url", "", "://nothing"])
 def test_a_malformed_database_url_gives_a_clear_database_url_error(url):
     with pytest.raises(DatabaseUrlError, match="is not a database URL") as caught:

@@ -8,7 +8,9 @@
                                              clearing "unplug" plugs the modem back in
 
 Like everything between the API and the worker, both go through the database: the
-worker mirrors the phones' inboxes and sends the SMS-MO asked for.
+worker stores what phones receive as its network delivers it, and sends the SMS-MO asked
+for, so the phones' messages and the SMS-MO asked for outlive the worker
+(gateway.pipeline.simulation).
 
 What is refused with 400 before anything is stored: ``to`` that is not a number or short
 code (``+`` and 1 to 20 digits), ``text`` that is not 1 to 1600 characters of Unicode
@@ -36,7 +38,7 @@ _MODEM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 @simulator.get("/phones/<msisdn>/messages")
 def phone_messages(msisdn: str):
     deps = current_app.extensions["deps"]
-    with deps.uow() as uow:
+    with deps.uow(read_only=True) as uow:  # a plain read: no write lock on SQLite
         rows = uow.sim.received(parse_msisdn(msisdn))
     return jsonify([{"from": r.sender, "text": r.text,
                      "receivedAt": r.received_at.isoformat()} for r in rows])

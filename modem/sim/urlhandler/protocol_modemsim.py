@@ -19,6 +19,11 @@ open of the same NAME reattaches to the existing modem (same IMSI/IMEI) and igno
 Reads block up to ``timeout`` like a real port; after an unplug, reads and writes raise
 SerialException until the modem is replugged and the port opened again.
 
+How a port waits: a ``read()`` with nothing to return sleeps on a condition of its own,
+woken by the network only when its modem has output or the port was unplugged, closed or
+cancelled; on a real-time network the one port that keeps the time also wakes when the next
+timed thing is due (:mod:`modem.sim.wakeups`). An idle port wakes only at its read timeout.
+
 Running the simulator in virtual time: a port says when it is at rest (``at_rest``: a
 ``read()`` is blocked with nothing to return, so every byte the modem produced so far was read
 and handed on), and calls the listeners added with ``on_rest`` each time a read comes to
@@ -27,7 +32,9 @@ seen everything the modem said until now (the test suite's ``VirtualTime`` does 
 """
 from __future__ import annotations
 
+import math
 import re
+import threading
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,7 +43,6 @@ from serial.serialutil import PortNotOpenError, SerialBase, SerialException, Tim
 from modem.sim.network import get_network
 from modem.sim.simmodem import PortUnavailable, SimModem
 
-POLL_SECONDS = 0.05  # how often a waiting read lets a real-time network run its timers
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _STRING_OPTIONS = ("profile", "number", "imsi", "imei", "iccid", "plmn", "pin", "registration")
 
@@ -79,6 +85,9 @@ class Serial(SerialBase):
         self._cancel = False
         self._resting = False  # a read() waits with nothing read (guarded by the network's lock)
         self._rest_listeners: list[Callable[[], object]] = []
+        self._ready: threading.Condition | None = None  # on the network's lock, once open
+        self.waiting_until: float | None = None  # see modem.sim.wakeups.Watcher
+        self.wakeups = 0  # how many times a waiting read() woke up (tests, benchmarks)
         super().__init__(*args, **kwargs)
 
     def open(self) -> None:
@@ -92,6 +101,8 @@ class Serial(SerialBase):
         except PortUnavailable as exc:
             raise SerialException(str(exc)) from exc
         self._modem = modem
+        self._ready = threading.Condition(modem.network.lock)
+        modem.network.watch(self)
         self.is_open = True
 
     def close(self) -> None:
@@ -99,7 +110,8 @@ class Serial(SerialBase):
             self.is_open = False
             with self._modem.network.lock:
                 self._modem.detach(self._generation)
-                self._modem.network.changed.notify_all()
+                self._modem.network.unwatch(self)
+                self.wake()
 
     def _live_modem(self) -> SimModem:
         if not self.is_open or self._modem is None:
@@ -122,7 +134,7 @@ class Serial(SerialBase):
         self._cancel = False
         announced = False  # the rest listeners heard that this read came to rest
         while True:
-            with network.changed:
+            with network.lock:
                 while True:
                     self._resting = False
                     if not self.is_open or self._cancel:
@@ -140,12 +152,36 @@ class Serial(SerialBase):
             for listener in tuple(self._rest_listeners):
                 listener()
 
-    @staticmethod
-    def _wait(network, timeout: Timeout) -> None:
-        """Called with the lock held: wait for a change, polling a real-time network's timers."""
+    def _wait(self, network, timeout: Timeout) -> None:
+        """Called with the lock held: sleep until poked (output, unplug, close, cancel), the
+        read timeout, or, when this port keeps the network's time, the next due time."""
         left = timeout.time_left()
-        wait = None if getattr(network.clock, "manual", False) else POLL_SECONDS
-        network.changed.wait(wait if left is None else (left if wait is None else min(wait, left)))
+        left = math.inf if left is None else left
+        now = network.clock.monotonic()
+        due = network.timekeeper_due(self)
+        if due is not None:
+            left = min(left, max(0.0, due - now))
+        self.waiting_until = now + left
+        try:
+            self._ready.wait(None if left == math.inf else left)
+        finally:
+            self.waiting_until = None
+            self.wakeups += 1
+
+    # ------------------------------------------------------------ network side (lock held)
+    def poke(self) -> None:
+        """The network changed: wake the reader if it has something to take."""
+        if self.waiting_until is None:
+            return
+        modem = self._modem
+        if (self._cancel or not self.is_open or modem is None or not modem.alive(self._generation)
+                or modem.machine.output_waiting):
+            self._ready.notify_all()
+
+    def wake(self) -> None:
+        """Wake the reader now (time to tick, or the port closed)."""
+        if self._ready is not None:
+            self._ready.notify_all()
 
     # ------------------------------------------------------------ virtual time
     def on_rest(self, listener: Callable[[], object]) -> None:
@@ -172,14 +208,14 @@ class Serial(SerialBase):
         payload = bytes(data)
         with modem.network.lock:
             modem.machine.receive(payload, modem.network.clock.monotonic())
-            modem.network.changed.notify_all()
+            modem.network.changed.notify_all()  # the answer, and maybe a new timer
         return len(payload)
 
     def cancel_read(self) -> None:
         if self._modem is not None:
-            with self._modem.network.changed:
+            with self._modem.network.lock:
                 self._cancel = True
-                self._modem.network.changed.notify_all()
+                self.wake()
 
     def reset_input_buffer(self) -> None:
         modem = self._live_modem()

@@ -232,9 +232,10 @@ def test_cmgl_0_lists_unread_only_and_marks_them_read():
     assert d.at("AT+CMGL=0") == "\r\nOK\r\n"
 
 
-def test_cnmi_mode_2_delivers_directly_and_expects_cnma():
+def test_cnmi_mode_2_delivers_directly_and_expects_cnma_in_phase_2_plus():
     d = Driver()
     d.at("ATE0;+CMEE=1")
+    assert d.at("AT+CSMS=1") == "\r\n+CSMS: 1,1,1\r\n\r\nOK\r\n"
     d.at("AT+CNMI=2,2,0,0,0")
     pdu = _stored(d, "direct")
     out = d.machine.read_output().decode()
@@ -245,9 +246,54 @@ def test_cnmi_mode_2_delivers_directly_and_expects_cnma():
     assert d.at("AT+CNMA") == "\r\n+CMS ERROR: 340\r\n"
 
 
-def test_an_unacknowledged_cmt_stops_direct_routing_and_goes_back_to_the_network():
+def test_in_phase_2_the_modem_acknowledges_direct_deliveries_itself_and_cnma_is_refused():
     d = Driver()
     d.at("ATE0;+CMEE=1")
+    assert d.at("AT+CSMS?") == "\r\n+CSMS: 0,1,1,1\r\n\r\nOK\r\n"  # the power-on service
+    d.at("AT+CNMI=2,2,0,0,0")
+    d.network.phone("+447700900123").send(d.modem.number, "one")
+    d.network.phone("+447700900123").send(d.modem.number, "two")
+    out = d.advance(0)
+    assert out.count("+CMT:") == 2  # nothing waits for an acknowledgement
+    assert d.at("AT+CNMA") == "\r\n+CMS ERROR: 340\r\n"
+
+
+def test_a_model_without_phase_2_plus_refuses_csms_1():
+    d = Driver()
+    d.machine.profile = get_profile("generic", phase2plus=False)
+    d.at("ATE0;+CMEE=1")
+    assert d.at("AT+CSMS=1") == "\r\n+CMS ERROR: 303\r\n"
+    assert d.at("AT+CSMS?") == "\r\n+CSMS: 0,1,1,1\r\n\r\nOK\r\n"
+
+
+def test_a_refused_direct_delivery_goes_back_to_the_network_and_comes_again():
+    d = Driver()
+    d.at("ATE0;+CMEE=1;+CSMS=1")
+    d.at("AT+CNMI=2,2,0,0,0")
+    d.network.phone("+447700900123").send(d.modem.number, "again")
+    assert "+CMT:" in d.advance(0)
+    assert d.at("AT+CNMA=2") == "\r\nOK\r\n"
+    assert d.at("AT+CNMI?") == "\r\n+CNMI: 2,2,0,0,0\r\n\r\nOK\r\n"  # routing kept
+    assert "+CMT:" in d.advance(d.network.retry_interval)
+
+
+def test_a_direct_status_report_waits_for_cnma_in_phase_2_plus_and_comes_again_if_refused():
+    d = Driver()
+    d.at("ATE0;+CMEE=1;+CSMS=1")
+    d.at("AT+CNMI=2,1,0,1,0")
+    d.submit("+15551230000", "report me")
+    assert d.advance(0).startswith("\r\n+CDS: ")
+    d.submit("+15551230000", "and me")
+    assert "+CDS:" not in d.advance(0)  # one unacknowledged direct delivery at a time
+    assert d.at("AT+CNMA=2") == "\r\nOK\r\n"
+    assert d.advance(d.network.retry_interval).count("+CDS:") == 1
+    assert d.at("AT+CNMA") == "\r\nOK\r\n"
+    assert d.advance(d.network.retry_interval).count("+CDS:") == 1
+
+
+def test_an_unacknowledged_cmt_stops_direct_routing_and_goes_back_to_the_network():
+    d = Driver()
+    d.at("ATE0;+CMEE=1;+CSMS=1")
     d.at("AT+CNMI=2,2,0,0,0")
     d.network.phone("+447700900123").send(d.modem.number, "ack me")
     assert "+CMT:" in d.advance(0)
