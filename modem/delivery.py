@@ -61,6 +61,17 @@ class DeliveryReport:
         if self._claim is not None:
             self._claim.release()
 
+    def defer(self) -> None:
+        """Kept to be applied later (its send is not recorded yet): the handler returns
+        without it being acknowledged, and whoever deferred it calls ``ack()`` once it is
+        applied or given up, or ``release()``. Until then a crash leaves it on the SIM or
+        unacknowledged, so it comes again."""
+        object.__setattr__(self, "_deferred", True)  # a flag of the delivery, not data
+
+    @property
+    def deferred(self) -> bool:
+        return getattr(self, "_deferred", False)
+
 
 def outcome_of(report: StatusReport) -> str:
     """``delivered``, ``temporary_failure`` or ``permanent_failure``."""

@@ -62,7 +62,8 @@ class InboundQueue:
 
 
 def _handle(item: InboundSms | DeliveryReport, handler: Callable | None) -> None:
-    """Run ``handler`` on ``item``; acknowledge it after, give it back if it raises."""
+    """Run ``handler`` on ``item``; acknowledge it after (unless the handler deferred it:
+    then the handler's owner acknowledges it later), give it back if it raises."""
     if handler is None:
         item.release()
         return
@@ -71,4 +72,5 @@ def _handle(item: InboundSms | DeliveryReport, handler: Callable | None) -> None
     except Exception:
         item.release()
         raise
-    item.ack()
+    if not getattr(item, "deferred", False):
+        item.ack()

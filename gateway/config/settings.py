@@ -134,7 +134,7 @@ class Settings:
     guard_cooldown: int = 3600
 
     # The outbox dispatcher.
-    dispatch_interval: float = 0.1
+    dispatch_interval: float = 1.0
     max_send_attempts: int = 5
     retry_backoff: int = 10
     # Refuse new SMS (503/201) when the queue would take longer than this to send.

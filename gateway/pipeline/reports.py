@@ -14,6 +14,7 @@ from gateway import metrics
 from gateway.crypto.tokens import ServerSecret
 from gateway.deps import Deps
 from modem.driver import DeliveryReport
+from modem.exceptions import ModemError
 from modem.numbers import digits_tail
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,13 @@ class ReportBacklog:
     """Delivery reports that arrived before the send they report was recorded: the
     network's report can overtake the dispatcher's commit of the parts. They are applied
     again after every recorded send (``retry``, from the send threads) and by the status
-    job, and dropped with a warning after ``KEEP_SECONDS``. Thread-safe."""
+    job, and dropped with a warning after ``KEEP_SECONDS``. Thread-safe.
+
+    A report waiting here is deferred, not acknowledged (``DeliveryReport.defer``): it is
+    acknowledged (deleted from the SIM, or ``AT+CNMA``) only once applied or given up, so
+    a crash meanwhile leaves it on the SIM (or unacknowledged, so the network delivers it
+    again) and it is matched after the restart. ``release_all`` at stop gives back those
+    still waiting."""
 
     KEEP_SECONDS = 600.0
 
@@ -82,6 +89,7 @@ class ReportBacklog:
     def handle(self, report: DeliveryReport) -> None:
         """Apply ``report`` now, or keep it for later."""
         if not record_report(self._deps, report, worker=self._worker):
+            report.defer()
             with self._lock:
                 self._waiting.append((self._deps.clock.monotonic(), report))
 
@@ -91,15 +99,35 @@ class ReportBacklog:
         now, keep = self._deps.clock.monotonic(), []
         for since, report in waiting:
             if record_report(self._deps, report, quiet=True, worker=self._worker):
+                _acknowledge(report)
                 continue
             if now - since < self.KEEP_SECONDS:
                 keep.append((since, report))
             else:
                 log.warning("delivery report from %s (TP-MR %s) never matched a sent SMS; "
                             "dropped", report.modem, report.reference)
+                _acknowledge(report)
         with self._lock:
             self._waiting.extend(keep)
+
+    def release_all(self) -> None:
+        """At stop: give back the reports still waiting (they come again after the
+        restart: left on the SIM, or delivered again by the network)."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        for _since, report in waiting:
+            report.release()
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._waiting)
+
+
+def _acknowledge(report: DeliveryReport) -> None:
+    """Acknowledge a report applied or given up; a modem gone meanwhile is not an error
+    (the report comes again and is then matched, or dropped again)."""
+    try:
+        report.ack()
+    except ModemError as exc:
+        log.warning("delivery report from %s (TP-MR %s) applied, but not acknowledged: %s",
+                    report.modem, report.reference, exc)

@@ -120,9 +120,10 @@ class Simulation:
 
     # ------------------------------------------------------------ on the pump
 
-    def sync(self, deps: Deps) -> None:
+    def sync(self, deps: Deps) -> float | None:
         """Let simulated time pass, apply the faults and send the SMS-MO asked for, and
-        deliver the due parts to their phones (see the module docstring)."""
+        deliver the due parts to their phones (see the module docstring). Returns the
+        seconds until parts known to be pending are due (None: none known)."""
         self.network.tick()
         now = self.network.clock.now()
         with self._lock:
@@ -154,6 +155,9 @@ class Simulation:
             self._due(part["due_at"])
         if mail.next_due is not None:
             self._due(mail.next_due)
+        with self._lock:
+            due = self._parts_due
+        return None if due is None else (due - self.network.clock.now()).total_seconds()
 
     def _hand_over(self, requests, now: datetime) -> tuple[list[int], list[dict]]:
         """Send the SMS-MO asked for; returns their ids and, for those to a phone (no

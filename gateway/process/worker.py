@@ -54,7 +54,10 @@ OUTBOX_RETENTION_SECONDS = 86400
 # A worker silent for this long is forgotten (`msisdn-gateway modems` lists it till then).
 WORKER_RETENTION_SECONDS = 7 * 86400
 STATUS_INTERVAL = 5.0
-SIMULATION_INTERVAL = 0.1
+# The simulation pump is woken by the doorbell (phone and fault requests) and by the
+# virtual network (a delivery scheduled), and runs when its parts are due: this is only
+# the safety net.
+SIMULATION_INTERVAL = 1.0
 
 
 def cleanup(deps: Deps) -> dict:
@@ -75,7 +78,7 @@ def cleanup(deps: Deps) -> dict:
 def _guarded(name: str, job, *args):
     def run():
         try:
-            job(*args)
+            return job(*args)
         except Exception:  # top of a job: log with traceback, keep the scheduler alive
             log.exception("job %s failed", name)
     return run
@@ -83,8 +86,9 @@ def _guarded(name: str, job, *args):
 
 class Pump:
     """A thread named ``name`` that runs ``job`` when woken (``wake()``, from any thread)
-    and at least every ``interval`` seconds. A wake during a run makes one more run right
-    after it, so nothing rung is missed and runs never overlap."""
+    and at least every ``interval`` seconds, or sooner when the job returns the seconds
+    until it wants to run again. A wake during a run makes one more run right after it,
+    so nothing rung is missed and runs never overlap."""
 
     def __init__(self, name: str, job, interval: float) -> None:
         self.name, self._job, self._interval = name, _guarded(name, job), interval
@@ -100,8 +104,9 @@ class Pump:
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._woken.clear()
-            self._job()
-            self._woken.wait(self._interval)
+            again = self._job()
+            self._woken.wait(self._interval if again is None
+                             else max(0.0, min(self._interval, again)))
 
     def stop(self) -> None:
         """Let the run in progress finish; no new one starts."""
@@ -188,8 +193,10 @@ class Worker:
             self.publish_status()
             notifier.update_status(modems_status(self.pool.health()))
 
-        self.pumps = [Pump("dispatch", self.dispatcher.dispatch_due,
-                           deps.settings.dispatch_interval)]
+        def dispatch() -> None:  # the futures are for tests; a pump's job returns seconds
+            self.dispatcher.dispatch_due()
+
+        self.pumps = [Pump("dispatch", dispatch, deps.settings.dispatch_interval)]
         if self.simulation:
             simulation = Pump("simulation", lambda: self.simulation.sync(deps),
                               SIMULATION_INTERVAL)
@@ -224,6 +231,7 @@ class Worker:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.dispatcher.close()
+        self.report_backlog.release_all()  # before the modems close: they come again
         self.pool.stop()
         _guarded("leave", self.presence.leave)()
         log.info("worker stopped (%s)", self.worker_id)

@@ -300,6 +300,7 @@ def test_a_modem_status_is_fresh_for_its_ttl_then_stale_on_postgresql(pg_schema_
 # --- the in-process pipeline of tests/pipeline, on PostgreSQL ----------------------------------
 
 pipeline_tests = module_of("pipeline", "test_pipeline")
+pipeline_on = module_of("pipeline", "pipeline_harness").pipeline_on
 
 # The first test of tests/pipeline is left out: it waits for "a" report and then expects
 # the row delivered, which on PostgreSQL fails about one run in three because of the race
@@ -318,22 +319,6 @@ REUSED = [
     "test_with_two_modems_and_one_unplugged_mid_send_nothing_is_lost_or_sent_twice",
     "test_a_report_naming_the_recipient_in_national_form_marks_the_sms_delivered",
 ]
-
-
-def pipeline_on(start_gateway):
-    """tests/pipeline's ``pipeline`` fixture over ``start_gateway``: yields start()."""
-    workers = []
-
-    def start(modems=1, clock=None, send_timeout=30.0, **overrides):
-        gw = start_gateway(modems=0, simulate=True, simulated_modems=modems, **overrides)
-        worker = pipeline_tests.start_worker(gw, clock=clock, send_timeout=send_timeout)
-        workers.append(worker)
-        return gw, worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
-    modem.sim.reset_networks()
 
 
 @pytest.fixture

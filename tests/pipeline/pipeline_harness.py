@@ -7,6 +7,9 @@ from __future__ import annotations
 import threading
 from concurrent.futures import wait
 
+from sqlalchemy import select
+
+import modem.sim
 from fakes import WatchedPool
 from gateway.pipeline.simulation import Simulation
 from gateway.process.worker import Worker
@@ -59,3 +62,36 @@ def start_worker(gateway, clock=None, send_timeout: float = 30.0) -> ObservedWor
     worker.start(run_jobs=False)
     worker.publish_status()
     return worker
+
+
+def pipeline_on(start_gateway):
+    """The ``pipeline`` fixture over ``start_gateway`` (tests/pipeline/conftest.py; the
+    PostgreSQL tests use it over theirs): yields ``start(modems=1, clock=None,
+    send_timeout=30.0, gw=None, **settings)`` -> (gateway, worker), a worker over
+    ``modems`` simulated modems on a new gateway (or on ``gw``); ``start.die(worker)``
+    stops it and forgets its virtual network, as a dead worker's memory; every worker is
+    stopped at the end."""
+    workers = []
+
+    def start(modems=1, clock=None, send_timeout=30.0, gw=None, **overrides):
+        gw = gw or start_gateway(modems=0, simulate=True, simulated_modems=modems,
+                                 **overrides)
+        worker = start_worker(gw, clock=clock, send_timeout=send_timeout)
+        workers.append(worker)
+        return gw, worker
+
+    def die(worker):
+        worker.stop()
+        modem.sim.reset_networks()
+
+    start.die = die
+    yield start
+    for worker in workers:
+        worker.stop()
+    modem.sim.reset_networks()
+
+
+def rows(gw, model):
+    """Every row of ``model``'s table, in id order."""
+    with gw.deps.uow() as uow:
+        return list(uow.db.scalars(select(model).order_by(model.id)))

@@ -18,31 +18,19 @@ import modem.sim
 from gateway.process.worker import cleanup
 from gateway.storage.models import InboxMessage, OutboundSms, VerificationSession
 from modem.numbers import mask_number
-from pipeline_harness import start_worker
+from pipeline_harness import rows
 
 MODEM_NUMBER = "+33700000001"  # the simulated modem's own number: the gateway's, not a user's
 
 
 @pytest.fixture
-def pipeline(start_gateway):
-    workers = []
-
+def pipeline(pipeline):
+    """The directory's pipeline, with the phones' mail (sim_*) kept out of the database."""
     def start(**overrides):
-        gw = start_gateway(modems=0, simulate=True, **overrides)
-        worker = start_worker(gw)
-        worker.simulation.network.on_submit = None  # the phones' mail (sim_*) stays out
-        workers.append(worker)
+        gw, worker = pipeline(**overrides)
+        worker.simulation.network.on_submit = None
         return gw, worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
-    modem.sim.reset_networks()
-
-
-def rows(gw, model):
-    with gw.deps.uow() as uow:
-        return list(uow.db.scalars(select(model).order_by(model.id)))
+    return start
 
 
 def mt_verify(gw, token, number, **extra):

@@ -17,37 +17,10 @@ import modem.sim
 from gateway.pipeline.simulation import REASSEMBLY_TIMEOUT, Mail
 from gateway.storage.models import InboxMessage, OutboundSms, SimMoRequest, SimPendingPart
 from gateway.storage.sim_repository import SimMailboxRepository
-from pipeline_harness import start_worker
+from pipeline_harness import rows
 
 PHONE, OTHER_PHONE, MODEM = "+33612345678", "+33698765432", "+33700000001"
 DELAY = 5.0  # the network's delivery delay, in its own (manual) time
-
-
-@pytest.fixture
-def pipeline(start_gateway):
-    workers = []
-
-    def start(gw=None, clock=None, **overrides):
-        gw = gw or start_gateway(modems=0, simulate=True, **overrides)
-        worker = start_worker(gw, clock=clock)
-        workers.append(worker)
-        return gw, worker
-
-    def die(worker):
-        """The worker's memory is gone (its network with it); its database stays."""
-        worker.stop()
-        modem.sim.reset_networks()
-
-    start.die = die
-    yield start
-    for worker in workers:
-        worker.stop()
-    modem.sim.reset_networks()
-
-
-def rows(gw, model):
-    with gw.deps.uow() as uow:
-        return list(uow.db.scalars(select(model).order_by(model.id)))
 
 
 def phone(gw, number=PHONE) -> list[str]:
@@ -72,7 +45,7 @@ def test_an_sms_the_network_accepted_reaches_its_phone_once_though_the_worker_di
     pipeline.die(worker)
 
     clock = modem.sim.ManualClock()
-    gw, worker = pipeline(gw, clock=clock)
+    gw, worker = pipeline(gw=gw, clock=clock)
     worker.sync()
     assert phone(gw) == []
     clock.advance(DELAY)

@@ -8,30 +8,9 @@ from sqlalchemy import select
 
 import modem.sim
 from gateway.storage.models import OutboundPart, OutboundSms
-from pipeline_harness import start_worker
+from pipeline_harness import rows
 
 PHONE = "+33612345678"
-
-
-@pytest.fixture
-def late_pipeline(start_gateway):
-    workers = []
-
-    def start(clock, send_timeout):
-        gw = start_gateway(modems=0, simulate=True, simulated_modems=1)
-        worker = start_worker(gw, clock=clock, send_timeout=send_timeout)
-        workers.append(worker)
-        return gw, worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
-    modem.sim.reset_networks()
-
-
-def rows(gw, model):
-    with gw.deps.uow() as uow:
-        return list(uow.db.scalars(select(model).order_by(model.id)))
 
 
 def idle(worker):
@@ -43,9 +22,9 @@ def idle(worker):
 
 
 def test_a_late_cmgs_turns_the_unknown_row_into_sent_and_its_report_marks_it_delivered(
-        late_pipeline):
+        pipeline):
     clock = modem.sim.ManualClock()
-    gw, worker = late_pipeline(clock, send_timeout=1.0)
+    gw, worker = pipeline(clock=clock, send_timeout=1.0)
     network = worker.simulation.network
     idle(worker)
     network.modem("sim0").inject("late_answer", 60)  # +CMGS: <mr> comes 59 s after our limit

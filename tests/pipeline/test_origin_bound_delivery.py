@@ -10,26 +10,9 @@ from sqlalchemy import select
 
 import modem.sim
 from gateway.storage.models import OutboundPart
-from pipeline_harness import start_worker
 
 PHONE = "+33612345678"
 ORIGIN_LINE = re.compile(r"@([a-z0-9.-]+) #([0-9]+)")
-
-
-@pytest.fixture
-def pipeline(start_gateway):
-    workers = []
-
-    def start(**overrides):
-        gw = start_gateway(modems=0, simulate=True, **overrides)
-        worker = start_worker(gw)
-        workers.append(worker)
-        return gw, worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
-    modem.sim.reset_networks()
 
 
 def signed_post(gw, token, path, body, **headers):

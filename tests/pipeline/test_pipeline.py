@@ -10,30 +10,9 @@ import modem.sim
 from gateway.storage.models import InboxMessage, OutboundPart, OutboundSms
 from modem.delivery import DeliveryReport
 from modem.numbers import mask_number
-from pipeline_harness import finish, start_worker
+from pipeline_harness import finish, rows, start_worker
 
 PHONE = "+33612345678"
-
-
-@pytest.fixture
-def pipeline(start_gateway):
-    workers = []
-
-    def start(modems=1, clock=None, send_timeout=30.0, **overrides):
-        gw = start_gateway(modems=0, simulate=True, simulated_modems=modems, **overrides)
-        worker = start_worker(gw, clock=clock, send_timeout=send_timeout)
-        workers.append(worker)
-        return gw, worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
-    modem.sim.reset_networks()
-
-
-def rows(gw, model):
-    with gw.deps.uow() as uow:
-        return list(uow.db.scalars(select(model).order_by(model.id)))
 
 
 def phone_texts(gw, worker, number=PHONE):
@@ -76,19 +55,47 @@ def test_a_report_that_overtakes_the_commit_of_its_send_still_marks_it_delivered
         result = send(*args, **kwargs)
         worker.wait(lambda: worker.reports)  # on the send thread, before the commit
         [row] = rows(gw, OutboundSms)
+        [report] = worker.reports
+        # waiting, and not acknowledged: a crash now leaves it with the modem, it comes again
         seen_before_commit.append((row.status, rows(gw, OutboundPart),
-                                   len(worker.report_backlog)))
+                                   len(worker.report_backlog), report.deferred,
+                                   report._claim is None or report._claim._done))
         return result
 
     monkeypatch.setattr(worker.pool, "send", send_then_await_the_report)
     mt_verify(gw, gw.register())
     assert worker.send_due() == 1
-    assert seen_before_commit == [("sending", [], 1)]
+    assert seen_before_commit == [("sending", [], 1, True, False)]
     [row] = rows(gw, OutboundSms)
     assert (row.status, row.modem) == ("delivered", "sim0") and row.delivered_at is not None
     [part] = rows(gw, OutboundPart)
     assert part.status == "delivered" and part.reported_at is not None
     assert len(worker.report_backlog) == 0
+    assert worker.reports[0]._claim._done  # acknowledged once applied
+
+
+def test_a_report_still_waiting_at_stop_is_given_back_not_acknowledged(pipeline):
+    """A report whose send is never recorded here (another process's, or lost) waits in
+    the backlog unacknowledged; at stop it is released, so it comes again later."""
+    gw, worker = pipeline()
+    released = []
+
+    class Claim:
+        def ack(self):
+            released.append("ack")
+
+        def release(self):
+            released.append("release")
+
+    report = DeliveryReport(modem="sim0", reference=201, recipient="+33612345678",
+                            outcome="delivered", status=0x00, discharge_time=None,
+                            _claim=Claim())
+    worker.handle_report(report)
+    assert report.deferred and len(worker.report_backlog) == 1 and released == []
+    worker.report_backlog.retry()
+    assert released == []  # still waiting: not acknowledged
+    worker.report_backlog.release_all()
+    assert released == ["release"] and len(worker.report_backlog) == 0
 
 
 def test_a_report_naming_the_recipient_in_national_form_marks_the_sms_delivered(pipeline):

@@ -17,25 +17,8 @@ from gateway.pipeline.inbound import open_pdu
 from gateway.storage.models import InboxMessage
 from modem.numbers import mask_number
 from modem.pdu.codec import encode_deliver
-from pipeline_harness import start_worker
 
 SENDER = "+33612345678"
-
-
-@pytest.fixture
-def pipeline(start_gateway):
-    workers = []
-
-    def start(**overrides):
-        gw = start_gateway(modems=0, simulate=True, **overrides)
-        worker = start_worker(gw)
-        workers.append(worker)
-        return gw, worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
-    modem.sim.reset_networks()
 
 
 def compressed(text: str, when) -> str:
