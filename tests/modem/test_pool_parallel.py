@@ -22,7 +22,7 @@ bench = bench_fixture(PoolBench)
 
 def test_a_modem_busy_with_a_send_is_not_chosen_while_an_idle_one_can_send(bench):
     """The destination's home-network modem takes 30 s per submit; a second SMS for the same
-    network, asked for 10 s into the first one's send, goes out at once on the other modem."""
+    network, asked for 10 s into the first one's send, goes out on the other modem."""
     pool = bench.pool(bench.config("fr", "plmn=20801&fault=slow_submit:30"),
                       bench.config("other", "plmn=310260"))
     second, busy = [], []
@@ -40,7 +40,12 @@ def test_a_modem_busy_with_a_send_is_not_chosen_while_an_idle_one_can_send(bench
     first = pool.send(PHONE, "first", mcc="208", mnc="01")
     thread.join(WAIT)
     assert (first.modem, bench.time.now) == ("fr", 30)
-    assert busy == [1] and second == [("other", 10)]
+    # On the idle modem, not queued behind the first send on the home-network one (it
+    # would then go out at 60 s). It is done at 10 s, or at 30 s when virtual time jumped
+    # to the first send's end before the new thread's first wait (the clock cannot see
+    # a thread between two waits: tests/modem/virtual_time.py).
+    [(modem_, at)] = second
+    assert busy == [1] and modem_ == "other" and at in (10, 30)
     assert health_of(pool, "fr").sending == health_of(pool, "other").sending == 0
     # Both idle again: the ranking decides as before (home network first).
     assert pool.send(PHONE, "third", mcc="208", mnc="01").modem == "fr"
