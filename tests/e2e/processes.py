@@ -44,8 +44,8 @@ def wait_until_serving(url: str, process: subprocess.Popen, deadline: float = 30
         try:
             if requests.get(url + "/__heartbeat__", timeout=1).status_code == 200:
                 return  # the database answers and the worker reported a healthy modem
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or too busy starting to answer within a second
         time.sleep(0.1)  # waiting for another process to bind its port, not for timing
     raise AssertionError("serve did not start in time")
 
