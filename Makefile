@@ -35,9 +35,11 @@ TEST_FAST_WORKERS ?= auto
 test-fast: install-test
 	$(BIN)/python -m pytest -n $(TEST_FAST_WORKERS) -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
-# Debian tools some tests use (systemd-analyze verify, shellcheck, a PostgreSQL server);
+# Debian tools some tests use (systemd-analyze verify, shellcheck, a PostgreSQL server,
+# headless Chromium and its driver for the admin page's browser test);
 # installed only when missing and when we can (root with apt-get), else those tests skip.
-SYSTEM_TOOLS := systemd-analyze:systemd shellcheck:shellcheck initdb:postgresql
+SYSTEM_TOOLS := systemd-analyze:systemd shellcheck:shellcheck initdb:postgresql \
+  chromium:chromium chromedriver:chromium-driver
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do tool=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$tool >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/$$tool >/dev/null 2>&1 \

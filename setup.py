@@ -18,6 +18,8 @@ setup(
             "storage/migrations/versions/*.py",
             "storage/migrations/*.mako",
             "api/service/static/*",
+            "api/admin/templates/admin/*.html",
+            "api/admin/static/*",
             "i18n/locale/*/LC_MESSAGES/*.po",
             "i18n/locale/*/LC_MESSAGES/*.mo",
             "i18n/*.pot",
@@ -41,6 +43,9 @@ setup(
         "gunicorn>=27.0.1,<28",
         "gevent>=26.9,<27",
         "prometheus-client>=0.20,<1",
+        # The OAuth 2.0 / OpenID Connect server of the CAMARA face (gateway/api/camara):
+        # pinned to the version whose Flask integration and joserfc keys it was built on.
+        "authlib==1.9.10",
     ],
     extras_require={
         "test": [
@@ -48,7 +53,12 @@ setup(
             "pytest-xdist>=3.5,<4",  # make test-fast runs on every core
             "requests>=2.31,<3",
             "requests-hawk>=1.2,<2",
+            # The admin page's browser test drives Debian's chromium through chromedriver
+            # (tests/e2e/test_admin_browser.py); 4.52 needs a newer certifi than we can get.
+            "selenium>=4.25,<4.52",
             "psycopg[binary]>=3.1,<4",
+            # The CAMARA face's tests: its OpenAPI document checked against responses.
+            "openapi-schema-validator>=0.6,<1",
         ],
         # PostgreSQL instead of SQLite: database_url = "postgresql+psycopg://..."
         "postgresql": ["psycopg[binary]>=3.1,<4"],

@@ -41,7 +41,7 @@ def modem_rows(deps: Deps) -> list[dict]:
              "healthy": s.healthy, "queue": f"{sending.get((s.worker, s.name), 0)}+{queued}",
              "sent_today": sent_today.get((s.worker, s.name), 0),
              "failed_today": failed_today.get((s.worker, s.name), 0),
-             "daily_quota": s.daily_quota,
+             "daily_quota": s.daily_quota, "parts_today": s.sent_today,
              "last_error": s.last_error, "power_warning": s.power_warning,
              "age": f"{int((now - s.updated_at).total_seconds())} s ago"} for s in statuses]
 
@@ -78,11 +78,13 @@ def outbox_rows(deps: Deps, limit: int, status: str | None = None) -> list[dict]
              "last_error": r.last_error} for r in rows]
 
 
-def inbox_rows(deps: Deps, limit: int, pdu: bool = False) -> list[dict]:
-    """The latest received SMS, newest first. With ``pdu`` (``deps.secret`` needed), only
-    the undecodable ones, each with its raw PDU unsealed (None if it cannot be opened)."""
+def inbox_rows(deps: Deps, limit: int, pdu: bool = False,
+               kind: str | None = None) -> list[dict]:
+    """The latest received SMS, newest first (only those of ``kind``, if given). With
+    ``pdu`` (``deps.secret`` needed), only the undecodable ones, each with its raw PDU
+    unsealed (None if it cannot be opened)."""
     with deps.uow() as uow:
-        rows = uow.inbox.latest(limit, kind=KIND_UNDECODABLE if pdu else None)
+        rows = uow.inbox.latest(limit, kind=KIND_UNDECODABLE if pdu else kind)
     listed = [{"id": r.id, "received_at": r.received_at, "modem": r.modem, "sender": r.sender,
                "recipient": r.recipient, "kind": r.kind, "outcome": r.outcome, "text": r.text,
                "partial": r.partial} for r in rows]

@@ -9,9 +9,12 @@ from __future__ import annotations
 from flask import Flask, request
 from sqlalchemy import Engine
 
+from gateway.api.admin.views import admin
+from gateway.api.camara import views as camara
 from gateway.api.msisdn_v1.views import api
 from gateway.api.service.scrape import metrics
 from gateway.api.service.views import meta
+from gateway.api.textsecure.views import textsecure
 from gateway.deps import Deps
 from gateway.errors import TooManyRequests
 from gateway.http import error_handlers as errors, transaction
@@ -55,7 +58,10 @@ def create_app(deps: Deps, engine: Engine) -> Flask:
 
     app.register_blueprint(meta)
     app.register_blueprint(api)
+    app.register_blueprint(textsecure)
     app.register_blueprint(metrics)
+    camara.install(app, deps)  # OpenID Connect and Number Verification (issue 13)
+    app.register_blueprint(admin)  # off (404) until an admin password is set
     if deps.settings.simulate:
         from gateway.api.simulator.views import simulator
 

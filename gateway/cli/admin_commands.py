@@ -1,5 +1,5 @@
 """Administration commands of ``msisdn-gateway``: modems, send, selftest, probe, sim,
-inbox, outbox, guard. Human output by default, ``--json`` for scripts. The commands that touch
+inbox, outbox, guard, accounts. Human output by default, ``--json`` for scripts. The commands that touch
 modems take ``--simulate`` (simulated modems and network in this process, as
 `serve --simulate`) and ``--database-url``."""
 from __future__ import annotations
@@ -255,7 +255,154 @@ def guard_clear(ctx, prefix, database_url, state_dir, as_json):
         click.echo(f"{normalised} had no block; its figures were reset")
 
 
+@click.group()
+def clients():
+    """API clients of the OAuth/OpenID Connect faces (Number Verification)."""
+
+
+def _client_row(info) -> dict:
+    return {"client_id": info.client_id, "name": info.name,
+            "redirect_uris": list(info.redirect_uris), "webhook_url": info.webhook_url,
+            "created_at": info.created_at}
+
+
+@clients.command("add")
+@click.argument("name")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True,
+              help="An exact redirect URI (repeat for several).")
+@click.option("--webhook-url", help="URL notified of the client's events.")
+@_options(simulate=False)
+def clients_add(ctx, name, redirect_uris, webhook_url, database_url, state_dir, as_json):
+    """Register the client NAME; prints its client_id and client_secret, the secret once
+    (only its hash is kept)."""
+    from gateway.verification import clients as api_clients
+
+    deps = _deps(ctx, database_url=database_url, state_dir=state_dir)
+    try:
+        with deps.uow() as uow:
+            client_id, secret = api_clients.add_client(uow, deps, name, redirect_uris,
+                                                        webhook_url)
+            uow.commit()
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    if as_json:
+        click.echo(output.to_json({"client_id": client_id, "client_secret": secret}))
+    else:
+        click.echo(f"client_id:     {client_id}\nclient_secret: {secret}\n"
+                   "(the secret is shown only now: keep it)")
+
+
+@clients.command("list")
+@_options(simulate=False)
+def clients_list(ctx, database_url, state_dir, as_json):
+    """The API clients (never their secrets)."""
+    from gateway.verification import clients as api_clients
+
+    deps = _deps(ctx, database_url=database_url, state_dir=state_dir)
+    with deps.uow(read_only=True) as uow:
+        rows = [_client_row(info) for info in api_clients.list_clients(uow)]
+    if not as_json:
+        for row in rows:
+            row["redirect_uris"] = " ".join(row["redirect_uris"])
+    _emit(rows, as_json, [("client_id", "CLIENT ID"), ("name", "NAME"),
+                          ("redirect_uris", "REDIRECT URIS"), ("created_at", "CREATED")])
+
+
+@clients.command("remove")
+@click.argument("client_id")
+@_options(simulate=False)
+def clients_remove(ctx, client_id, database_url, state_dir, as_json):
+    """Remove CLIENT_ID, its pending proofs and its tokens."""
+    from gateway.verification import clients as api_clients
+
+    deps = _deps(ctx, database_url=database_url, state_dir=state_dir)
+    with deps.uow() as uow:
+        removed = api_clients.remove_client(uow, client_id)
+        uow.commit()
+    if not removed:
+        raise click.ClickException(f"no client {client_id}")
+    click.echo(output.to_json({"client_id": client_id, "removed": True}) if as_json
+               else f"{client_id} removed")
+
+
+@click.group("admin")
+def admin_page():
+    """The admin page (/admin/): its password."""
+
+
+@admin_page.command("password")
+@click.option("--state-dir", type=click.Path(file_okay=False))
+@click.pass_context
+def admin_password(ctx, state_dir):
+    """Set the admin page's password, read from standard input (one line; asked twice
+    on a terminal). It is stored as a scrypt hash in admin_password_file (default
+    <state_dir>/admin-password); setting it again ends every admin session."""
+    from gateway.admin.password import PasswordError, hash_password, write_password_hash
+
+    settings = load_cli_settings(ctx, state_dir=state_dir)
+    if sys.stdin.isatty():
+        password = click.prompt("Admin password", hide_input=True,
+                                confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        path = write_password_hash(settings, hash_password(password))
+    except PasswordError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the password file: {exc}") from None
+    click.echo(f"admin password set ({path}); open /admin/ from an address in "
+               "admin_networks")
+
+
+@click.group()
+def accounts():
+    """Accounts of the TextSecure registration face (/v1/accounts)."""
+
+
+@accounts.command("list")
+@_options(simulate=False)
+def accounts_list(ctx, database_url, state_dir, as_json):
+    """The accounts, numbers masked, with their push ids (kind only) and unused prekeys."""
+    from gateway.verification import accounts as textsecure
+
+    deps = _deps(ctx, database_url=database_url, state_dir=state_dir)
+    rows = [{"number": row.number_masked, "supports_sms": row.supports_sms,
+             "push": row.push or "-", "prekeys": row.prekeys, "created_at": row.created_at}
+            for row in textsecure.list_accounts(deps)]
+    if not rows and not as_json:
+        click.echo("No TextSecure account.")
+        return
+    _emit(rows, as_json, [("number", "NUMBER"), ("supports_sms", "SMS"), ("push", "PUSH"),
+                          ("prekeys", "PREKEYS"), ("created_at", "CREATED")])
+
+
+@accounts.command("remove")
+@click.argument("number")
+@_options(simulate=False)
+def accounts_remove(ctx, number, database_url, state_dir, as_json):
+    """Remove the account of NUMBER (E.164) and its prekeys."""
+    from gateway.verification import accounts as textsecure
+    from gateway.verification.msisdn import parse_msisdn
+    from modem.numbers import mask_number
+
+    deps = _deps(ctx, keys=True, database_url=database_url, state_dir=state_dir)
+    try:
+        normalised = parse_msisdn(number, "NUMBER")
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    removed = textsecure.remove_account(deps, normalised)
+    if as_json:
+        click.echo(output.to_json({"number": mask_number(normalised), "removed": removed}))
+    elif removed:
+        click.echo(f"{mask_number(normalised)}: account removed")
+    else:
+        raise click.ClickException(f"{mask_number(normalised)} has no account")
+
+
 def register(group: click.Group) -> None:
     """Add the administration commands to ``group`` (the ``msisdn-gateway`` command)."""
-    for command in (modems, send, selftest, probe, sim, outbox, inbox, guard):
+    for command in (modems, send, selftest, probe, sim, outbox, inbox, guard, clients,
+                    admin_page):
         group.add_command(command)
+    group.add_command(accounts)  # the TextSecure face's (issue 15)

@@ -132,6 +132,25 @@ class Settings:
     guard_min_sms: int = 20
     guard_min_conversion: float = 0.2
     guard_cooldown: int = 3600
+    # The admin page (/admin/, gateway.api.admin): off until a password is set with
+    # `msisdn-gateway admin password` (stored at admin_password_file; empty means
+    # <state_dir>/admin-password). Only clients in admin_networks reach it (default:
+    # loopback and private ranges); each client address may try admin_login_limit logins;
+    # a login lasts admin_session_ttl seconds.
+    admin_password_file: Path | None = None
+    admin_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128", "10.0.0.0/8",
+                                       "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
+                                       "fe80::/10")
+    admin_login_limit: tuple[RateRule, ...] = _rules("10/15m")
+    admin_session_ttl: int = 43200
+
+    # The TextSecure registration face (gateway.api.textsecure): prekeys one account may
+    # fetch, directory tokens one account may look up per UTC day (a directory is an
+    # enumeration oracle), and scrypt password checks one client address may cause (a
+    # password already seen to match by the API process costs none: wrong ones do).
+    rate_limit_textsecure_prekeys: tuple[RateRule, ...] = _rules("200/1h")
+    textsecure_directory_daily_limit: int = 2000
+    rate_limit_textsecure_password_checks: tuple[RateRule, ...] = _rules("30/1h")
 
     # The outbox dispatcher.
     dispatch_interval: float = 1.0
@@ -283,6 +302,7 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
                  "long_code_ttl", "max_code_attempts", "pending_session_ttl",
                  "verified_session_ttl", "certificate_max_duration", "sms_ttl",
                  "cleanup_interval", "dispatch_interval", "max_send_attempts",
+                 "textsecure_directory_daily_limit",
                  "retry_backoff", "queue_time_budget", "modem_status_ttl",
                  "inbox_retention"):
         if getattr(settings, name) <= 0:
@@ -313,7 +333,7 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
     if settings.log_level.upper() not in LOG_LEVELS:
         raise fail("log_level", f"log_level {settings.log_level!r} is not one of "
                                 f"{', '.join(LOG_LEVELS)}")
-    for name in ("trusted_proxies", "rate_limit_exempt_networks"):
+    for name in ("trusted_proxies", "rate_limit_exempt_networks", "admin_networks"):
         for net in getattr(settings, name):
             try:
                 ipaddress.ip_network(net, strict=False)

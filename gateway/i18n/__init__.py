@@ -40,6 +40,7 @@ __all__ = [
     "SUPPORTED_LANGUAGES",
     "negotiate_language",
     "short_code_sms",
+    "textsecure_code_sms",
 ]
 
 #: gettext domain of the catalogs (``messages.po`` / ``messages.mo``).
@@ -181,3 +182,15 @@ def short_code_sms(code: str, accept_languages: Sequence[str], *, valid_minutes:
         valid_minutes,
     )
     return "\n".join([template % {"code": code, "minutes": valid_minutes}, "", *lines])
+
+
+def textsecure_code_sms(code: str, accept_languages: Sequence[str]) -> str:
+    """The SMS of a TextSecure registration code (gateway.api.textsecure), localised:
+    ``Your TextSecure verification code: 123-456``, the six digits shown with a dash as
+    TextSecure clients expect (they read the code back from it). Raises ValueError for
+    anything but six ASCII digits."""
+    if not (isinstance(code, str) and len(code) == 6 and code.isascii() and code.isdigit()):
+        raise ValueError("a TextSecure verification code is six ASCII digits")
+    translations = _translations(negotiate_language(accept_languages))
+    return translations.gettext("Your TextSecure verification code: %(code)s") % {
+        "code": f"{code[:3]}-{code[3:]}"}

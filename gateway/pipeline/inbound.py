@@ -25,12 +25,15 @@ from gateway.storage.models import InboxMessage
 from gateway.storage.inbox_repository import inbox_dedupe_key
 from gateway.deps import Deps
 from gateway.verification.momt import parse_mo_request, start_momt_verification
+from gateway.verification import ciba, proofs
 from modem.numbers import mask_number
 from modem.inbox import InboundSms
 
 log = logging.getLogger(__name__)
 KIND_MOMT = "momt-verify"
 KIND_UNDECODABLE = "undecodable"
+KIND_PROOF = "number-proof"  # carries a one-time proof token (gateway.verification.proofs)
+KIND_CIBA = "ciba-reply"  # "OK 4821": a reply to a CIBA SMS (gateway.verification.ciba)
 PDU_BINDING, PDU_PURPOSE = "inbox", "inbox-pdu"  # the sealing of an undecodable PDU
 REDACTED = "/v1/msisdn/sms/momt/verify <hawk id not stored>"
 HEX_REDACTED = "<hex not stored>"
@@ -55,20 +58,34 @@ def store_inbound(deps: Deps, sms: InboundSms) -> InboxMessage | None:
     if sms.undecodable is not None:
         return _store_undecodable(deps, sms)
     hawk_id = parse_mo_request(sms.text)
+    # A one-time proof token (issue 13): the sender masked, the token not stored.
+    proof_token = None if hawk_id else proofs.parse_proof_sms(sms.text)
+    reply = None if hawk_id or proof_token else ciba.parse_reply(sms.text)
     with deps.uow() as uow:
         row = InboxMessage(
             dedupe_key=inbox_dedupe_key(sms.modem, sms.sender, sms.smsc_timestamp, sms.text),
             modem=sms.modem, recipient=sms.recipient,
-            sender=mask_number(sms.sender) if hawk_id else sms.sender,
-            text=stored_text(sms.text, hawk_id), smsc_timestamp=sms.smsc_timestamp,
-            partial=sms.partial, kind=KIND_MOMT if hawk_id else "other", outcome="stored",
-            received_at=deps.now())
+            sender=mask_number(sms.sender) if hawk_id or proof_token or reply else sms.sender,
+            text=(proofs.stored_text(sms.text) if proof_token
+                  else stored_text(sms.text, hawk_id)),
+            smsc_timestamp=sms.smsc_timestamp, partial=sms.partial,
+            kind=(KIND_MOMT if hawk_id else KIND_PROOF if proof_token
+                  else KIND_CIBA if reply else "other"),
+            outcome="stored", received_at=deps.now())
         if not uow.inbox.store(row):
             log.info("SMS from %s on %s was stored before: not handled again",
                      mask_number(sms.sender), sms.modem)
             return None
         if hawk_id:
             row.outcome = _verify_sender(uow, deps, hawk_id, sms.sender)
+        elif proof_token:
+            row.outcome = proofs.handle_proof_sms(uow, deps, proof_token, sms.sender)
+            if row.outcome == proofs.NO_MATCH:
+                row.kind = "other"  # a token that matches nothing: an SMS like any other
+        elif reply:
+            row.outcome = ciba.handle_reply(uow, deps, *reply, sms.sender)
+            if row.outcome == proofs.NO_MATCH:
+                row.kind = "other"  # "OK 1234" that answers nothing pending
         uow.commit()
     metrics.sms_received(sms.modem, row.kind)
     log.info("SMS from %s on %s stored (%s: %s)", mask_number(sms.sender), sms.modem,

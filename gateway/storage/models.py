@@ -268,6 +268,47 @@ class WorkerStatus(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class TextSecureAccount(Base):
+    """A TextSecure account (gateway.api.textsecure), made when a number confirmed its
+    code. Neither the number nor its directory token is stored: the account is found by
+    keyed digests of both (under the server secret); the number is kept masked for the
+    admin listing. The password is an scrypt hash; the signaling key and the push ids are
+    sealed under the server secret and the number (gateway.verification.accounts)."""
+
+    __tablename__ = "textsecure_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    number_masked: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    signaling_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    supports_sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    gcm_id_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    apn_id_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Directory tokens looked up on lookups_day (UTC), for the daily limit.
+    lookups_day: Mapped[str | None] = mapped_column(String(10))
+    lookups: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TextSecurePreKey(Base):
+    """A prekey of a TextSecure account: public keys (base64 as sent), handed out once
+    each, the last-resort key (key_id 0xFFFFFF) every time."""
+
+    __tablename__ = "textsecure_prekeys"
+    __table_args__ = (UniqueConstraint("account_id", "key_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("textsecure_accounts.id", ondelete="CASCADE"), index=True)
+    key_id: Mapped[int] = mapped_column(Integer)
+    public_key: Mapped[str] = mapped_column(String(64))
+    identity_key: Mapped[str] = mapped_column(String(64))
+    last_resort: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class SimPhoneMessage(Base):
     """--simulate only: an SMS received by a virtual phone (made whole from its
     ``sim_pending_parts`` by the worker)."""
@@ -329,3 +370,64 @@ class SimModemCommand(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     outcome: Mapped[str | None] = mapped_column(Text)
+
+
+# -- API clients, one-time proofs and OIDC grants (issue 13): no phone number in clear
+
+class ApiClient(Base):
+    """An application allowed to use the OAuth/OIDC faces. The secret is kept as its
+    SHA-256 (256 random bits: no slow hash needed), compared in constant time."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    secret_digest: Mapped[str] = mapped_column(String(64))
+    redirect_uris: Mapped[str] = mapped_column(Text)  # a JSON list of exact URIs
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NumberProof(Base):
+    """A pending one-time proof: a token carried by an SMS the device sends (``kind``
+    "sms-mo") or a reply expected from a number (``kind`` "ciba"). ``token_digest`` is a
+    keyed hash of the token; ``hint_digest`` a keyed hash of the number the client
+    named (login_hint), if any; once proven, ``msisdn_sealed`` holds the sender stamped
+    by the network, sealed. ``request`` is the OAuth request that waits on it (JSON:
+    redirect_uri, scope, state, nonce, code_challenge), never a secret."""
+
+    __tablename__ = "number_proofs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("api_clients.client_id", ondelete="CASCADE"), index=True)
+    address_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+    hint_digest: Mapped[str | None] = mapped_column(String(64))
+    request: Mapped[str] = mapped_column(Text)
+    msisdn_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    proven_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class OidcGrant(Base):
+    """An authorization code or an access token issued on a proof: a keyed hash of it,
+    single use (``used_at``), short lived."""
+
+    __tablename__ = "oidc_grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "code", "access" or "ciba" (auth_req_id)
+    proof_id: Mapped[int] = mapped_column(
+        ForeignKey("number_proofs.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(Text)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # CIBA: last poll
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -36,7 +36,11 @@ from typing import Callable, ContextManager, Iterator, Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.storage.admin_figures_repository import AdminFiguresRepository
+from gateway.storage.accounts_repository import AccountRepository
 from gateway.storage.inbox_repository import InboxRepository
+from gateway.storage.clients_repository import ClientsRepository
+from gateway.storage.proofs_repository import ProofsRepository
 from gateway.storage.modem_status_repository import ModemStatusRepository
 from gateway.storage.outbox_repository import OutboxRepository
 from gateway.storage.repositories import (DEFAULT_INBOX_RETENTION, CodeRepository,
@@ -64,6 +68,10 @@ class UnitOfWork(Protocol):
     sim: SimMailboxRepository
     guard: GuardRepository
     workers: WorkerRepository
+    accounts: AccountRepository  # the TextSecure face's
+    admin_figures: AdminFiguresRepository
+    clients: ClientsRepository
+    proofs: ProofsRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -127,6 +135,10 @@ class SqlUnitOfWork:
     sim = _repository(SimMailboxRepository)
     guard = _repository(GuardRepository)
     workers = _repository(WorkerRepository)
+    accounts = _repository(AccountRepository)
+    admin_figures = _repository(AdminFiguresRepository)  # read-only (the admin page)
+    clients = _repository(ClientsRepository)
+    proofs = _repository(ProofsRepository)
 
     def __exit__(self, *exc_info) -> None:
         # close() rolls back what was not committed and detaches the objects without
@@ -167,6 +179,7 @@ class SqlUnitOfWork:
         counts = delete_expired(self._tx.session(), now, outbox_retention_seconds,
                                 inbox_retention_seconds)
         counts.update(self.guard.delete_expired(now))
+        counts.update(self.proofs.delete_expired(now))  # one-time proofs and their grants
         return counts
 
 
@@ -200,6 +213,10 @@ class NestedUnitOfWork:
     sim = property(lambda self: self._parent.sim)
     guard = property(lambda self: self._parent.guard)
     workers = property(lambda self: self._parent.workers)
+    admin_figures = property(lambda self: self._parent.admin_figures)
+    accounts = property(lambda self: self._parent.accounts)
+    clients = property(lambda self: self._parent.clients)
+    proofs = property(lambda self: self._parent.proofs)
 
     def __exit__(self, *exc_info) -> None:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from gateway import metrics
 from gateway.crypto.sealing import seal_sms
@@ -42,6 +42,9 @@ class CodeRequest:
     # for an exempt client, and for the reply to an SMS-MO, which has no HTTP client (its
     # sender is limited by rate_limit_msisdn).
     client: str | None = None
+    # How the SMS shows a short code, for a face whose clients expect their own text
+    # (code, minutes valid) -> text; None: the gateway's own (gateway.i18n.short_code_sms).
+    text: Callable[[str, int], str] | None = None
 
 
 def start_mt_verification(deps: Deps, hawk_id: str, request: CodeRequest) -> None:
@@ -118,10 +121,7 @@ def issue_code(uow: UnitOfWork, deps: Deps, hawk_id: str, row: SessionRecord,
         created_at=now, expires_at=deps.later(ttl)))
     if (row.method, row.short_code) != (request.method, request.short_code):
         uow.sessions.update(row.id, method=request.method, short_code=request.short_code)
-    text = (short_code_sms(code, request.languages, valid_minutes=max(1, ttl // 60),
-                           origin_host=settings.effective_sms_origin_host or None,
-                           app_hash=settings.sms_app_hash or None)
-            if request.short_code else code)
+    text = _sms_text(settings, request, code, max(1, ttl // 60))
     # The number and the code never reach the disk in clear: sealed for the worker under
     # the server secret and this session (gateway.crypto.sealing), listed masked.
     uow.outbox.add(OutboundSms(
@@ -131,3 +131,15 @@ def issue_code(uow: UnitOfWork, deps: Deps, hawk_id: str, row: SessionRecord,
         region=region_of(request.msisdn), mcc=request.mcc, mnc=request.mnc,
         status="queued", attempts=0, next_attempt_at=now,
         expires_at=deps.later(min(ttl, settings.sms_ttl)), created_at=now, updated_at=now))
+
+
+def _sms_text(settings, request: CodeRequest, code: str, minutes: int) -> str:
+    """A long code is the whole SMS; a short one is shown by the face's ``text``, or by
+    the gateway's own localised message."""
+    if not request.short_code:
+        return code
+    if request.text is not None:
+        return request.text(code, minutes)
+    return short_code_sms(code, request.languages, valid_minutes=minutes,
+                          origin_host=settings.effective_sms_origin_host or None,
+                          app_hash=settings.sms_app_hash or None)

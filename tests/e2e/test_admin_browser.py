@@ -1,0 +1,164 @@
+"""The admin page in a real browser: headless Chromium (Debian's chromium and
+chromium-driver, driven by Selenium) against `serve --simulate`, at a phone's 360-pixel
+width. It logs in (after a wrong password is refused), sees the simulated modem with its
+signal, sends a test SMS and watches it become delivered without reloading, switches a
+fault on and sees the modem's state change, then off again. A screenshot of each page is
+saved under test-artifacts/admin-browser/ (named in the terminal summary).
+
+Skipped, saying why, only when Selenium or the browser cannot be found (`make test`
+installs chromium and chromium-driver when it runs as root with apt-get)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ARTEFACTS
+from processes import SCRIPT, clean_environment, start_serve, stop
+
+PASSWORD = "browser test password"
+PHONE = "+33612345678"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "admin-browser"
+WIDTH, HEIGHT = 360, 780
+WAIT = 30  # seconds for what goes through the worker and the simulated network
+
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="Selenium is not installed: pip install -e '.[test]'")
+from selenium.common.exceptions import (NoSuchElementException,  # noqa: E402
+                                        StaleElementReferenceException)
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="no headless browser: Debian's chromium and chromium-driver are not installed "
+           "(make test installs them as root; else apt-get install chromium chromium-driver)")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    state = tmp_path_factory.mktemp("admin-browser")
+    subprocess.run([str(SCRIPT), "admin", "password", "--state-dir", str(state)],
+                   input=PASSWORD + "\n", text=True, check=True, capture_output=True,
+                   env=clean_environment(), timeout=60)
+    process, url = start_serve(state, "--simulate")
+    yield url
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser(request):
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", f"--window-size={WIDTH},{HEIGHT}",
+                     "--no-first-run", "--disable-extensions"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(WAIT)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    request.config.stash[ARTEFACTS].append(ARTIFACTS)  # named in the terminal summary
+    yield driver
+    driver.quit()
+
+
+def shot(driver, name: str) -> None:
+    """A full-page screenshot at the phone's width."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(WIDTH, min(max(height, HEIGHT), 4000))
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    driver.set_window_size(WIDTH, HEIGHT)
+
+
+def fits_the_width(driver) -> bool:
+    """No horizontal scrolling of the page itself (wide tables scroll in their box)."""
+    return driver.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def wait_for(driver, probe, message: str):
+    """Poll ``probe`` until truthy; an element replaced by the live refresh meanwhile
+    (stale) or not there yet is polled again."""
+    return WebDriverWait(driver, WAIT, poll_frequency=0.2,
+                         ignored_exceptions=(StaleElementReferenceException,
+                                             NoSuchElementException)).until(
+        lambda d: probe(d), message=message)
+
+
+def text_of(driver, selector: str) -> str | None:
+    """The text of the element now (read in one script: the live refresh may replace it
+    between a find and a read)."""
+    return driver.execute_script(
+        "var e = document.querySelector(arguments[0]); return e && e.textContent.trim();",
+        selector)
+
+
+def login(driver, url: str, password: str) -> None:
+    driver.get(url + "/admin/login")
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "login").click()
+
+
+def modem_state(driver) -> str | None:
+    return text_of(driver, "section.modem .state")
+
+
+def test_an_operator_logs_in_sends_a_test_sms_and_switches_a_fault(served, browser):
+    login(browser, served, "not the password")
+    assert "Wrong password" in browser.find_element(By.ID, "login-error").text
+    shot(browser, "01-login-refused")
+
+    login(browser, served, PASSWORD)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "section.modem"),
+             "the overview shows no modem")
+    assert "dBm" in text_of(browser, "section.modem .signal")
+    assert "dBm" in browser.execute_script(
+        "return document.querySelector('section.modem .signal svg')"
+        ".getAttribute('aria-label')")
+    assert modem_state(browser) == "ready"
+    assert fits_the_width(browser)
+    shot(browser, "02-overview")
+
+    browser.get(served + "/admin/send")
+    browser.find_element(By.ID, "number").send_keys(PHONE)
+    browser.find_element(By.ID, "confirm").click()
+    browser.find_element(By.ID, "send").click()
+    status_url = browser.current_url
+    # The page is not reloaded: its live part is refreshed by admin.js.
+    wait_for(browser, lambda d: text_of(d, "#sms-status") == "delivered",
+             "the test SMS did not become delivered")
+    assert browser.current_url == status_url
+    assert PHONE not in browser.page_source  # masked
+    shot(browser, "03-test-sms-delivered")
+
+    browser.get(served + "/admin/")
+    fault = browser.find_element(By.ID, "fault")
+    for option in fault.find_elements(By.TAG_NAME, "option"):
+        if option.text == "unplug":
+            option.click()
+    browser.find_element(By.ID, "confirm-fault").click()
+    browser.find_element(By.ID, "fault-on").click()
+    wait_for(browser, lambda d: modem_state(d) != "ready",
+             "the modem's state did not change with the fault on")
+    shot(browser, "04-fault-on")
+
+    for option in browser.find_element(By.ID, "fault").find_elements(By.TAG_NAME, "option"):
+        if option.text == "unplug":
+            option.click()
+    browser.find_element(By.ID, "confirm-fault").click()
+    browser.find_element(By.ID, "fault-off").click()
+    wait_for(browser, lambda d: modem_state(d) == "ready",
+             "the modem did not come back with the fault off")
+
+    for name in ("outbox", "inbox", "guard", "clients"):
+        browser.get(f"{served}/admin/{name}")
+        assert browser.find_element(By.TAG_NAME, "h1").text
+        assert fits_the_width(browser)
+        shot(browser, f"05-{name}")
