@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from gateway.api.admin.views import admin
 from gateway.api.camara import views as camara
 from gateway.api.msisdn_v1.views import api
+from gateway.api.sna import views as sna
 from gateway.api.service.scrape import metrics
 from gateway.api.service.views import meta
 from gateway.api.textsecure.views import textsecure
@@ -61,6 +62,7 @@ def create_app(deps: Deps, engine: Engine) -> Flask:
     app.register_blueprint(textsecure)
     app.register_blueprint(metrics)
     camara.install(app, deps)  # OpenID Connect and Number Verification (issue 13)
+    sna.install(app)  # silent authentication for apps (issue 14)
     app.register_blueprint(admin)  # off (404) until an admin password is set
     if deps.settings.simulate:
         from gateway.api.simulator.views import simulator

@@ -152,6 +152,25 @@ class Settings:
     textsecure_directory_daily_limit: int = 2000
     rate_limit_textsecure_password_checks: tuple[RateRule, ...] = _rules("30/1h")
 
+    # The silent-authentication face (gateway.api.sna, issue 14): how long a request
+    # waits for its proof, and its rate limits (errors 7020-7024): verify/status calls
+    # per request, initiations per phone number, per client address, per API client, and
+    # for the whole box.
+    sna_request_ttl: int = 900
+    rate_limit_sna_authentication: tuple[RateRule, ...] = _rules("10/15m")
+    rate_limit_sna_identity: tuple[RateRule, ...] = _rules("5/1h")
+    rate_limit_sna_ip: tuple[RateRule, ...] = _rules("30/1h")
+    rate_limit_sna_application: tuple[RateRule, ...] = _rules("1000/1h")
+    rate_limit_sna_total: tuple[RateRule, ...] = _rules("5000/1h")
+    # Webhooks (issue 14), delivered by the worker: only https outside --simulate, and
+    # never to a loopback, private or otherwise non-public address unless allowed here
+    # (a test receiver; a backend on the LAN). Retried with a doubling backoff from
+    # webhook_retry_backoff seconds (at most an hour) up to webhook_max_attempts.
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 5.0
+    webhook_retry_backoff: int = 10
+    webhook_max_attempts: int = 15
+
     # The outbox dispatcher.
     dispatch_interval: float = 1.0
     max_send_attempts: int = 5
@@ -303,6 +322,8 @@ def validate(settings: Settings, origins: Mapping[str, str] | None = None) -> No
                  "verified_session_ttl", "certificate_max_duration", "sms_ttl",
                  "cleanup_interval", "dispatch_interval", "max_send_attempts",
                  "textsecure_directory_daily_limit",
+                 "sna_request_ttl", "webhook_timeout", "webhook_retry_backoff",
+                 "webhook_max_attempts",
                  "retry_backoff", "queue_time_budget", "modem_status_ttl",
                  "inbox_retention"):
         if getattr(settings, name) <= 0:

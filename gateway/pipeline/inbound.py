@@ -25,7 +25,7 @@ from gateway.storage.models import InboxMessage
 from gateway.storage.inbox_repository import inbox_dedupe_key
 from gateway.deps import Deps
 from gateway.verification.momt import parse_mo_request, start_momt_verification
-from gateway.verification import ciba, proofs
+from gateway.verification import ciba, proofs, sna
 from modem.numbers import mask_number
 from modem.inbox import InboundSms
 
@@ -79,7 +79,10 @@ def store_inbound(deps: Deps, sms: InboundSms) -> InboxMessage | None:
         if hawk_id:
             row.outcome = _verify_sender(uow, deps, hawk_id, sms.sender)
         elif proof_token:
-            row.outcome = proofs.handle_proof_sms(uow, deps, proof_token, sms.sender)
+            outcome = proofs.handle_proof_sms(uow, deps, proof_token, sms.sender)
+            if outcome != proofs.NO_MATCH:  # the SNA request waiting on it ends (issue 14)
+                sna.proof_settled(uow, deps, proof_token)
+            row.outcome = outcome
             if row.outcome == proofs.NO_MATCH:
                 row.kind = "other"  # a token that matches nothing: an SMS like any other
         elif reply:

@@ -5,7 +5,8 @@ Two pumps, each a named thread that runs its job when woken and at least every i
 the doorbell rings: an API process committed an SMS, see gateway.pipeline.doorbell); under
 --simulate, ``simulation`` moves the virtual network and its mailboxes (every
 ``SIMULATION_INTERVAL``, at once when the doorbell rings and when the virtual network has a
-delivery to make). Jobs (APScheduler): ``status`` publishes modem health to the database
+delivery to make); ``webhooks`` delivers due webhooks (gateway.pipeline.webhooks, every
+``WEBHOOK_INTERVAL`` seconds or when the next retry is due). Jobs (APScheduler): ``status`` publishes modem health to the database
 every ``STATUS_INTERVAL`` seconds; ``lease`` renews the worker's heartbeat and the leases
 of the SMS it is sending, and marks unknown those of workers that died, every third of
 ``worker_lease`` (gateway.pipeline.leases); ``cleanup`` removes expired rows every
@@ -44,6 +45,7 @@ from gateway.pipeline.inbound import store_inbound
 from gateway.pipeline.leases import Instance, Presence
 from gateway.pipeline.reports import ReportBacklog
 from gateway.pipeline.simulation import Simulation
+from gateway.pipeline.webhooks import WebhookSender
 from gateway.process.sd_notify import Notifier, modems_status
 from gateway.deps import Deps
 from modem.pool import ModemPool
@@ -58,6 +60,7 @@ STATUS_INTERVAL = 5.0
 # virtual network (a delivery scheduled), and runs when its parts are due: this is only
 # the safety net.
 SIMULATION_INTERVAL = 1.0
+WEBHOOK_INTERVAL = 2.0  # seconds between looks at the webhook table at most
 
 
 def cleanup(deps: Deps) -> dict:
@@ -133,6 +136,7 @@ class Worker:
         self.worker_id = worker_id or worker_identity(settings)
         self.presence = Presence(deps, Instance(self.worker_id))
         self.report_backlog = ReportBacklog(deps, self.worker_id)
+        self.webhooks = WebhookSender(deps)  # issue 14: signed webhooks, at least once
         self.dispatcher = Dispatcher(deps, self.pool, self.worker_id,
                                      slots=len(configs), on_recorded=self.report_backlog.retry,
                                      on_free=self._slot_freed)
@@ -196,7 +200,8 @@ class Worker:
         def dispatch() -> None:  # the futures are for tests; a pump's job returns seconds
             self.dispatcher.dispatch_due()
 
-        self.pumps = [Pump("dispatch", dispatch, deps.settings.dispatch_interval)]
+        self.pumps = [Pump("dispatch", dispatch, deps.settings.dispatch_interval),
+                      Pump("webhooks", self.webhooks.deliver_due, WEBHOOK_INTERVAL)]
         if self.simulation:
             simulation = Pump("simulation", lambda: self.simulation.sync(deps),
                               SIMULATION_INTERVAL)

@@ -431,3 +431,54 @@ class OidcGrant(Base):
     polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # CIBA: last poll
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+# -- Silent authentication for apps (issue 14): no phone number in clear
+
+class SnaRequest(Base):
+    """One ``/auth/v1/initiate/sna`` request: the claimed number as a keyed digest and
+    sealed (for the verify answer), the proof it waits on (a NumberProof), and once
+    completed its status and a single-use code (a keyed hash of it)."""
+
+    __tablename__ = "sna_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), unique=True)
+    link_digest: Mapped[str] = mapped_column(String(64), unique=True)  # the link page's token
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("api_clients.client_id", ondelete="CASCADE"), index=True)
+    proof_id: Mapped[int | None] = mapped_column(
+        ForeignKey("number_proofs.id", ondelete="SET NULL"), index=True)
+    proof: Mapped[str] = mapped_column(String(16))  # "sms_mo" or "sms_link"
+    msisdn_digest: Mapped[str] = mapped_column(String(64))
+    msisdn_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending, verified, failed
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    code_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    code_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class WebhookEvent(Base):
+    """A webhook to deliver at least once (issue 14): the event's JSON body sealed (it
+    names the number), the idempotency key ``event_id``, attempts with backoff, and a
+    claim lease so that a worker killed mid-delivery leaves it to be sent again."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("api_clients.client_id", ondelete="CASCADE"), index=True)
+    body_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -47,6 +47,8 @@ from gateway.storage.repositories import (DEFAULT_INBOX_RETENTION, CodeRepositor
                                           CounterRepository, NonceRepository,
                                           SessionRepository, delete_expired)
 from gateway.storage.sim_repository import SimMailboxRepository
+from gateway.storage.sna_repository import SnaRepository
+from gateway.storage.webhooks_repository import WebhooksRepository
 from gateway.storage.guard_repository import GuardRepository
 from gateway.storage.worker_repository import WorkerRepository
 from gateway.storage.transaction import ReadOnlyViolation, Transaction
@@ -72,6 +74,8 @@ class UnitOfWork(Protocol):
     admin_figures: AdminFiguresRepository
     clients: ClientsRepository
     proofs: ProofsRepository
+    sna: SnaRepository  # the SNA face's requests (issue 14)
+    webhooks: WebhooksRepository  # webhooks to deliver (issue 14)
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -139,6 +143,8 @@ class SqlUnitOfWork:
     admin_figures = _repository(AdminFiguresRepository)  # read-only (the admin page)
     clients = _repository(ClientsRepository)
     proofs = _repository(ProofsRepository)
+    sna = _repository(SnaRepository)
+    webhooks = _repository(WebhooksRepository)
 
     def __exit__(self, *exc_info) -> None:
         # close() rolls back what was not committed and detaches the objects without
@@ -179,6 +185,8 @@ class SqlUnitOfWork:
         counts = delete_expired(self._tx.session(), now, outbox_retention_seconds,
                                 inbox_retention_seconds)
         counts.update(self.guard.delete_expired(now))
+        counts.update(self.sna.delete_expired(now))  # before the proofs they point to
+        counts.update(self.webhooks.delete_expired(now))
         counts.update(self.proofs.delete_expired(now))  # one-time proofs and their grants
         return counts
 
@@ -217,6 +225,8 @@ class NestedUnitOfWork:
     accounts = property(lambda self: self._parent.accounts)
     clients = property(lambda self: self._parent.clients)
     proofs = property(lambda self: self._parent.proofs)
+    sna = property(lambda self: self._parent.sna)
+    webhooks = property(lambda self: self._parent.webhooks)
 
     def __exit__(self, *exc_info) -> None:
         try:

@@ -77,10 +77,11 @@ def parse_login_hint(hint: str | None) -> str | None:
 
 def start_proof(uow, deps, client_id: str, request: dict, *, hint: str | None = None,
                 address: str | None = None, kind: str = "sms-mo",
-                token: str | None = None) -> tuple[str, ProofState]:
+                token: str | None = None, ttl: int = PROOF_TTL) -> tuple[str, ProofState]:
     """A pending proof for ``client_id`` waiting on ``request`` (JSON-able, no secret);
-    returns ``(token, state)``. ``address`` is a keyed hash of the HTTP client. Raises
-    TooManyRequests when the client or the address has too many pending proofs."""
+    returns ``(token, state)``; it lives ``ttl`` seconds. ``address`` is a keyed hash of
+    the HTTP client. Raises TooManyRequests when the client or the address has too many
+    pending proofs."""
     now = deps.now()
     if uow.proofs.count_pending(now, client_id=client_id) >= MAX_PENDING_PER_CLIENT:
         raise TooManyRequests("too many pending proofs for this client", retry_after=PROOF_TTL)
@@ -92,7 +93,7 @@ def start_proof(uow, deps, client_id: str, request: dict, *, hint: str | None = 
     row = uow.proofs.add(NumberProof(
         token_digest=token_digest(deps, token), kind=kind, client_id=client_id,
         address_digest=address, hint_digest=hint_digest(deps, hint) if hint else None,
-        request=json.dumps(request), created_at=now, expires_at=deps.later(PROOF_TTL)))
+        request=json.dumps(request), created_at=now, expires_at=deps.later(ttl)))
     return token, _state(deps, row, now)
 
 

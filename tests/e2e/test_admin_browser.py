@@ -9,13 +9,13 @@ Skipped, saying why, only when Selenium or the browser cannot be found (`make te
 installs chromium and chromium-driver when it runs as root with apt-get)."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import ARTEFACTS
 from processes import SCRIPT, clean_environment, start_serve, stop
 
 PASSWORD = "browser test password"
@@ -37,6 +37,17 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
     reason="no headless browser: Debian's chromium and chromium-driver are not installed "
            "(make test installs them as root; else apt-get install chromium chromium-driver)")
+
+
+SUMMARY_PLUGIN = "admin-browser-artefacts"
+
+
+class _Summary:
+    """Names the screenshots' directory in the terminal summary (a plugin registered by
+    the browser fixture: a test module cannot implement hooks itself)."""
+
+    def pytest_terminal_summary(self, terminalreporter):
+        terminalreporter.write_line(f"admin page screenshots: {ARTIFACTS}")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +75,8 @@ def browser(request):
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(WAIT)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    request.config.stash[ARTEFACTS].append(ARTIFACTS)  # named in the terminal summary
+    if not request.config.pluginmanager.has_plugin(SUMMARY_PLUGIN):
+        request.config.pluginmanager.register(_Summary(), SUMMARY_PLUGIN)
     yield driver
     driver.quit()
 
@@ -112,7 +124,8 @@ def modem_state(driver) -> str | None:
 
 def test_an_operator_logs_in_sends_a_test_sms_and_switches_a_fault(served, browser):
     login(browser, served, "not the password")
-    assert "Wrong password" in browser.find_element(By.ID, "login-error").text
+    wait_for(browser, lambda d: "Wrong password" in (text_of(d, "#login-error") or ""),
+             "a wrong password was not refused")
     shot(browser, "01-login-refused")
 
     login(browser, served, PASSWORD)
@@ -130,7 +143,8 @@ def test_an_operator_logs_in_sends_a_test_sms_and_switches_a_fault(served, brows
     browser.find_element(By.ID, "number").send_keys(PHONE)
     browser.find_element(By.ID, "confirm").click()
     browser.find_element(By.ID, "send").click()
-    status_url = browser.current_url
+    status_url = wait_for(browser, lambda d: re.search(r"/admin/send/[0-9]+$", d.current_url)
+                          and d.current_url, "no status page after sending")
     # The page is not reloaded: its live part is refreshed by admin.js.
     wait_for(browser, lambda d: text_of(d, "#sms-status") == "delivered",
              "the test SMS did not become delivered")
@@ -145,7 +159,7 @@ def test_an_operator_logs_in_sends_a_test_sms_and_switches_a_fault(served, brows
             option.click()
     browser.find_element(By.ID, "confirm-fault").click()
     browser.find_element(By.ID, "fault-on").click()
-    wait_for(browser, lambda d: modem_state(d) != "ready",
+    wait_for(browser, lambda d: modem_state(d) not in (None, "ready"),
              "the modem's state did not change with the fault on")
     shot(browser, "04-fault-on")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import wait
 
+import pytest
 from sqlalchemy import select
 
 import modem.sim
@@ -89,6 +90,13 @@ def pipeline_on(start_gateway):
     for worker in workers:
         worker.stop()
     modem.sim.reset_networks()
+
+
+@pytest.fixture
+def pipeline(start_gateway):
+    """start() of :func:`pipeline_on` (modules import this fixture: a second conftest.py
+    would shadow tests/conftest.py for ``from conftest import ...``)."""
+    yield from pipeline_on(start_gateway)
 
 
 def rows(gw, model):

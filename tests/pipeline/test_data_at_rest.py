@@ -18,19 +18,24 @@ import modem.sim
 from gateway.process.worker import cleanup
 from gateway.storage.models import InboxMessage, OutboundSms, VerificationSession
 from modem.numbers import mask_number
-from pipeline_harness import rows
+from pipeline_harness import pipeline_on, rows
 
 MODEM_NUMBER = "+33700000001"  # the simulated modem's own number: the gateway's, not a user's
 
 
 @pytest.fixture
-def pipeline(pipeline):
-    """The directory's pipeline, with the phones' mail (sim_*) kept out of the database."""
-    def start(**overrides):
-        gw, worker = pipeline(**overrides)
+def pipeline(start_gateway):
+    """pipeline_harness's, with the phones' mail (sim_*) kept out of the database."""
+    starts = pipeline_on(start_gateway)
+    start = next(starts)
+
+    def start_without_mail(**overrides):
+        gw, worker = start(**overrides)
         worker.simulation.network.on_submit = None
         return gw, worker
-    return start
+
+    yield start_without_mail
+    next(starts, None)
 
 
 def mt_verify(gw, token, number, **extra):

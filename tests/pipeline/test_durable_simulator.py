@@ -17,7 +17,7 @@ import modem.sim
 from gateway.pipeline.simulation import REASSEMBLY_TIMEOUT, Mail
 from gateway.storage.models import InboxMessage, OutboundSms, SimMoRequest, SimPendingPart
 from gateway.storage.sim_repository import SimMailboxRepository
-from pipeline_harness import rows
+from pipeline_harness import pipeline, rows  # noqa: F401 (pipeline: a fixture)
 
 PHONE, OTHER_PHONE, MODEM = "+33612345678", "+33698765432", "+33700000001"
 DELAY = 5.0  # the network's delivery delay, in its own (manual) time

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 import modem.sim
 from gateway.storage.models import OutboundPart, OutboundSms
-from pipeline_harness import rows
+from pipeline_harness import pipeline, rows  # noqa: F401 (pipeline: a fixture)
 
 PHONE = "+33612345678"
 

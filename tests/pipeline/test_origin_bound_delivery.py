@@ -13,6 +13,7 @@ from gateway.storage.models import OutboundPart
 
 PHONE = "+33612345678"
 ORIGIN_LINE = re.compile(r"@([a-z0-9.-]+) #([0-9]+)")
+from pipeline_harness import pipeline  # noqa: F401 (a fixture)
 
 
 def signed_post(gw, token, path, body, **headers):

@@ -10,7 +10,7 @@ import modem.sim
 from gateway.storage.models import InboxMessage, OutboundPart, OutboundSms
 from modem.delivery import DeliveryReport
 from modem.numbers import mask_number
-from pipeline_harness import finish, rows, start_worker
+from pipeline_harness import finish, pipeline, rows, start_worker  # noqa: F401 (pipeline: a fixture)
 
 PHONE = "+33612345678"
 

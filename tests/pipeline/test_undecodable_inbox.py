@@ -19,6 +19,7 @@ from modem.numbers import mask_number
 from modem.pdu.codec import encode_deliver
 
 SENDER = "+33612345678"
+from pipeline_harness import pipeline  # noqa: F401 (a fixture)
 
 
 def compressed(text: str, when) -> str:

@@ -16,7 +16,9 @@
           var fresh = new DOMParser().parseFromString(text, "text/html")
             .getElementById(element.id);
           if (!fresh) { return; }
-          element.innerHTML = fresh.innerHTML;
+          if (element.innerHTML !== fresh.innerHTML) {  // no news, nothing announced
+            element.innerHTML = fresh.innerHTML;
+          }
           if (fresh.hasAttribute("data-refresh")) {
             timer = setTimeout(tick, seconds * 1000);
           } else {

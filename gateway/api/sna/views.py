@@ -1,0 +1,232 @@
+"""The SNA face's views.
+
+    POST /auth/v1/initiate/sna      {phoneNumber, redirectURI[, mcc, mnc][, proof]}
+                                    -> {requestId, link}
+    POST /auth/v1/verify/code       {code} -> {requestId, message, userDetails}
+    GET  /auth/v1/status/sna?requestId=...  -> {requestId, status, ...}
+    GET  /auth/v1/webhook/secret             -> {signingSecret, ...}
+    GET  /auth/v1/sna/link/<token>           the link page (302 once completed)
+    GET  /auth/v1/sna/link/<token>/status    -> {status}
+    GET  /auth/v1/sna/link/<token>/continue  -> 302 redirectURI?code&requestId | 409
+    GET  /auth/v1/sna/sms/<token>            the SMS link: proves, then the same 302
+
+The API calls (all but the link and SMS-link pages) take the ``clientId`` and ``clientSecret`` headers.
+"""
+from __future__ import annotations
+
+import html
+import json
+from urllib.parse import quote, urlencode
+
+from flask import Blueprint, Response, current_app, jsonify, redirect, request
+
+from gateway.errors import ApiError
+from gateway.guard.admission import DestinationRefused
+from gateway.http.clients import sms_client
+from gateway.verification import clients, sna, webhooks
+
+sna_face = Blueprint("sna", __name__)
+PREFIX = "/auth/v1"
+#: Errors of the shared SMS path, in the seed's terms (errno -> code, label).
+SHARED = {115: (7021, "TOO_MANY_REQUESTS"), 117: (7022, "TOO_MANY_REQUESTS"),
+          116: (7024, "TOO_MANY_REQUESTS"), 201: (7503, "SERVICE_UNAVAILABLE")}
+
+
+def _deps():
+    return current_app.extensions["deps"]
+
+
+def sna_error(exc: ApiError) -> Response:
+    """``{errorCode, message, description[, retryAfter]}`` with the seed's codes."""
+    if isinstance(exc, sna.SnaError):
+        code, label, status = exc.sna_code, exc.label, exc.status
+    elif isinstance(exc, DestinationRefused):
+        code, label, status = 7125, "NETWORK_UNSUPPORTED", 400
+    else:
+        code, label = SHARED.get(exc.errno, (7100, "INVALID_REQUEST"))
+        status = exc.status
+    body = {"errorCode": str(code), "message": label, "description": exc.message}
+    if exc.retry_after is not None:
+        body["retryAfter"] = exc.retry_after
+    response = jsonify(body)
+    response.status_code = status
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+@sna_face.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    return sna_error(exc)
+
+
+def _client(uow):
+    client_id, secret = request.headers.get("clientId"), request.headers.get("clientSecret")
+    if not client_id or not secret:
+        raise sna.MissingCredentials()
+    client = clients.authenticate_client(uow, client_id, secret)
+    if client is None:
+        raise sna.BadCredentials()
+    return client
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise sna.InvalidSnaRequest("the body must be a JSON object "
+                                    "(Content-Type: application/json)")
+    return body
+
+
+def _base() -> str:
+    return current_app.extensions["origins"].base_url(request.scheme, request.host)
+
+
+@sna_face.post(PREFIX + "/initiate/sna")
+def initiate():
+    deps, base = _deps(), _base()
+    with deps.uow() as uow:
+        client = _client(uow)
+        started = sna.initiate(uow, deps, client, _body(), sms_client(deps, request),
+                               lambda token: f"{base}{PREFIX}/sna/sms/{token}")
+        uow.commit()
+    return jsonify({"requestId": started.request_id,
+                    "link": f"{base}{PREFIX}/sna/link/{started.link_token}"})
+
+
+@sna_face.post(PREFIX + "/verify/code")
+def verify_code():
+    deps = _deps()
+    with deps.uow() as uow:
+        body = sna.verify_code(uow, deps, _client(uow), _body().get("code"))
+        uow.commit()
+    return jsonify(body)
+
+
+@sna_face.get(PREFIX + "/webhook/secret")
+def webhook_secret():
+    """The client's webhook signing secret and how its webhooks are signed."""
+    deps = _deps()
+    with deps.uow(read_only=True) as uow:
+        client = _client(uow)
+    return jsonify({"clientId": client.client_id, "webhookUrl": client.webhook_url,
+                    "signingSecret": webhooks.signing_secret(deps, client.client_id),
+                    "signature": "Webhook-Signature: v1=hex(HMAC-SHA256(signingSecret, "
+                                 "Webhook-Timestamp + '.' + body))",
+                    "idempotencyKey": "Webhook-Id"})
+
+
+@sna_face.get(PREFIX + "/status/sna")
+def status():
+    deps = _deps()
+    with deps.uow() as uow:
+        body = sna.status(uow, deps, _client(uow), request.args.get("requestId"))
+        uow.commit()
+    return jsonify(body)
+
+
+def _unknown() -> Response:
+    return sna_error(sna.UnknownRequest("unknown or expired link"))
+
+
+def _redirect(uow, deps, row) -> Response:
+    """302 to the app with a fresh code, or 409 when pending or already used."""
+    code = sna.issue_code(uow, deps, row)
+    if code is None:
+        state = "pending" if row.status == sna.PENDING else "used"
+        return sna_error(sna.InvalidSnaRequest(f"this request is {state}: "
+                                               + ("send the SMS first" if state == "pending"
+                                                  else "its code was used already")))
+    uow.commit()
+    separator = "&" if "?" in row.redirect_uri else "?"
+    return redirect(row.redirect_uri + separator + urlencode(
+        {"code": code, "requestId": row.request_id}), 302)
+
+
+@sna_face.get(PREFIX + "/sna/link/<token>")
+def link_page(token: str):
+    deps = _deps()
+    with deps.uow() as uow:
+        row = sna.by_link(uow, deps, token)
+        if row is None:
+            return _unknown()
+        if row.status != sna.PENDING and row.code_used_at is None:
+            return _redirect(uow, deps, row)  # completed already (the app sent the SMS)
+        number = _modem_number(uow, deps)
+        uow.commit()
+    return Response(_page(row, token, number), mimetype="text/html")
+
+
+@sna_face.get(PREFIX + "/sna/link/<token>/status")
+def link_status(token: str):
+    deps = _deps()
+    with deps.uow() as uow:
+        row = sna.by_link(uow, deps, token)
+        uow.commit()
+    if row is None:
+        return _unknown()
+    return jsonify({"status": row.status})
+
+
+@sna_face.get(PREFIX + "/sna/link/<token>/continue")
+def link_continue(token: str):
+    deps = _deps()
+    with deps.uow() as uow:
+        row = sna.by_link(uow, deps, token)
+        if row is None:
+            return _unknown()
+        response = _redirect(uow, deps, row)
+        uow.commit()
+    return response
+
+
+@sna_face.get(PREFIX + "/sna/sms/<token>")
+def sms_link(token: str):
+    deps = _deps()
+    with deps.uow() as uow:
+        row = sna.open_sms_link(uow, deps, token)
+        if row is None:
+            return _unknown()
+        response = _redirect(uow, deps, row)
+        uow.commit()
+    return response
+
+
+def _modem_number(uow, deps) -> str | None:
+    rows = uow.modems.fresh(deps.now(), deps.settings.modem_status_ttl)
+    numbers = [row.number for row in rows if row.healthy and row.number]
+    return numbers[0] if numbers else None
+
+
+def _page(row, token: str, number: str | None) -> str:
+    """One sms: link (SMS-MO proof) or a note that an SMS link was sent, the status polled,
+    then the element id="continue" followed by itself once completed."""
+    base = f"{PREFIX}/sna/link/{quote(token)}"
+    if row.proof == sna.SMS_MO:
+        sms = f"sms:{number or ''}?body={quote('Verify my number ' + token)}"
+        action = f'<p><a id="send" href="{html.escape(sms)}">Send the verification SMS</a></p>'
+    else:
+        action = "<p>We sent you an SMS with a link: open it on this phone.</p>"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Verify your phone number</title></head>
+<body>
+<h1>Verify your phone number</h1>
+{action}
+<p id="status" aria-live="polite">Waiting for the proof...</p>
+<p><a id="continue" href="{html.escape(base)}/continue">Continue</a></p>
+<script>
+(function poll() {{
+  fetch({json.dumps(base + "/status")}).then(function (r) {{ return r.json(); }}).then(function (s) {{
+    if (s.status && s.status !== "pending") {{ window.location = document.getElementById("continue").href; return; }}
+    setTimeout(poll, 2000);
+  }}).catch(function () {{ setTimeout(poll, 5000); }});
+}})();
+</script>
+</body></html>
+"""
+
+
+def install(app) -> None:
+    app.register_blueprint(sna_face)

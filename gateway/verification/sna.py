@@ -1,0 +1,343 @@
+"""Silent authentication for apps (issue 14): initiate, the link page, verify-code.
+
+An app's server initiates a request for a claimed number and a registered redirect URI
+and gets a ``requestId`` and a ``link`` (a one-time page token). The proof is one of
+gateway.verification.proofs' one-time proofs, bound to the claimed number (its hint):
+
+- ``sms_mo`` (default): the page holds an ``sms:`` link with the proof token (the page
+  token *is* the proof token); the SMS-MO is matched by gateway.pipeline.inbound, which
+  calls :func:`proof_settled`: the request is verified when the network-stamped sender is
+  the claimed number, failed (7128) when it is another.
+- ``sms_link``: the gateway texts the claimed number a one-time URL (its own token, not
+  the page's) through the one outbox, with the destination policy, the pumping guard and
+  the SMS budgets (as gateway.verification.ciba does); opening it proves possession.
+
+When the page continues (:func:`continue_link`) a completed request gets a single-use
+code living ``CODE_TTL`` seconds, which the app's server exchanges with
+:func:`verify_code`. A request lives ``sna_request_ttl`` seconds; one still pending after
+that ends failed (7130). Numbers are stored as keyed digests and sealed; tokens and codes
+as keyed digests only. Errors are SnaError (an ApiError with the seed's ``sna_code``).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.crypto.sealing import seal_sms
+from gateway.errors import ApiError, InvalidParameter, TooManyForMethod, TooManyForMsisdn, \
+    TooManySmsForClient
+from gateway.guard import admission, policy
+from gateway.guard.networks import countries_of_mcc
+from gateway.storage.models import OutboundSms, SnaRequest
+from gateway.verification import proofs, ratelimit, webhooks
+from gateway.verification.capacity import ensure_capacity
+from gateway.verification.msisdn import parse_msisdn
+from modem.numbers import mask_number, region_of
+
+log = logging.getLogger(__name__)
+
+CODE_TTL = 300  # seconds a code may wait for verify/code
+SMS_MO, SMS_LINK = "sms_mo", "sms_link"
+PROOF_KINDS = {SMS_MO: "sna-mo", SMS_LINK: "sna-link"}
+PENDING, VERIFIED, FAILED = "pending", "verified", "failed"
+METHOD = "sna"  # the outbox purpose and SMS budget of the SMS link
+PHONE = re.compile(r"[1-9][0-9]{6,14}")
+SEAL_BINDING, SEAL_PURPOSE = "sna-request", "claimed-msisdn"
+
+
+class SnaError(ApiError):
+    """An error of the seed's table: ``sna_code``, HTTP ``status``, ``label``."""
+
+    sna_code = 7130
+    label = "USER_VERIFICATION_FAILED"
+
+
+def _sna_error(name: str, code: int, status: int, label: str, message: str) -> type[SnaError]:
+    return type(name, (SnaError,), {"sna_code": code, "status": status, "label": label,
+                                    "default_message": message, "__doc__": message})
+
+
+InvalidPhone = _sna_error("InvalidPhone", 7102, 400, "INVALID_REQUEST", "Invalid phone number.")
+InvalidRedirect = _sna_error("InvalidRedirect", 7108, 400, "INVALID_REQUEST",
+                             "Invalid redirect URI.")
+InvalidSnaRequest = _sna_error("InvalidSnaRequest", 7101, 400, "INVALID_REQUEST",
+                               "Invalid request.")
+InvalidCode = _sna_error("InvalidCode", 7109, 400, "INVALID_REQUEST",
+                         "Invalid, expired or already used code.")
+MissingCredentials = _sna_error("MissingCredentials", 7012, 401, "ACCESS_BLOCKED",
+                                "Authorization error: Merchant credentials are empty.")
+BadCredentials = _sna_error("BadCredentials", 7002, 401, "ACCESS_BLOCKED",
+                            "Authorization error: Invalid credentials.")
+UnknownRequest = _sna_error("UnknownRequest", 7104, 404, "NOT_FOUND", "Unknown request.")
+NetworkUnsupported = _sna_error("NetworkUnsupported", 7125, 400, "NETWORK_UNSUPPORTED",
+                                "The phone number's network is not supported.")
+MccMncUnsupported = _sna_error("MccMncUnsupported", 7126, 400, "MCC_MNC_UNSUPPORTED",
+                               "The provided MCC and MNC are not supported.")
+MccMncMismatch = _sna_error("MccMncMismatch", 7127, 400, "MCC_MNC_MISMATCH",
+                            "Provided MCC & MNC do not match with phone network.")
+TooManyAuthentication = _sna_error("TooManyAuthentication", 7020, 429, "TOO_MANY_REQUESTS",
+                                   "Too many attempts for this authentication.")
+TooManyIdentity = _sna_error("TooManyIdentity", 7021, 429, "TOO_MANY_REQUESTS",
+                             "Too many authentications for this phone number.")
+TooManyIp = _sna_error("TooManyIp", 7022, 429, "TOO_MANY_REQUESTS",
+                       "Too many authentications from this IP address.")
+TooManyApplication = _sna_error("TooManyApplication", 7023, 429, "TOO_MANY_REQUESTS",
+                                "Too many authentications for this application.")
+TooManyOverall = _sna_error("TooManyOverall", 7024, 429, "TOO_MANY_REQUESTS",
+                            "Too many authentications on this gateway; try again later.")
+#: Why a completed request failed (HTTP 200 on verify, as the seed does).
+WRONG_SENDER, OTHER_FAILURE = 7128, 7130
+
+
+@dataclass(frozen=True)
+class Started:
+    request_id: str
+    link_token: str
+
+
+def digest_of(deps, purpose: str, value: str) -> str:
+    return deps.secret.digest("sna-" + purpose, value)
+
+
+def parse_phone(value: object) -> str:
+    """E.164 of the seed's ``phoneNumber`` (country code and number, digits only)."""
+    if not isinstance(value, str) or not PHONE.fullmatch(value):
+        raise InvalidPhone("phoneNumber must be the country code and number, digits only")
+    try:
+        return parse_msisdn("+" + value, field="phoneNumber")
+    except InvalidParameter as exc:
+        raise InvalidPhone(exc.message) from None
+
+
+def check_network(uow, deps, msisdn: str, mcc: object, mnc: object) -> tuple[str | None, str | None]:
+    """The (mcc, mnc) given, checked: both or neither, a network the gateway serves, in the
+    number's country; and the number's country served. Raises 7125, 7126, 7127."""
+    if (mcc is None) != (mnc is None):
+        raise MccMncUnsupported("give both mcc and mnc, or neither")
+    statuses = uow.modems.fresh(deps.now(), deps.settings.modem_status_ttl)
+    if admission.would_refuse(uow, deps, msisdn, statuses):
+        raise NetworkUnsupported()
+    if mcc is None:
+        return None, None
+    if not (isinstance(mcc, str) and re.fullmatch(r"[0-9]{3}", mcc) and isinstance(mnc, str)
+            and re.fullmatch(r"[0-9]{2,3}", mnc)) or not countries_of_mcc(mcc):
+        raise MccMncUnsupported("mcc must be 3 digits and mnc 2 or 3, of a known network")
+    if not policy.network_allowed(deps.settings.mt_networks, mcc, mnc):
+        raise MccMncUnsupported()
+    if region_of(msisdn) not in countries_of_mcc(mcc):
+        raise MccMncMismatch()
+    return mcc, mnc
+
+
+def _limits(uow, deps, client_id: str, msisdn: str, address: str | None) -> None:
+    settings, now = deps.settings, deps.now()
+    if address is not None:
+        ratelimit.enforce(uow, now, settings.rate_limit_sna_ip, "sna-ip", address, TooManyIp)
+    ratelimit.enforce(uow, now, settings.rate_limit_sna_application, "sna-app", client_id,
+                      TooManyApplication)
+    ratelimit.enforce(uow, now, settings.rate_limit_sna_identity, "sna-identity",
+                      deps.secret.digest("msisdn", msisdn), TooManyIdentity)
+    ratelimit.enforce(uow, now, settings.rate_limit_sna_total, "sna-total", "box",
+                      TooManyOverall)
+
+
+def limit_authentication(uow, deps, request_id: str) -> None:
+    """Count one call about ``request_id`` (status, verify); 7020 beyond the limit."""
+    ratelimit.enforce(uow, deps.now(), deps.settings.rate_limit_sna_authentication,
+                      "sna-auth", digest_of(deps, "request", request_id)[:40],
+                      TooManyAuthentication)
+
+
+def initiate(uow, deps, client, body: dict, address: str | None,
+             link_url) -> Started:
+    """Start a request for ``client`` (a ClientInfo) from the seed's ``body``; ``address``
+    is the keyed hash of the HTTP client (None: exempt); ``link_url(token)`` makes the
+    absolute URL of the SMS link. Raises SnaError, and for the SMS link the outbox's
+    errors (DestinationRefused, ServiceUnavailable, 429s)."""
+    msisdn = parse_phone(body.get("phoneNumber"))
+    redirect = body.get("redirectURI")
+    if not isinstance(redirect, str) or redirect not in client.redirect_uris:
+        raise InvalidRedirect("redirectURI must be one of the client's redirect URIs")
+    proof = body.get("proof", SMS_MO)
+    if proof not in PROOF_KINDS:
+        raise InvalidSnaRequest('proof must be "sms_mo" or "sms_link"')
+    mcc, mnc = check_network(uow, deps, msisdn, body.get("mcc"), body.get("mnc"))
+    _limits(uow, deps, client.client_id, msisdn, address)
+    ttl, now = deps.settings.sna_request_ttl, deps.now()
+    request_id = secrets.token_urlsafe(18)
+    sms_token = None if proof == SMS_MO else secrets.token_urlsafe(16)
+    try:
+        proof_token, state = proofs.start_proof(
+            uow, deps, client.client_id, {"requestId": request_id}, hint=msisdn,
+            address=address, kind=PROOF_KINDS[proof], token=sms_token, ttl=ttl)
+    except ApiError as exc:  # too many pending proofs of the client or its address
+        raise (TooManyIp if "address" in exc.message else TooManyApplication)(
+            exc.message, retry_after=exc.retry_after) from None
+    link_token = proof_token if proof == SMS_MO else secrets.token_urlsafe(24)
+    uow.sna.add(SnaRequest(
+        request_id=request_id, link_digest=digest_of(deps, "link", link_token),
+        client_id=client.client_id, proof_id=state.id, proof=proof,
+        msisdn_digest=deps.secret.digest("msisdn", msisdn),
+        msisdn_sealed=deps.secret.seal(SEAL_BINDING, SEAL_PURPOSE, msisdn),
+        redirect_uri=redirect, status=PENDING, created_at=now, expires_at=deps.later(ttl)))
+    if proof == SMS_LINK:
+        _queue_link_sms(uow, deps, client, msisdn, link_url(proof_token), address, mcc, mnc)
+    log.info("sna: request for %s started (%s)", mask_number(msisdn), proof)
+    return Started(request_id, link_token)
+
+
+def _queue_link_sms(uow, deps, client, msisdn: str, url: str, address: str | None,
+                    mcc: str | None, mnc: str | None) -> None:
+    """The SMS with the one-time URL, through the one outbox and its checks (as every
+    code SMS: client budget, destination policy and guard, per-number and per-method
+    budgets, capacity)."""
+    settings, now = deps.settings, deps.now()
+    if address is not None:
+        ratelimit.enforce(uow, now, settings.rate_limit_client_sms, "client-sms", address,
+                          TooManySmsForClient)
+    admission.admit_code_sms(uow, deps, msisdn, mcc=mcc, mnc=mnc)
+    ratelimit.enforce(uow, now, settings.rate_limit_msisdn, "msisdn",
+                      deps.secret.digest("msisdn", msisdn), TooManyForMsisdn)
+    ratelimit.enforce(uow, now, settings.rate_limit_method, "method", METHOD, TooManyForMethod)
+    ensure_capacity(uow, deps)
+    text = f"{client.name[:30]}: open to confirm this is your number {url}"
+    uow.outbox.add(OutboundSms(
+        recipient=mask_number(msisdn), session_id=None,
+        sealed=seal_sms(deps.secret, None, msisdn, text), sender=settings.mt_sender or None,
+        purpose=METHOD, region=region_of(msisdn), mcc=mcc, mnc=mnc, status="queued",
+        attempts=0, next_attempt_at=now,
+        expires_at=deps.later(min(settings.sna_request_ttl, settings.sms_ttl)),
+        created_at=now, updated_at=now))
+
+
+def _finish(uow, deps, row: SnaRequest, status: str, error_code: int | None) -> None:
+    """End ``row`` and queue its webhook (delivered by the worker, never waited for)."""
+    if row.proof_id is not None:
+        proofs.consume_proof(uow, deps, row.proof_id)
+    uow.sna.update(row.id, status=status, error_code=error_code, completed_at=deps.now())
+    body = answer(deps, uow.sna.by_request_id(row.request_id))
+    details = body.pop("userDetails")
+    del details["token"]
+    webhooks.enqueue(uow, deps, row.client_id, {
+        "event": "sna.verified" if status == VERIFIED else "sna.failed", **body, **details})
+    log.info("sna: request %s %s", row.id, status)
+
+
+def _settle(uow, deps, row: SnaRequest) -> SnaRequest:
+    """End ``row`` if its proof is settled or its time is up; returns it fresh."""
+    if row.status != PENDING:
+        return row
+    state = proofs.state_by_id(uow, deps, row.proof_id) if row.proof_id else None
+    if state is not None and state.status == proofs.PROVEN:
+        _finish(uow, deps, row, VERIFIED, None)
+    elif state is not None and state.status == proofs.REFUSED:
+        _finish(uow, deps, row, FAILED, WRONG_SENDER)
+    elif row.expires_at <= deps.now():
+        _finish(uow, deps, row, FAILED, OTHER_FAILURE)
+    else:
+        return row
+    return uow.sna.by_request_id(row.request_id)
+
+
+def proof_settled(uow, deps, token: str) -> None:
+    """Called by the inbound handler, in its transaction, once an SMS-MO proved or
+    refused the proof of ``token``: end its SNA request, if any."""
+    state = proofs.proof_state(uow, deps, token)
+    row = uow.sna.by_proof(state.id) if state is not None else None
+    if row is not None:
+        _settle(uow, deps, row)
+
+
+def by_link(uow, deps, link_token: object) -> SnaRequest | None:
+    if not isinstance(link_token, str) or len(link_token) > 100:
+        return None
+    row = uow.sna.by_link(digest_of(deps, "link", link_token))
+    return _settle(uow, deps, row) if row is not None else None
+
+
+def open_sms_link(uow, deps, token: object) -> SnaRequest | None:
+    """The one-time URL of the SMS was opened: prove the claimed number (possession of
+    the SIM that received it) and end the request; None for an unknown token."""
+    state = proofs.proof_state(uow, deps, token) if isinstance(token, str) else None
+    row = uow.sna.by_proof(state.id) if state is not None else None
+    if row is None or row.proof != SMS_LINK:
+        return None
+    if row.status == PENDING and state.status == proofs.PENDING:
+        proofs.prove_directly(uow, deps, state.id, _claimed(deps, row))
+    return _settle(uow, deps, row)
+
+
+def issue_code(uow, deps, row: SnaRequest) -> str | None:
+    """A fresh single-use code for the completed ``row`` (the previous one stops working),
+    or None when it is still pending or its code was used already."""
+    if row.status == PENDING or row.code_used_at is not None:
+        return None
+    code = secrets.token_urlsafe(24)
+    uow.sna.update(row.id, code_digest=digest_of(deps, "code", code),
+                   code_expires_at=deps.later(CODE_TTL))
+    return code
+
+
+def verify_code(uow, deps, client, code: object) -> dict:
+    """The seed's verify/code answer for ``code`` of ``client``; raises InvalidCode
+    (unknown, expired, used, another client's) and 7020."""
+    if not isinstance(code, str) or not 1 <= len(code) <= 100:
+        raise InvalidCode("code must be the code given to the redirect URI")
+    digest = digest_of(deps, "code", code)
+    row = uow.sna.by_code(digest)
+    if row is None or row.client_id != client.client_id:
+        raise InvalidCode()
+    limit_authentication(uow, deps, row.request_id)
+    if not uow.sna.use_code(digest, deps.now()):
+        raise InvalidCode()
+    return answer(deps, row)
+
+
+def status(uow, deps, client, request_id: object) -> dict:
+    """Where ``request_id`` of ``client`` stands; raises UnknownRequest, 7020."""
+    row = uow.sna.by_request_id(request_id) if isinstance(request_id, str) else None
+    if row is None or row.client_id != client.client_id:
+        raise UnknownRequest()
+    limit_authentication(uow, deps, request_id)
+    row = _settle(uow, deps, row)
+    body = {"requestId": row.request_id, "status": _status_name(row),
+            "createdAt": _iso(row.created_at), "expiresAt": _iso(row.expires_at),
+            "completedAt": _iso(row.completed_at)}
+    if row.error_code:
+        body["errorCode"] = str(row.error_code)
+    return body
+
+
+def answer(deps, row: SnaRequest) -> dict:
+    """The verify/code (and webhook) body of a completed request."""
+    verified = row.status == VERIFIED
+    identity = {"identityType": "MOBILE", "identityValue": _claimed(deps, row)[1:],
+                "channel": "SNA", "methods": [row.proof.upper()], "verified": verified,
+                "verifiedTimestamp": _iso(row.completed_at) if verified else None}
+    body = {"requestId": row.request_id,
+            "message": "SUCCESS" if verified else "USER_VERIFICATION_FAILED"}
+    if not verified:
+        body["errorCode"] = str(row.error_code or OTHER_FAILURE)
+        body["description"] = FAILURES.get(row.error_code, FAILURES[OTHER_FAILURE])
+    body["userDetails"] = {"token": secrets.token_urlsafe(24), "status": _status_name(row),
+                           "completedAt": _iso(row.completed_at), "identities": [identity]}
+    return body
+
+
+FAILURES = {WRONG_SENDER: "Providers failed to verify: the proof came from another number.",
+            OTHER_FAILURE: "User verification failed: the request expired."}
+
+
+def _status_name(row: SnaRequest) -> str:
+    return {PENDING: "PENDING", VERIFIED: "SUCCESS", FAILED: "FAILED"}[row.status]
+
+
+def _claimed(deps, row: SnaRequest) -> str:
+    return deps.secret.open(SEAL_BINDING, SEAL_PURPOSE, row.msisdn_sealed)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
