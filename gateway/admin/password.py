@@ -2,21 +2,19 @@
 (scrypt, hashlib) kept in one file, ``admin_password_file`` (default
 ``<state_dir>/admin-password``, mode 0600). No file, no admin page.
 
-Format of the file, one line: ``scrypt$<log2 N>$<r>$<p>$<salt hex>$<hash hex>``. Reading
+Format of the file, one line: gateway.crypto.passwords's (scrypt, log2 N = 15). Reading
 it is cheap (each admin request does); checking a password costs about 32 MiB and a few
 tens of milliseconds, which is also what makes guessing slow.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
-import secrets
 from pathlib import Path
 
-SCHEME = "scrypt"
-LOG2_N, R, P = 15, 8, 1  # 2^15 * 128 * 8 bytes = 32 MiB per check
-SALT_BYTES, HASH_BYTES = 16, 32
+from gateway.crypto import passwords
+from gateway.crypto.passwords import PasswordHashError
+
+LOG2_N = 15  # 2^15 * 128 * 8 bytes = 32 MiB per check
 MIN_LENGTH, MAX_LENGTH = 8, 1024
 
 
@@ -28,36 +26,26 @@ def password_file(settings) -> Path:
     return settings.admin_password_file or settings.state_dir / "admin-password"
 
 
-def _scrypt(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2 ** log2_n, r=r, p=p,
-                          maxmem=2 ** log2_n * r * 128 * 2, dklen=HASH_BYTES)
-
-
 def hash_password(password: str) -> str:
     """The line stored for ``password``; raises PasswordError when it is under
     MIN_LENGTH or over MAX_LENGTH characters."""
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         raise PasswordError(f"the password must be {MIN_LENGTH} to {MAX_LENGTH} characters")
-    salt = secrets.token_bytes(SALT_BYTES)
-    digest = _scrypt(password, salt, LOG2_N, R, P)
-    return f"{SCHEME}${LOG2_N}${R}${P}${salt.hex()}${digest.hex()}"
+    return passwords.hash_password(password, LOG2_N)
 
 
 def verify_password(stored: str, password: str) -> bool:
     """Whether ``password`` matches the stored line (constant-time comparison); False for
     a password over MAX_LENGTH. Raises PasswordError for a malformed line."""
     try:
-        scheme, log2_n, r, p, salt, digest = stored.strip().split("$")
-        log2_n, r, p = int(log2_n), int(r), int(p)
-        salt, digest = bytes.fromhex(salt), bytes.fromhex(digest)
-    except ValueError:
-        raise PasswordError("the admin password file is malformed: set the password "
-                            "again (msisdn-gateway admin password)") from None
-    if scheme != SCHEME or not (10 <= log2_n <= 20 and 1 <= r <= 32 and 1 <= p <= 4):
-        raise PasswordError("the admin password file is not a supported scrypt hash")
+        passwords.parse(stored)
+    except PasswordHashError:
+        raise PasswordError("the admin password file is malformed or not a supported "
+                            "scrypt hash: set the password again (msisdn-gateway admin "
+                            "password)") from None
     if len(password) > MAX_LENGTH:
         return False
-    return hmac.compare_digest(_scrypt(password, salt, log2_n, r, p), digest)
+    return passwords.check_password(password, stored)
 
 
 def read_password_hash(settings) -> str | None:

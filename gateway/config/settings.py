@@ -159,7 +159,7 @@ class Settings:
     sna_request_ttl: int = 900
     rate_limit_sna_authentication: tuple[RateRule, ...] = _rules("10/15m")
     rate_limit_sna_identity: tuple[RateRule, ...] = _rules("5/1h")
-    rate_limit_sna_ip: tuple[RateRule, ...] = _rules("30/1h")
+    rate_limit_sna_ip: tuple[RateRule, ...] = _rules("100/1h")
     rate_limit_sna_application: tuple[RateRule, ...] = _rules("1000/1h")
     rate_limit_sna_total: tuple[RateRule, ...] = _rules("5000/1h")
     # Webhooks (issue 14), delivered by the worker: only https outside --simulate, and

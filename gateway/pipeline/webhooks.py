@@ -26,10 +26,10 @@ MAX_BACKOFF = 3600
 def post(destination: Destination, headers: dict, body: bytes, timeout: float) -> int:
     """POST to the checked address of ``destination`` (TLS verified against its host
     name); returns the HTTP status. Raises OSError on a network failure."""
+    context = ssl.create_default_context()
     if destination.scheme == "https":
-        connection = http.client.HTTPSConnection(
-            destination.host, destination.port, timeout=timeout,
-            context=ssl.create_default_context())
+        connection = http.client.HTTPSConnection(destination.host, destination.port,
+                                                 timeout=timeout, context=context)
     else:
         connection = http.client.HTTPConnection(destination.host, destination.port,
                                                 timeout=timeout)
@@ -38,7 +38,7 @@ def post(destination: Destination, headers: dict, body: bytes, timeout: float) -
     def connect() -> None:  # to the address checked, not a second resolution
         sock = socket.create_connection((address, destination.port), timeout)
         if destination.scheme == "https":
-            sock = connection._context.wrap_socket(sock, server_hostname=destination.host)
+            sock = context.wrap_socket(sock, server_hostname=destination.host)
         connection.sock = sock
 
     connection.connect = connect
@@ -120,5 +120,3 @@ class WebhookSender:
                          row.attempts, error, backoff)
             uow.commit()
 
-
-__all__ = ["WebhookSender", "post"]

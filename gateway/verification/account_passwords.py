@@ -1,7 +1,6 @@
-"""Passwords of TextSecure accounts: scrypt (hashlib, OpenSSL's), memory-hard.
+"""Passwords of TextSecure accounts: gateway.crypto.passwords (scrypt) at log2 N = 14.
 
-Stored as ``scrypt$<log2 N>$<r>$<p>$<salt hex>$<hash hex>``, so that the cost can be
-raised later without invalidating stored hashes. A hash costs ~16 MiB and tens of
+A hash costs ~16 MiB and tens of
 milliseconds: a client authenticates on every call, so a process remembers, for the
 hashes it checked, a SHA-256 of salt and password that matched (never the password),
 and checks a known pair with one SHA-256; a wrong password always pays the full hash.
@@ -10,45 +9,27 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 
-SCHEME = "scrypt"
-LOG2_N, R, P = 14, 8, 1  # 16 MiB, as OWASP's minimum for scrypt (N=2^14, r=8, p=1)
-SALT_BYTES = 16
-HASH_BYTES = 32
-MAX_LOG2_N = 20
+from gateway.crypto import passwords
+from gateway.crypto.passwords import PasswordHashError
 
+LOG2_N = 14  # 16 MiB, as OWASP's minimum for scrypt (N=2^14, r=8, p=1)
 
-class PasswordHashError(ValueError):
-    """A stored hash that is not one of ours."""
-
-
-def _scrypt(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2 ** log2_n, r=r, p=p,
-                          maxmem=256 * r * 2 ** log2_n + (1 << 20), dklen=HASH_BYTES)
+__all__ = ["PasswordHashError", "hash_password", "check_password", "remembered"]
 
 
 def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(SALT_BYTES)
-    digest = _scrypt(password, salt, LOG2_N, R, P)
-    return f"{SCHEME}${LOG2_N}${R}${P}${salt.hex()}${digest.hex()}"
+    return passwords.hash_password(password, LOG2_N)
 
 
-def _parse(stored: str) -> tuple[int, int, int, bytes, bytes]:
-    try:
-        scheme, log2_n, r, p, salt, digest = stored.split("$")
-        values = int(log2_n), int(r), int(p), bytes.fromhex(salt), bytes.fromhex(digest)
-    except ValueError:
-        raise PasswordHashError("not an scrypt hash") from None
-    if scheme != SCHEME or not 1 <= values[0] <= MAX_LOG2_N:
-        raise PasswordHashError("not an scrypt hash")
-    return values
+def _salt(stored: str) -> bytes:
+    return passwords.parse(stored)[3]
 
 
 def remembered(password: str, stored: str) -> bool:
     """Whether this process already saw ``password`` match ``stored`` (no scrypt: one
     SHA-256). Raises PasswordHashError for a malformed ``stored``."""
-    salt = _parse(stored)[3]
+    salt = _salt(stored)
     known = _remembered.get(stored)
     return known is not None and hmac.compare_digest(
         known, hashlib.sha256(salt + password.encode("utf-8")).digest())
@@ -57,12 +38,11 @@ def remembered(password: str, stored: str) -> bool:
 def check_password(password: str, stored: str) -> bool:
     """Whether ``password`` is the one ``stored`` was made from (constant time compare).
     Raises PasswordHashError for a malformed ``stored``."""
-    log2_n, r, p, salt, digest = _parse(stored)
-    fingerprint = hashlib.sha256(salt + password.encode("utf-8")).digest()
+    fingerprint = hashlib.sha256(_salt(stored) + password.encode("utf-8")).digest()
     known = _remembered.get(stored)
     if known is not None and hmac.compare_digest(known, fingerprint):
         return True
-    matches = hmac.compare_digest(_scrypt(password, salt, log2_n, r, p), digest)
+    matches = passwords.check_password(password, stored)
     if matches:
         _remember(stored, fingerprint)
     return matches

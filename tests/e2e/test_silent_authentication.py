@@ -1,7 +1,7 @@
 """Silent authentication (issue 14) end to end over `serve --simulate`: an app registered
 with `msisdn-gateway clients add --webhook-url`, virtual phones that send the SMS of the
 link page through /__sim__ or open the URL of the SMS they received, verify/code, the
-seed's error codes, and a webhook receiver on 127.0.0.1 that checks each signature and
+seed's error codes and each of its rate limits, and a webhook receiver on 127.0.0.1 that checks each signature and
 processes each event once (by its Webhook-Id), also when the worker is killed with
 SIGKILL in the middle of a delivery."""
 import hashlib
@@ -242,3 +242,46 @@ def test_each_webhook_is_processed_once_when_the_worker_is_killed_mid_delivery(t
     finally:
         stop(serve)
         receiver.close()
+
+
+LIMITS = {"MSISDN_GATEWAY_RATE_LIMIT_SNA_IDENTITY": "1/1h",
+          "MSISDN_GATEWAY_RATE_LIMIT_SNA_APPLICATION": "3/1h",
+          "MSISDN_GATEWAY_RATE_LIMIT_SNA_IP": "2/1h",
+          "MSISDN_GATEWAY_RATE_LIMIT_SNA_TOTAL": "5/1h",
+          "MSISDN_GATEWAY_RATE_LIMIT_SNA_AUTHENTICATION": "2/15m",
+          "MSISDN_GATEWAY_TRUSTED_PROXIES": "127.0.0.0/8"}  # X-Forwarded-For names the IP
+
+
+def test_each_rate_limit_answers_429_with_its_code_and_retry_after(tmp_path):
+    serve, url = start_serve(tmp_path, "--simulate", env=LIMITS)
+    try:
+        shop, other = (add_client(tmp_path, "https://app.example/hooks") for _ in range(2))
+
+        def start(client, phone, ip):
+            return requests.post(
+                url + "/auth/v1/initiate/sna", json={"phoneNumber": phone,
+                                                     "redirectURI": REDIRECT},
+                headers={**client, "X-Forwarded-For": ip})
+
+        def refused(answer, code):
+            assert answer.status_code == 429, answer.text
+            body = answer.json()
+            assert body["errorCode"] == code and body["retryAfter"] > 0, body
+            assert answer.headers["Retry-After"] == str(body["retryAfter"])
+
+        first = start(shop, "33612345621", "198.51.100.1").json()
+        refused(start(shop, "33612345621", "198.51.100.2"), "7021")  # the same number
+        assert start(shop, "33612345622", "198.51.100.1").status_code == 200
+        for _ in range(2):
+            assert requests.get(url + "/auth/v1/status/sna", headers=shop,
+                                params={"requestId": first["requestId"]}).status_code == 200
+        refused(requests.get(url + "/auth/v1/status/sna", headers=shop,
+                             params={"requestId": first["requestId"]}), "7020")
+        refused(start(shop, "33612345623", "198.51.100.1"), "7022")  # the same address
+        assert start(shop, "33612345623", "198.51.100.2").status_code == 200
+        refused(start(shop, "33612345624", "198.51.100.3"), "7023")  # the same application
+        assert start(other, "33612345624", "198.51.100.3").status_code == 200
+        assert start(other, "33612345625", "198.51.100.4").status_code == 200
+        refused(start(other, "33612345626", "198.51.100.5"), "7024")  # the whole box
+    finally:
+        stop(serve)

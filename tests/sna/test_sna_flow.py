@@ -261,6 +261,11 @@ def test_a_body_that_is_not_a_json_object_is_a_clear_400(gateway, app, data):
                                  headers=app.headers(**{"Content-Type": "application/json"}))
     sna_error(response, 400, 7101)
     sna_error(app.initiate(proof="carrier-pigeon"), 400, 7101)
+    sna_error(app.initiate(proof=["sms_mo"]), 400, 7101)
+    sna_error(app.initiate(proof={"kind": "sms_mo"}), 400, 7101)
+    sna_error(app.initiate(phone={"a": 1}, redirectURI=[REDIRECT]), 400, 7102)
+    sna_error(app.initiate(redirectURI=[REDIRECT]), 400, 7108)
+    sna_error(app.initiate(mcc=["208"], mnc={"x": 1}), 400, 7126)
 
 
 @pytest.mark.parametrize("code", [None, 12, "", "x" * 500, ["a"]])
@@ -313,3 +318,8 @@ def test_the_sms_link_keeps_the_budgets_of_every_sms(start_gateway):
     body = sna_error(app.initiate(proof="sms_link"), 429, 7021)
     assert body["retryAfter"] > 0
     assert len(gateway.outbox()) == 1
+
+
+def test_an_app_server_may_hold_many_pending_requests_from_one_address(app):
+    for index in range(8):  # the proofs' per-address cap is for phones, not app servers
+        assert app.initiate(phone=f"3361234560{index}").status_code == 200

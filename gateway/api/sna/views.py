@@ -7,10 +7,11 @@
     GET  /auth/v1/webhook/secret             -> {signingSecret, ...}
     GET  /auth/v1/sna/link/<token>           the link page (302 once completed)
     GET  /auth/v1/sna/link/<token>/status    -> {status}
-    GET  /auth/v1/sna/link/<token>/continue  -> 302 redirectURI?code&requestId | 409
+    GET  /auth/v1/sna/link/<token>/continue  -> 302 redirectURI?code&requestId | 400 (7101)
     GET  /auth/v1/sna/sms/<token>            the SMS link: proves, then the same 302
 
-The API calls (all but the link and SMS-link pages) take the ``clientId`` and ``clientSecret`` headers.
+The API calls (all but the link and SMS-link pages) take the ``clientId`` and
+``clientSecret`` headers.
 """
 from __future__ import annotations
 
@@ -218,8 +219,11 @@ def _page(row, token: str, number: str | None) -> str:
 <p><a id="continue" href="{html.escape(base)}/continue">Continue</a></p>
 <script>
 (function poll() {{
-  fetch({json.dumps(base + "/status")}).then(function (r) {{ return r.json(); }}).then(function (s) {{
-    if (s.status && s.status !== "pending") {{ window.location = document.getElementById("continue").href; return; }}
+  fetch({json.dumps(base + "/status")}).then(function (r) {{ return r.json(); }})
+  .then(function (s) {{
+    if (s.status && s.status !== "pending") {{
+      window.location = document.getElementById("continue").href; return;
+    }}
     setTimeout(poll, 2000);
   }}).catch(function () {{ setTimeout(poll, 5000); }});
 }})();
