@@ -47,6 +47,7 @@ from gateway.pipeline.reports import ReportBacklog
 from gateway.pipeline.simulation import Simulation
 from gateway.pipeline.webhooks import WebhookSender
 from gateway.process.sd_notify import Notifier, modems_status
+from gateway.verification import sna
 from gateway.deps import Deps
 from modem.pool import ModemPool
 
@@ -67,8 +68,12 @@ def cleanup(deps: Deps) -> dict:
     """One cleanup pass; returns rows removed per table."""
     now = deps.now()
     with deps.uow() as uow:
+        # First: SNA requests whose time is up get their final status and webhook
+        # before the housekeeping below may delete them.
+        ended = sna.end_expired(uow, deps)
         counts = uow.delete_expired(now, OUTBOX_RETENTION_SECONDS,
                                     deps.settings.inbox_retention)
+        counts["sna_ended"] = ended
         counts["workers"] = uow.workers.forget_silent(
             now - timedelta(seconds=WORKER_RETENTION_SECONDS))
         uow.commit()

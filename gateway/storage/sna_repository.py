@@ -49,6 +49,12 @@ class SnaRepository(Repository):
         self._db.expire_all()
         return result.rowcount == 1
 
+    def pending_expired(self, now: datetime, limit: int = 500) -> list[SnaRequest]:
+        """Requests still pending whose time is up (the cleanup ends them)."""
+        return list(self._db.scalars(select(SnaRequest).where(
+            SnaRequest.status == "pending", SnaRequest.expires_at <= now)
+            .order_by(SnaRequest.id).limit(limit)))
+
     def delete_expired(self, now: datetime, keep_seconds: int = 3600) -> dict:
         """Requests past their expiry, kept ``keep_seconds`` more for a status."""
         self._tx.before_write()

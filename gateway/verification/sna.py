@@ -208,6 +208,16 @@ def _settle(uow, deps, row: SnaRequest) -> SnaRequest:
     return uow.sna.by_request_id(row.request_id)
 
 
+def end_expired(uow, deps) -> int:
+    """End the pending requests whose time is up, nobody having asked about them since
+    (the worker's cleanup, in ``uow``): each gets its final status and its webhook, as
+    if its status had been read. Returns how many ended."""
+    rows = uow.sna.pending_expired(deps.now())
+    for row in rows:
+        _settle(uow, deps, row)
+    return len(rows)
+
+
 def proof_settled(uow, deps, token: str) -> None:
     """Called by the inbound handler, in its transaction, once an SMS-MO proved or
     refused the proof of ``token``: end its SNA request, if any."""

@@ -184,6 +184,26 @@ def test_a_request_expires_after_its_lifetime_and_fails(start_gateway):
     assert (body["message"], body["errorCode"]) == ("USER_VERIFICATION_FAILED", "7130")
 
 
+def test_a_request_nobody_asks_about_is_ended_by_the_cleanup_with_its_webhook(
+        start_gateway):
+    from gateway.process.worker import cleanup
+    from gateway.storage.models import WebhookEvent
+
+    gateway = start_gateway(sna_request_ttl=120)
+    app = App(gateway, webhook="https://hooks.example/sna")
+    begun = started(app)
+    gateway.clock.advance(60)
+    assert cleanup(gateway.deps)["sna_ended"] == 0  # still running
+    gateway.clock.advance(61)
+    assert cleanup(gateway.deps)["sna_ended"] == 1  # no status read: the cleanup ends it
+    with gateway.deps.uow() as uow:
+        [event] = list(uow.db.scalars(select(WebhookEvent)))
+    assert event.client_id == app.client_id and event.status == "pending"
+    status = app.status(begun["requestId"]).json()
+    assert (status["status"], status["errorCode"]) == ("FAILED", "7130")
+    assert cleanup(gateway.deps)["sna_ended"] == 0  # once
+
+
 def test_the_default_request_lifetime_is_fifteen_minutes(gateway):
     assert gateway.settings.sna_request_ttl == 900
 
