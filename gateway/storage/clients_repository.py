@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
 from gateway.storage.models import ApiClient
 from gateway.storage.transaction import Repository
@@ -14,14 +13,7 @@ class ClientsRepository(Repository):
 
     def add(self, row: ApiClient) -> bool:
         """Insert ``row``; False if its client_id exists already."""
-        self._tx.before_write()
-        try:
-            with self._db.begin_nested():
-                self._db.add(row)
-                self._db.flush()
-        except IntegrityError:
-            return False
-        return True
+        return self._add_unless_there(row)
 
     def get(self, client_id: str) -> ApiClient | None:
         return self._db.scalars(

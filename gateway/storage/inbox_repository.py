@@ -6,7 +6,6 @@ import hashlib
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from gateway.storage.models import InboxMessage
 from gateway.storage.transaction import Repository
@@ -22,14 +21,7 @@ class InboxRepository(Repository):
 
     def store(self, row: InboxMessage) -> bool:
         """Insert ``row``; False if the same SMS was stored before (a redelivery)."""
-        self._tx.before_write()
-        try:
-            with self._db.begin_nested():
-                self._db.add(row)
-                self._db.flush()
-        except IntegrityError:
-            return False
-        return True
+        return self._add_unless_there(row)
 
     def latest(self, limit: int = 100, kind: str | None = None) -> list[InboxMessage]:
         """The last ``limit`` rows (of ``kind`` only, if given), newest first."""

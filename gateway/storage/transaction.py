@@ -29,6 +29,7 @@ import itertools
 from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.storage.db import READ_ONLY, execute_on_driver
@@ -226,3 +227,15 @@ class Repository:
     @property
     def _db(self) -> Session:
         return self._tx.session()
+
+    def _add_unless_there(self, row) -> bool:
+        """Insert the ORM object ``row`` in a savepoint; False (nothing inserted, the
+        transaction goes on) when a unique key says it is there already."""
+        self._tx.before_write()
+        try:
+            with self._db.begin_nested():
+                self._db.add(row)
+                self._db.flush()
+        except IntegrityError:
+            return False
+        return True
