@@ -51,6 +51,12 @@ class SigningKey:
         self._key = private_key
         self.algorithm = _server_algorithm(private_key)
 
+    @property
+    def private_key(self) -> rsa.RSAPrivateKey | dsa.DSAPrivateKey:
+        """The key itself, for signers of other formats (the OpenID Connect face's ID
+        tokens and JWKS)."""
+        return self._key
+
     def public_key_document(self) -> dict[str, str]:
         """The ``public-key`` member of /.well-known/browserid (canonical BrowserID form)."""
         numbers = self._key.public_key().public_numbers()

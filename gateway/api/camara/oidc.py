@@ -166,7 +166,7 @@ class OpenIDCode(_OpenIDCode):
     def resolve_client_private_key(self, client):
         from cryptography.hazmat.primitives import serialization
         from joserfc.jwk import RSAKey
-        pem = _deps().signing_key._key.private_bytes(
+        pem = _deps().signing_key.private_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption())
         return RSAKey.import_key(pem)
@@ -250,12 +250,12 @@ class CibaGrant(grants.BaseGrant, grants.TokenEndpointMixin):
 
 
 def key_id(deps) -> str:
-    numbers = deps.signing_key._key.public_key().public_numbers()
+    numbers = deps.signing_key.private_key.public_key().public_numbers()
     return hashlib.sha256(str(numbers.n).encode()).hexdigest()[:16]
 
 
 def jwks(deps) -> dict:
-    numbers = deps.signing_key._key.public_key().public_numbers()
+    numbers = deps.signing_key.private_key.public_key().public_numbers()
 
     def b64(value: int) -> str:
         raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
