@@ -15,13 +15,10 @@ import logging
 import re
 import secrets
 
-from gateway.crypto.sealing import seal_sms
-from gateway.errors import TooManyForMethod, TooManyForMsisdn, TooManySmsForClient
-from gateway.guard import admission
-from gateway.storage.models import OidcGrant, OutboundSms
-from gateway.verification import proofs, ratelimit
+from gateway.storage.models import OidcGrant
+from gateway.verification import mt, proofs
 from gateway.verification.capacity import ensure_capacity
-from modem.numbers import mask_number, region_of
+from modem.numbers import mask_number
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +41,8 @@ def start_ciba(uow, deps, client, msisdn: str, scope: str,
     """Queue the SMS to ``msisdn`` (E.164, validated) for ``client`` (a ClientInfo);
     returns ``(auth_req_id, expires_in)``. Raises DestinationRefused, ServiceUnavailable,
     TooManyRequests (pending proofs) and the 429 SMS budgets."""
-    settings, now = deps.settings, deps.now()
-    if address is not None:
-        ratelimit.enforce(uow, now, settings.rate_limit_client_sms, "client-sms", address,
-                          TooManySmsForClient)
-    admission.admit_code_sms(uow, deps, msisdn)
-    ratelimit.enforce(uow, now, settings.rate_limit_msisdn, "msisdn",
-                      deps.secret.digest("msisdn", msisdn), TooManyForMsisdn)
-    ratelimit.enforce(uow, now, settings.rate_limit_method, "method", METHOD, TooManyForMethod)
+    now = deps.now()
+    mt.admit_sms(uow, deps, msisdn, METHOD, client=address)
     ensure_capacity(uow, deps)
     while True:  # a code another pending request of this number holds: draw again
         code = f"{secrets.randbelow(10000):04d}"
@@ -66,12 +57,7 @@ def start_ciba(uow, deps, client, msisdn: str, scope: str,
                                    expires_at=deps.later(proofs.PROOF_TTL)))
     text = (f'{client.name[:40]} asks to confirm this is your number. Reply "OK {code}" '
             f'to confirm, "NO {code}" to refuse. Ignore it if you did not ask.')
-    uow.outbox.add(OutboundSms(
-        recipient=mask_number(msisdn), session_id=None,
-        sealed=seal_sms(deps.secret, None, msisdn, text), sender=settings.mt_sender or None,
-        purpose=METHOD, region=region_of(msisdn), status="queued", attempts=0,
-        next_attempt_at=now, expires_at=deps.later(min(proofs.PROOF_TTL, settings.sms_ttl)),
-        created_at=now, updated_at=now))
+    mt.queue_sms(uow, deps, msisdn, text, METHOD, proofs.PROOF_TTL)
     log.info("ciba: confirmation SMS queued for %s", mask_number(msisdn))
     return auth_req_id, proofs.PROOF_TTL
 

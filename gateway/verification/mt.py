@@ -102,17 +102,9 @@ def issue_code(uow: UnitOfWork, deps: Deps, hawk_id: str, row: SessionRecord,
     rate limits, replace the session's code and queue the SMS. Every code SMS is queued
     here."""
     settings, now = deps.settings, deps.now()
-    if request.client is not None:  # first: a client over its budget costs nothing more
-        ratelimit.enforce(uow, now, settings.rate_limit_client_sms, "client-sms",
-                          request.client, TooManySmsForClient)
-    admission.admit_code_sms(uow, deps, request.msisdn, mcc=request.mcc, mnc=request.mnc)
-    if request.short_code:
-        ratelimit.enforce(uow, now, settings.rate_limit_short_code, "short-code",
-                          row.hawk_id_digest, TooManyShortCodes)
-    ratelimit.enforce(uow, now, settings.rate_limit_msisdn, "msisdn",
-                      deps.secret.digest("msisdn", request.msisdn), TooManyForMsisdn)
-    ratelimit.enforce(uow, now, settings.rate_limit_method, "method", request.method,
-                      TooManyForMethod)
+    admit_sms(uow, deps, request.msisdn, request.method, client=request.client,
+              mcc=request.mcc, mnc=request.mnc,
+              session_digest=row.hawk_id_digest if request.short_code else None)
     ttl = settings.short_code_ttl if request.short_code else settings.long_code_ttl
     code = codes.new_short_code() if request.short_code else codes.new_long_code()
     uow.codes.replace(CodeRecord(
@@ -121,15 +113,45 @@ def issue_code(uow: UnitOfWork, deps: Deps, hawk_id: str, row: SessionRecord,
         created_at=now, expires_at=deps.later(ttl)))
     if (row.method, row.short_code) != (request.method, request.short_code):
         uow.sessions.update(row.id, method=request.method, short_code=request.short_code)
-    text = _sms_text(settings, request, code, max(1, ttl // 60))
-    # The number and the code never reach the disk in clear: sealed for the worker under
-    # the server secret and this session (gateway.crypto.sealing), listed masked.
+    queue_sms(uow, deps, request.msisdn, _sms_text(settings, request, code, max(1, ttl // 60)),
+              request.method, ttl, session_id=row.id, session_digest=row.hawk_id_digest,
+              mcc=request.mcc, mnc=request.mnc)
+
+
+def admit_sms(uow: UnitOfWork, deps: Deps, msisdn: str, method: str, *,
+              client: str | None = None, mcc: str | None = None, mnc: str | None = None,
+              session_digest: str | None = None) -> None:
+    """The checks every SMS to a user passes, whatever face asks for it, in ``uow`` (a
+    refusal rolls back what was counted): the client's SMS budget first (a client over
+    it costs nothing more; ``client`` None: no HTTP client, e.g. an SMS-MO reply), the
+    destination policy and pumping guard, the session's short codes (when
+    ``session_digest`` is given), the number's and the method's budgets."""
+    settings, now = deps.settings, deps.now()
+    if client is not None:
+        ratelimit.enforce(uow, now, settings.rate_limit_client_sms, "client-sms", client,
+                          TooManySmsForClient)
+    admission.admit_code_sms(uow, deps, msisdn, mcc=mcc, mnc=mnc)
+    if session_digest is not None:
+        ratelimit.enforce(uow, now, settings.rate_limit_short_code, "short-code",
+                          session_digest, TooManyShortCodes)
+    ratelimit.enforce(uow, now, settings.rate_limit_msisdn, "msisdn",
+                      deps.secret.digest("msisdn", msisdn), TooManyForMsisdn)
+    ratelimit.enforce(uow, now, settings.rate_limit_method, "method", method,
+                      TooManyForMethod)
+
+
+def queue_sms(uow: UnitOfWork, deps: Deps, msisdn: str, text: str, purpose: str,
+              ttl: int, *, session_id: int | None = None, session_digest: str | None = None,
+              mcc: str | None = None, mnc: str | None = None) -> None:
+    """Queue an SMS in the outbox, expiring within ``ttl`` (and ``sms_ttl``). The number
+    and the text never reach the disk in clear: sealed for the worker under the server
+    secret and the session (gateway.crypto.sealing; None: no session), listed masked."""
+    settings, now = deps.settings, deps.now()
     uow.outbox.add(OutboundSms(
-        recipient=mask_number(request.msisdn), session_id=row.id,
-        sealed=seal_sms(deps.secret, row.hawk_id_digest, request.msisdn, text),
-        sender=settings.mt_sender or None, purpose=request.method,
-        region=region_of(request.msisdn), mcc=request.mcc, mnc=request.mnc,
-        status="queued", attempts=0, next_attempt_at=now,
+        recipient=mask_number(msisdn), session_id=session_id,
+        sealed=seal_sms(deps.secret, session_digest, msisdn, text),
+        sender=settings.mt_sender or None, purpose=purpose, region=region_of(msisdn),
+        mcc=mcc, mnc=mnc, status="queued", attempts=0, next_attempt_at=now,
         expires_at=deps.later(min(ttl, settings.sms_ttl)), created_at=now, updated_at=now))
 
 

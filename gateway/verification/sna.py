@@ -27,13 +27,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.crypto.sealing import seal_sms
-from gateway.errors import (ApiError, InvalidParameter, TooManyForMethod, TooManyForMsisdn,
-                            TooManySmsForClient)
+from gateway.errors import ApiError, InvalidParameter
 from gateway.guard import admission, policy
 from gateway.guard.networks import countries_of_mcc
-from gateway.storage.models import OutboundSms, SnaRequest
-from gateway.verification import proofs, ratelimit, webhooks
+from gateway.storage.models import SnaRequest
+from gateway.verification import mt, proofs, ratelimit, webhooks
 from gateway.verification.capacity import ensure_capacity
 from gateway.verification.msisdn import parse_msisdn
 from gateway.verification.sna_errors import (  # noqa: F401 (the face names them here)
@@ -160,23 +158,10 @@ def _queue_link_sms(uow, deps, client, msisdn: str, url: str, address: str | Non
     """The SMS with the one-time URL, through the one outbox and its checks (as every
     code SMS: client budget, destination policy and guard, per-number and per-method
     budgets, capacity)."""
-    settings, now = deps.settings, deps.now()
-    if address is not None:
-        ratelimit.enforce(uow, now, settings.rate_limit_client_sms, "client-sms", address,
-                          TooManySmsForClient)
-    admission.admit_code_sms(uow, deps, msisdn, mcc=mcc, mnc=mnc)
-    ratelimit.enforce(uow, now, settings.rate_limit_msisdn, "msisdn",
-                      deps.secret.digest("msisdn", msisdn), TooManyForMsisdn)
-    ratelimit.enforce(uow, now, settings.rate_limit_method, "method", METHOD, TooManyForMethod)
+    mt.admit_sms(uow, deps, msisdn, METHOD, client=address, mcc=mcc, mnc=mnc)
     ensure_capacity(uow, deps)
-    text = f"{client.name[:30]}: open to confirm this is your number {url}"
-    uow.outbox.add(OutboundSms(
-        recipient=mask_number(msisdn), session_id=None,
-        sealed=seal_sms(deps.secret, None, msisdn, text), sender=settings.mt_sender or None,
-        purpose=METHOD, region=region_of(msisdn), mcc=mcc, mnc=mnc, status="queued",
-        attempts=0, next_attempt_at=now,
-        expires_at=deps.later(min(settings.sna_request_ttl, settings.sms_ttl)),
-        created_at=now, updated_at=now))
+    mt.queue_sms(uow, deps, msisdn, f"{client.name[:30]}: open to confirm this is your "
+                 f"number {url}", METHOD, deps.settings.sna_request_ttl, mcc=mcc, mnc=mnc)
 
 
 def _finish(uow, deps, row: SnaRequest, status: str, error_code: int | None) -> None:
