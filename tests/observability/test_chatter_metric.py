@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import modem.sim
 from gateway.pipeline.simulation import Simulation
@@ -15,14 +14,6 @@ from gateway.process.worker import Worker
 
 DROPPED = "msisdn_gateway_modem_chatter_dropped_total"
 WAIT = 5.0
-
-
-def dropped_of(gw, modem_name: str) -> float:
-    response = gw.get("/metrics")
-    assert response.status_code == 200, response.text
-    return next((s.value for family in text_string_to_metric_families(response.text)
-                 for s in family.samples
-                 if s.name == DROPPED and s.labels == {"modem": modem_name}), 0.0)
 
 
 def eventually(probe):
@@ -45,7 +36,7 @@ def worker_and_gateway(start_gateway):
 
 def test_chatter_dropped_by_a_full_events_queue_is_counted_in_metrics(worker_and_gateway):
     worker, gw = worker_and_gateway
-    before = dropped_of(gw, "sim0")
+    before = gw.metric(DROPPED, modem="sim0")
     sim0 = next(slot.modem for slot in worker.pool._slots if slot.label == "sim0")
     blocked, release = threading.Event(), threading.Event()
     sim0.engine.post(lambda: (blocked.set(), release.wait(WAIT)))  # a slow handler
@@ -57,4 +48,4 @@ def test_chatter_dropped_by_a_full_events_queue_is_counted_in_metrics(worker_and
     release.set()
     eventually(lambda: worker.pool.health()[0].last_power_warning == "UNDER-VOLTAGE WARNNING")
     assert worker.pool.health()[0].chatter_dropped == 44
-    assert dropped_of(gw, "sim0") - before == 44
+    assert gw.metric(DROPPED, modem="sim0") - before == 44
