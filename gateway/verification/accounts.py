@@ -132,15 +132,8 @@ def confirm(deps: Deps, number: str, password: str, code: str, signaling_key: by
         current = None if row is None else uow.codes.for_session(row.id)
         if row is None or row.expires_at <= deps.now() or current is None:
             raise BadCredentials("no verification code was sent to this number")
-        if current.expires_at <= deps.now():
-            raise WrongCode("this verification code has expired; request a new one")
-        if current.failed_attempts >= deps.settings.max_code_attempts:
-            raise WrongCode("too many wrong tries: request a new code")
-        if not codes.code_matches(deps.secret, row.hawk_id_digest, code, current.code_digest):
-            failures = uow.codes.record_failure(current)
-            uow.commit()
-            left = max(0, deps.settings.max_code_attempts - failures)
-            raise WrongCode(f"incorrect verification code ({left} tries left)")
+        codes.check_code(uow, deps, row.hawk_id_digest, current, code, gone=WrongCode,
+                         wrong=WrongCode)
         admission.count_verified(uow, deps, number)  # pumping detection's conversion
         uow.outbox.forget_session(row.id, deps.now())
         uow.sessions.delete(row)

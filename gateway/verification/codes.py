@@ -33,3 +33,19 @@ def code_digest(secret: ServerSecret, session_digest: str, code: str) -> str:
 
 def code_matches(secret: ServerSecret, session_digest: str, code: str, stored: str) -> bool:
     return hmac.compare_digest(code_digest(secret, session_digest, code), stored)
+
+
+def check_code(uow, deps, session_digest: str, current, code: str, *, gone, wrong) -> None:
+    """Check ``code`` against ``current`` (the session's code row) in ``uow``: raises
+    ``gone`` for an expired or burnt code, ``wrong`` for a mismatch (the failed try is
+    committed first, and the message says how many tries are left); returns on a match.
+    Every face checks its codes here, so tries and lifetimes hold the same everywhere."""
+    if current.expires_at <= deps.now():
+        raise gone("this verification code has expired; request a new one")
+    if current.failed_attempts >= deps.settings.max_code_attempts:
+        raise gone("too many wrong tries: this code no longer works; request a new one")
+    if not code_matches(deps.secret, session_digest, code, current.code_digest):
+        failures = uow.codes.record_failure(current)
+        uow.commit()
+        left = max(0, deps.settings.max_code_attempts - failures)
+        raise wrong(f"invalid verification code ({left} tries left)")

@@ -26,15 +26,8 @@ def verify_code(deps: Deps, hawk_id: str, code: str) -> str:
         current = check.code = uow.codes.for_session(row.id)
         if current is None:
             raise InvalidCode("no verification code is pending for this session")
-        if current.expires_at <= deps.now():
-            raise CodeGone("this verification code has expired; request a new one")
-        if current.failed_attempts >= deps.settings.max_code_attempts:
-            raise CodeGone("too many wrong tries: this code no longer works; request a new one")
-        if not codes.code_matches(deps.secret, row.hawk_id_digest, code, current.code_digest):
-            failures = uow.codes.record_failure(current)
-            uow.commit()
-            left = max(0, deps.settings.max_code_attempts - failures)
-            raise InvalidCode(f"invalid verification code ({left} tries left)")
+        codes.check_code(uow, deps, row.hawk_id_digest, current, code, gone=CodeGone,
+                         wrong=InvalidCode)
         msisdn = session_msisdn(deps, hawk_id, row)
         if msisdn is not None:  # a code is only ever sent to a bound number
             admission.count_verified(uow, deps, msisdn)  # pumping detection's conversion
