@@ -11,7 +11,6 @@ from gateway.clock import Clock, SystemClock
 from gateway.config.keys import Keys, load_keys
 from gateway.config.settings import Settings
 from gateway.storage.db import make_engine
-from gateway.storage.migrate import upgrade
 from gateway.pipeline.doorbell import Doorbell, bell_address
 from gateway.storage.uow import uow_factory
 from gateway.deps import Deps
@@ -34,7 +33,11 @@ def worker_bell(settings: Settings):
 
 
 def prepare_database(settings: Settings) -> Engine:
-    """The engine, with migrations applied."""
+    """The engine, with migrations applied. (Alembic is imported here only: with Mako
+    and Pygments it weighs 16 MB, which the API processes, which never migrate, do not
+    carry.)"""
+    from gateway.storage.migrate import upgrade
+
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     return engine
