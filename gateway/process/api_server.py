@@ -32,6 +32,7 @@ class ApiServer(BaseApplication):
         self.cfg.set("bind", [f"{settings.host}:{settings.port}"])
         self.cfg.set("workers", settings.effective_workers)
         self.cfg.set("worker_class", f"{edge_worker.__name__}.EdgeWorker")
+        self.cfg.set("logger_class", f"{edge_worker.__name__}.AccessLog")
         self.cfg.set("worker_connections", edge_worker.WORKER_CONNECTIONS)
         # The gevent worker gives a request head (and an idle connection) this long.
         self.cfg.set("keepalive", edge_worker.HEADER_TIMEOUT)
