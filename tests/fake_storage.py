@@ -498,11 +498,12 @@ class FakeGuardRepository:
                 if (prefix is None or row.prefix == prefix)
                 and (since is None or row.bucket_start > since)]
 
-    def standing(self, prefix: str, since: datetime) -> Standing:
+    def standing(self, prefix: str, since: datetime, settled: datetime) -> Standing:
         block = self._tx.rows(GuardBlock).get(prefix)
         counts = self._counts(prefix, since)
         return Standing(None if block is None else block.blocked_until,
-                        sum(row.sms for row in counts), sum(row.verified for row in counts))
+                        sum(row.sms for row in counts), sum(row.verified for row in counts),
+                        sum(row.sms for row in counts if row.bucket_start <= settled))
 
     def count(self, prefix: str, bucket_start: datetime, expires_at: datetime, *,
               sms: int = 0, verified: int = 0) -> None:

@@ -126,12 +126,14 @@ class Settings:
     # Pumping detection (gateway.guard.pumping), per prefix: country code and this many
     # national digits. A prefix with at least guard_min_sms code SMS in the last
     # guard_window seconds and fewer verifications than guard_min_conversion of them is
-    # refused for guard_cooldown seconds. guard_min_sms = 0 turns detection off.
+    # refused for guard_cooldown seconds; an SMS is judged once it is guard_settle
+    # seconds old (0: at once). guard_min_sms = 0 turns detection off.
     guard_prefix_digits: int = 3
     guard_window: int = 3600
     guard_min_sms: int = 20
     guard_min_conversion: float = 0.2
     guard_cooldown: int = 3600
+    guard_settle: int = 300
     # The admin page (/admin/, gateway.api.admin): off until a password is set with
     # `msisdn-gateway admin password` (stored at admin_password_file; empty means
     # <state_dir>/admin-password). Only clients in admin_networks reach it (default:
@@ -402,6 +404,10 @@ def _validate_destinations(settings: Settings, fail) -> None:
             raise fail(name, f"{name} must be positive, not {getattr(settings, name)}")
     if settings.guard_min_sms < 0:
         raise fail("guard_min_sms", "guard_min_sms must be 0 (detection off) or more")
+    if not 0 <= settings.guard_settle < settings.guard_window:
+        raise fail("guard_settle", "guard_settle is the age in seconds at which a code SMS "
+                   "is judged: 0 (at once) or more, and less than guard_window "
+                   f"({settings.guard_window}), not {settings.guard_settle}")
     if not 0.0 <= settings.guard_min_conversion <= 1.0:
         raise fail("guard_min_conversion", "guard_min_conversion is a share of the SMS "
                    f"sent, between 0 and 1, not {settings.guard_min_conversion}")

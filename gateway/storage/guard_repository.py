@@ -26,11 +26,13 @@ INSERT_RACES = 5
 @dataclass(frozen=True)
 class Standing:
     """A prefix as the hot path sees it: its block's end (None if never blocked or the
-    row is gone) and its figures in the window asked for."""
+    row is gone), its figures in the window asked for, and the SMS of that window's
+    buckets that started early enough to be judged."""
 
     blocked_until: datetime | None
     sms: int
     verified: int
+    settled_sms: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,17 +49,18 @@ class PrefixFigures:
     verified_when_blocked: int | None = None
 
 
-def _window_sum(column):
+def _window_sum(column, *conditions):
     return (select(func.coalesce(func.sum(column), 0))
             .where(COUNTS.c.prefix == bindparam("prefix"),
-                   COUNTS.c.bucket_start > bindparam("since"))
+                   COUNTS.c.bucket_start > bindparam("since"), *conditions)
             .scalar_subquery())
 
 
 _STANDING = select(
     select(BLOCKS.c.blocked_until).where(BLOCKS.c.prefix == bindparam("prefix"))
     .scalar_subquery(),
-    _window_sum(COUNTS.c.sms), _window_sum(COUNTS.c.verified))
+    _window_sum(COUNTS.c.sms), _window_sum(COUNTS.c.verified),
+    _window_sum(COUNTS.c.sms, COUNTS.c.bucket_start <= bindparam("settled")))
 _COUNT_KEY = ((COUNTS.c.prefix == bindparam("count_prefix"))
               & (COUNTS.c.bucket_start == bindparam("bucket")))
 _ADD = (update(COUNTS).where(_COUNT_KEY)
@@ -123,11 +126,12 @@ def _put_block(dialect: str):
 class GuardRepository(Repository):
     """Per-prefix counts and blocks (see the module docstring)."""
 
-    def standing(self, prefix: str, since: datetime) -> Standing:
-        """The prefix's block end and its figures in buckets that start after ``since``."""
-        row = self._tx.connection().execute(_STANDING, {"prefix": prefix,
-                                                        "since": since}).one()
-        return Standing(row[0], int(row[1]), int(row[2]))
+    def standing(self, prefix: str, since: datetime, settled: datetime) -> Standing:
+        """The prefix's block end and its figures in buckets that start after ``since``;
+        ``settled_sms`` counts those of them that start at or before ``settled``."""
+        row = self._tx.connection().execute(
+            _STANDING, {"prefix": prefix, "since": since, "settled": settled}).one()
+        return Standing(row[0], int(row[1]), int(row[2]), int(row[3]))
 
     def count(self, prefix: str, bucket_start: datetime, expires_at: datetime, *,
               sms: int = 0, verified: int = 0) -> None:

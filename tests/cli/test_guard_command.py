@@ -11,6 +11,7 @@ from conftest import assert_error
 from gateway.cli import server_commands as cli
 
 GUARD = {"guard_min_sms": 4, "guard_min_conversion": 0.5, "guard_window": 3600,
+         "guard_settle": 0,
          "guard_cooldown": 3600}
 PUMPED = [f"+336123456{n:02d}" for n in range(1, 10)]
 

@@ -28,9 +28,9 @@ def block(uow, prefix, until, **figures):  # noqa: F811
         work.commit()
 
 
-def standing(uow, prefix, since):  # noqa: F811
+def standing(uow, prefix, since, settled=None):  # noqa: F811
     with uow(read_only=True) as work:
-        return work.guard.standing(prefix, since)
+        return work.guard.standing(prefix, since, settled or since)
 
 
 def test_counts_add_up_per_bucket_and_only_buckets_after_since_are_summed(uow):  # noqa: F811
@@ -42,6 +42,17 @@ def test_counts_add_up_per_bucket_and_only_buckets_after_since_are_summed(uow): 
     assert standing(uow, "+33612", T0 - HOUR) == Standing(None, 2, 1)
     assert standing(uow, "+33612", T0) == Standing(None, 0, 1)
     assert standing(uow, "+44741", T0 - HOUR) == Standing(None, 0, 0)
+
+
+def test_settled_sms_are_those_of_buckets_starting_at_or_before_settled(uow):  # noqa: F811
+    counted(uow, "+33612", T0, sms=2)
+    counted(uow, "+33612", T0 + BUCKET, sms=3, verified=1)
+    counted(uow, "+33612", T0 + 2 * BUCKET, sms=4)
+
+    assert standing(uow, "+33612", T0 - HOUR, T0 + BUCKET) == Standing(None, 9, 1, 5)
+    assert standing(uow, "+33612", T0 - HOUR, T0 - BUCKET) == Standing(None, 9, 1, 0)
+    # Within the window only: a settled bucket before ``since`` is not counted.
+    assert standing(uow, "+33612", T0, T0 + 2 * BUCKET) == Standing(None, 7, 1, 7)
 
 
 def test_a_block_is_read_with_the_figures_and_a_new_one_replaces_it(uow):  # noqa: F811

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from sqlalchemy import func, select
 
 from conftest import assert_error
+from gateway.config.settings import SettingsError
 from gateway.process.worker import cleanup
 from gateway.storage.models import GuardBlock, GuardCount
 
 # Small figures so that a test stays within every other limit: 4 codes to one prefix
 # with fewer than half verified block it for an hour.
 GUARD = {"guard_min_sms": 4, "guard_min_conversion": 0.5, "guard_window": 3600,
+         "guard_settle": 0,
          "guard_cooldown": 3600}
 PUMPED = [f"+336123456{n:02d}" for n in range(1, 10)]  # prefix +33612
 HONEST = [f"+336987654{n:02d}" for n in range(1, 10)]  # prefix +33698
@@ -148,3 +152,39 @@ def test_the_cleanup_job_forgets_old_figures_then_ended_blocks(start_gateway, cl
     clock.advance(GUARD["guard_cooldown"] + 86400)  # the block ended a day ago
     cleanup(gw.deps)
     assert tables() == (0, 0)
+
+
+# With the default settle time (guard_settle 300 s): SMS are judged once old enough to
+# have been used.
+SETTLED = {**GUARD, "guard_settle": 300}
+
+
+def test_a_burst_of_honest_users_is_not_blocked_before_they_could_type_their_codes(
+        start_gateway, clock):
+    gw = start_gateway(**SETTLED)
+    tokens = [send(gw, number) for number in HONEST[:8]]  # a launch: 8 codes at once
+    clock.advance(120)  # two minutes later, most typed theirs
+    for token, number in list(zip(tokens, HONEST))[:6]:
+        verify(gw, token, number)
+
+    clock.advance(600)  # the burst is judged: 6 of 8 verified
+    send(gw, HONEST[8])
+    assert len(gw.outbox()) == 9
+
+
+def test_with_a_settle_time_a_pumped_prefix_is_blocked_once_its_codes_are_old_enough(
+        start_gateway, clock, caplog):
+    gw = start_gateway(**SETTLED)
+    caplog.set_level(logging.INFO, logger="gateway.guard")
+    pump(gw, PUMPED[:5])  # more than guard_min_sms, all just sent: not judged yet
+    send(gw, PUMPED[5])
+
+    clock.advance(SETTLED["guard_settle"] + 60)  # their bucket ended 300 s ago
+    send(gw, PUMPED[6])  # judged on the 6 settled codes, none used: this one blocks
+    refused_for_pumping(mt_verify(gw, PUMPED[7])[0])
+    assert "6 code SMS at least 300 s old and 0 verified in the last 3600 s" in caplog.text
+
+
+def test_a_settle_time_must_be_shorter_than_the_window(start_gateway):
+    with pytest.raises(SettingsError, match="guard_settle"):
+        start_gateway(**{**GUARD, "guard_settle": 3600})
