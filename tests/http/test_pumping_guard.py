@@ -6,6 +6,7 @@ covers resend_code."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
 
@@ -160,29 +161,39 @@ SETTLED = {**GUARD, "guard_settle": 300}
 
 
 def test_a_burst_of_honest_users_is_not_blocked_before_they_could_type_their_codes(
-        start_gateway, clock):
+        start_gateway):
     gw = start_gateway(**SETTLED)
     tokens = [send(gw, number) for number in HONEST[:8]]  # a launch: 8 codes at once
-    clock.advance(120)  # two minutes later, most typed theirs
+    gw.clock.advance(120)  # two minutes later, most typed theirs
     for token, number in list(zip(tokens, HONEST))[:6]:
         verify(gw, token, number)
 
-    clock.advance(600)  # the burst is judged: 6 of 8 verified
+    gw.clock.advance(600)  # the burst is judged: 6 of 8 verified
     send(gw, HONEST[8])
     assert len(gw.outbox()) == 9
 
 
 def test_with_a_settle_time_a_pumped_prefix_is_blocked_once_its_codes_are_old_enough(
-        start_gateway, clock, caplog):
+        start_gateway):
     gw = start_gateway(**SETTLED)
-    caplog.set_level(logging.INFO, logger="gateway.guard")
     pump(gw, PUMPED[:5])  # more than guard_min_sms, all just sent: not judged yet
     send(gw, PUMPED[5])
 
-    clock.advance(SETTLED["guard_settle"] + 60)  # their bucket ended 300 s ago
+    gw.clock.advance(SETTLED["guard_settle"] + 60)  # their bucket ended 300 s ago
     send(gw, PUMPED[6])  # judged on the 6 settled codes, none used: this one blocks
     refused_for_pumping(mt_verify(gw, PUMPED[7])[0])
-    assert "6 code SMS at least 300 s old and 0 verified in the last 3600 s" in caplog.text
+    with gw.deps.uow(read_only=True) as uow:
+        [row] = uow.guard.overview(gw.clock.now() - timedelta(hours=1), gw.clock.now())
+    assert (row.prefix, row.sms_when_blocked, row.verified_when_blocked) == ("+33612", 6, 0)
+
+
+def test_the_block_log_says_which_sms_were_judged(start_gateway, caplog):
+    gw = start_gateway(**SETTLED)
+    caplog.set_level(logging.INFO, logger="gateway.guard")
+    pump(gw, PUMPED[:4])
+    gw.clock.advance(SETTLED["guard_settle"] + 60)
+    send(gw, PUMPED[4])
+    assert "4 code SMS at least 300 s old and 0 verified in the last 3600 s" in caplog.text
 
 
 def test_a_settle_time_must_be_shorter_than_the_window(start_gateway):

@@ -185,6 +185,7 @@ REUSED = {
         "test_other_prefixes_are_not_blocked_with_a_pumped_one",
         "test_a_prefix_whose_codes_are_mostly_verified_is_never_blocked",
         "test_resend_code_to_a_blocked_prefix_is_refused_and_a_late_verification_still_counts",
+        "test_with_a_settle_time_a_pumped_prefix_is_blocked_once_its_codes_are_old_enough",
     ],
     "test_destination_policy": [
         "test_deny_prefixes_win_and_allow_prefixes_open_a_range",
