@@ -33,8 +33,10 @@ return them: changed by ``update()`` and friends, never by setting attributes.
 
 Rows are the real SQLAlchemy model instances, never attached to a session. What the
 database would do at a flush is done here: column defaults, integer ids (max + 1, as
-SQLite assigns them), NOT NULL, unique and foreign keys (IntegrityError), naive datetimes
-refused (StatementError, wrapping UTCDateTime's ValueError), datetimes read back in UTC.
+SQLite assigns them), NOT NULL, unique and foreign keys (IntegrityError), what the column
+types refuse (StatementError wrapping their ValueError: naive datetimes, digests that are
+not 64 hex characters), values read back as those types give them back (datetimes in UTC,
+the sessions' times to the millisecond).
 """
 from __future__ import annotations
 
@@ -57,7 +59,7 @@ from gateway.config.settings import load_settings
 from gateway.crypto import browserid
 from gateway.crypto.tokens import SECRET_BYTES, ServerSecret
 from gateway.deps import Deps
-from gateway.storage.column_types import UTCDateTime
+from gateway.storage.column_types import HexDigest, UTCDateTime, UTCEpochMillis
 from gateway.storage.models import (OUTBOX_FINAL, HawkNonce, InboxMessage, ModemStatus,
                                     OutboundSms, RateCounter, RateEvent, VerificationCode,
                                     VerificationSession)
@@ -120,12 +122,17 @@ def _values(row) -> dict:
     return {name: getattr(row, name) for name, _column in _columns(type(row))}
 
 
+# Column types that change or refuse a value on its way to the database and back.
+CONVERTING_TYPES = (UTCDateTime, UTCEpochMillis, HexDigest)
+
+
 def _stored_values(row) -> dict:
-    """``row``'s column values as the database keeps them: datetimes in UTC."""
+    """``row``'s column values as the database gives them back (see CONVERTING_TYPES)."""
     values = _values(row)
     for name, column in _columns(type(row)):
-        if isinstance(column.type, UTCDateTime) and values[name] is not None:
-            values[name] = values[name].astimezone(timezone.utc)
+        if isinstance(column.type, CONVERTING_TYPES) and values[name] is not None:
+            stored = column.type.process_bind_param(values[name], None)
+            values[name] = column.type.process_result_value(stored, None)
     return values
 
 
@@ -135,10 +142,12 @@ def _flush_error(model: type, name: str, value) -> StatementError | None:
     if value is None:
         return None if column.nullable else _integrity_error(
             f"NOT NULL constraint failed: {model.__tablename__}.{name}")
-    if isinstance(column.type, UTCDateTime) and value.tzinfo is None:
-        problem = ValueError(f"naive datetime given to a UTC column "
-                             f"({model.__tablename__}.{name})")
-        return StatementError(str(problem), FLUSH, None, problem)
+    if isinstance(column.type, CONVERTING_TYPES):
+        try:
+            column.type.process_bind_param(value, None)
+        except ValueError as problem:
+            return StatementError(f"{problem} ({model.__tablename__}.{name})", FLUSH, None,
+                                  problem)
     return None
 
 
@@ -218,7 +227,7 @@ class _Transaction:
             raise
 
     def check(self) -> None:
-        """What a flush refuses: NOT NULL, unique, foreign keys, naive datetimes."""
+        """What a flush refuses: NOT NULL, unique, foreign keys, what column types refuse."""
         for model in MODELS:
             rows = self.tables.get(model)
             if rows is None:  # untouched: only its parents may have lost rows

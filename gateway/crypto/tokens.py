@@ -77,17 +77,26 @@ class ServerSecret:
         return hkdf_sha256(hawk_id.encode("ascii"), SEAL_INFO_PREFIX + purpose.encode(), 32,
                            salt=self._secret)
 
-    def seal(self, hawk_id: str, purpose: str, plaintext: str) -> bytes:
-        """Encrypt ``plaintext`` so that only a holder of ``hawk_id`` (and this secret) can
-        read it. Output: 12-byte nonce + ciphertext and tag."""
+    def seal(self, hawk_id: str, purpose: str, plaintext: str | bytes) -> bytes:
+        """Encrypt ``plaintext`` (a str is sealed as UTF-8) so that only a holder of
+        ``hawk_id`` (and this secret) can read it. Output: 12-byte nonce + ciphertext and
+        tag (28 bytes more than the plaintext)."""
+        data = plaintext.encode() if isinstance(plaintext, str) else plaintext
         nonce = secrets.token_bytes(12)
         return nonce + AESGCM(self._seal_key(hawk_id, purpose)).encrypt(
-            nonce, plaintext.encode(), purpose.encode())
+            nonce, data, purpose.encode())
 
     def open(self, hawk_id: str, purpose: str, sealed: bytes) -> str:
-        """Decrypt what ``seal`` produced; raises SealError."""
+        """Decrypt what ``seal`` produced from a str; raises SealError."""
+        try:
+            return self.open_bytes(hawk_id, purpose, sealed).decode()
+        except UnicodeDecodeError as exc:
+            raise SealError("sealed value is not text") from exc
+
+    def open_bytes(self, hawk_id: str, purpose: str, sealed: bytes) -> bytes:
+        """Decrypt what ``seal`` produced, as bytes; raises SealError."""
         try:
             return AESGCM(self._seal_key(hawk_id, purpose)).decrypt(
-                sealed[:12], sealed[12:], purpose.encode()).decode()
+                sealed[:12], sealed[12:], purpose.encode())
         except (InvalidTag, ValueError) as exc:
             raise SealError("sealed value cannot be opened with this hawk id") from exc

@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, 
 from sqlalchemy import UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from gateway.storage.column_types import UTCDateTime
+from gateway.storage.column_types import HexDigest, UTCDateTime, UTCEpochMillis
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -24,21 +24,26 @@ class Base(DeclarativeBase):
 
 class VerificationSession(Base):
     """One msisdnSessionToken. Looked up by HMAC(secret, hawk id); the Hawk key and the
-    MSISDN are sealed with a key derived from the hawk id, which the server never stores."""
+    MSISDN are sealed with a key derived from the hawk id, which the server never stores.
+
+    A verified session stays for days, so its row is kept small (issue 9): the digest as
+    32 raw bytes, the times as integer milliseconds, the Hawk key sealed as its 32 bytes
+    (gateway.crypto.sealing.seal_hex_key)."""
 
     __tablename__ = "sessions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    hawk_id_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    # 64 hex characters in Python, 32 bytes in the database.
+    hawk_id_digest: Mapped[str] = mapped_column(HexDigest, unique=True)
     hawk_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     msisdn_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     # How the MSISDN is being verified ("sms/mt", "sms/momt") and with which code kind,
     # so that resend_code repeats it.
     method: Mapped[str | None] = mapped_column(String(16))
     short_code: Mapped[bool] = mapped_column(Boolean, default=False)
-    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCEpochMillis)
+    created_at: Mapped[datetime] = mapped_column(UTCEpochMillis)
+    expires_at: Mapped[datetime] = mapped_column(UTCEpochMillis, index=True)
 
 
 class VerificationCode(Base):

@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from gateway import metrics
+from gateway.crypto.sealing import seal_hex_key
 from gateway.deps import Deps
 from gateway.errors import ApiError
 from gateway.guard import admission
@@ -115,7 +116,7 @@ def _registration(uow: UnitOfWork, deps: Deps, reg_id: str, number: str) -> Sess
     record = SessionRecord(
         hawk_id_digest=deps.secret.digest(HAWK_ID, reg_id),
         # No Hawk client ever holds this session: its key is random and never given out.
-        hawk_key_sealed=deps.secret.seal(reg_id, HAWK_KEY, secrets.token_hex(32)),
+        hawk_key_sealed=seal_hex_key(deps.secret, reg_id, HAWK_KEY, secrets.token_hex(32)),
         msisdn_sealed=deps.secret.seal(reg_id, MSISDN, number),
         created_at=deps.now(), expires_at=deps.later(deps.settings.pending_session_ttl))
     return replace(record, id=uow.sessions.add(record))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
+from gateway.crypto.sealing import open_hex_key, seal_hex_key
 from gateway.crypto.tokens import derive_hawk_credentials, new_session_token, SealError
 from gateway.errors import InvalidToken
 from gateway.storage.records import SessionRecord
@@ -24,7 +25,7 @@ def register(deps: Deps) -> str:
     secret, now = deps.secret, deps.now()
     record = SessionRecord(
         hawk_id_digest=secret.digest(HAWK_ID, credentials.id),
-        hawk_key_sealed=secret.seal(credentials.id, HAWK_KEY, credentials.key),
+        hawk_key_sealed=seal_hex_key(secret, credentials.id, HAWK_KEY, credentials.key),
         created_at=now, expires_at=deps.later(deps.settings.pending_session_ttl))
     with deps.uow() as uow:
         uow.sessions.add(record)
@@ -47,7 +48,7 @@ def hawk_key(uow: UnitOfWork, deps: Deps, hawk_id: str) -> str:
     """The Hawk MAC key of a live session, read in ``uow``; raises InvalidToken."""
     row = load_session(uow, deps, hawk_id)
     try:
-        return deps.secret.open(hawk_id, HAWK_KEY, row.hawk_key_sealed)
+        return open_hex_key(deps.secret, hawk_id, HAWK_KEY, row.hawk_key_sealed)
     except SealError:
         log.error("session %s: hawk key cannot be unsealed (server secret changed?)", row.id)
         raise InvalidToken() from None

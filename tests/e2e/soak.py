@@ -262,7 +262,7 @@ class Soak:
         ledger.disruptions = Counter(what for _, what in self.events)
         rows = query(self.state_dir, """
             SELECT o.id, o.status, o.last_error, o.created_at, o.updated_at, o.sent_at,
-                   s.hawk_id_digest
+                   lower(hex(s.hawk_id_digest))
             FROM outbox o LEFT JOIN sessions s ON s.id = o.session_id ORDER BY o.id""")
         for row_id, status, error, created, updated, sent, digest in rows:
             number = by_digest.get(digest)

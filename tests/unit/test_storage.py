@@ -163,8 +163,13 @@ def deps(make_settings, database_url, clock):
     engine.dispose()
 
 
+def session_digest(name: str) -> str:
+    """A hawk id digest told apart by ``name`` (64 hex characters, as stored)."""
+    return name.encode().hex().ljust(64, "0")
+
+
 def session_row(name: str, expires_in: float) -> VerificationSession:
-    return VerificationSession(hawk_id_digest=name.ljust(64, "0"), hawk_key_sealed=b"k",
+    return VerificationSession(hawk_id_digest=session_digest(name), hawk_key_sealed=b"k",
                                msisdn_sealed=None, method="sms/mt", short_code=False,
                                created_at=T0, expires_at=T0 + timedelta(seconds=expires_in))
 
@@ -211,7 +216,8 @@ def populate(deps) -> None:
 
 def snapshot(deps) -> dict:
     with deps.uow() as uow:
-        sessions = {row.id: row.hawk_id_digest.rstrip("0")
+        names = {session_digest(name): name for name in ("ended", "live", "live-old-code")}
+        sessions = {row.id: names[row.hawk_id_digest]
                     for row in uow.db.scalars(select(VerificationSession))}
         return {
             "sessions": sorted(sessions.values()),
