@@ -13,6 +13,13 @@ DIGEST_BYTES = 32
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
+def _aware(value: datetime) -> datetime:
+    """``value``, refused if naive (which would be ambiguous)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value
+
+
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every backend.
 
@@ -26,9 +33,7 @@ class UTCDateTime(TypeDecorator):
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return _aware(value).astimezone(timezone.utc).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
@@ -51,9 +56,7 @@ class UTCEpochMillis(TypeDecorator):
     def process_bind_param(self, value: datetime | None, dialect) -> int | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return (value - EPOCH) // MILLISECOND
+        return (_aware(value) - EPOCH) // MILLISECOND
 
     def process_result_value(self, value: int | None, dialect) -> datetime | None:
         if value is None:
