@@ -7,7 +7,6 @@ from datetime import timedelta
 from gateway.clock import start_of_utc_day
 from gateway.crypto.tokens import SealError
 from gateway.deps import Deps
-from gateway.pipeline.inbound import KIND_UNDECODABLE, open_pdu
 
 MODEM_COLUMNS = [("worker", "WORKER"), ("name", "MODEM"), ("url", "PORT"), ("model", "MODEL"),
                  ("imsi", "IMSI"), ("operator", "OPERATOR"), ("signal_dbm", "SIGNAL dBm"),
@@ -83,6 +82,10 @@ def inbox_rows(deps: Deps, limit: int, pdu: bool = False,
     """The latest received SMS, newest first (only those of ``kind``, if given). With
     ``pdu`` (``deps.secret`` needed), only the undecodable ones, each with its raw PDU
     unsealed (None if it cannot be opened)."""
+    # Imported here: the admin page of every API process imports this module, and the
+    # inbound pipeline brings the modem side's PDU codec (gsmmodem, pyserial).
+    from gateway.pipeline.inbound import KIND_UNDECODABLE
+
     with deps.uow() as uow:
         rows = uow.inbox.latest(limit, kind=KIND_UNDECODABLE if pdu else kind)
     listed = [{"id": r.id, "received_at": r.received_at, "modem": r.modem, "sender": r.sender,
@@ -95,6 +98,8 @@ def inbox_rows(deps: Deps, limit: int, pdu: bool = False,
 
 
 def _opened(deps: Deps, row) -> str | None:
+    from gateway.pipeline.inbound import open_pdu
+
     try:
         return open_pdu(deps.secret, row)
     except SealError:

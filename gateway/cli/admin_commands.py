@@ -1,14 +1,16 @@
 """Administration commands of ``msisdn-gateway``: modems, send, selftest, probe, sim,
 inbox, outbox, guard, accounts. Human output by default, ``--json`` for scripts. The commands that touch
 modems take ``--simulate`` (simulated modems and network in this process, as
-`serve --simulate`) and ``--database-url``."""
+`serve --simulate`) and ``--database-url``. What a command needs beyond click and the
+settings (listings, storage, modems) is imported inside it: every process of ``serve``
+imports this module to build the command group."""
 from __future__ import annotations
 
 import sys
 
 import click
 
-from gateway.admin import listings, output
+from gateway.admin import output
 from gateway.cli.options import load_cli_settings, open_database
 from gateway.errors import ApiError
 from gateway.config.settings import SettingsError
@@ -67,6 +69,7 @@ def _emit(value, as_json: bool, columns=None, footer: str | None = None) -> None
 def modems(ctx, database_url, state_dir, as_json, simulate):
     """The modems of every box as their workers report them, with the worker that owns
     each (or simulated ones, with --simulate)."""
+    from gateway.admin import listings
     from gateway.admin.local import local_worker
 
     deps = _deps(ctx, database_url=database_url, state_dir=state_dir, simulate=simulate)
@@ -194,6 +197,8 @@ def sim(args):
 @_options(simulate=False, limit=True)
 def outbox(ctx, status, database_url, state_dir, as_json, limit):
     """The latest SMS to send or sent, newest first."""
+    from gateway.admin import listings
+
     deps = _deps(ctx, database_url=database_url, state_dir=state_dir)
     _emit(listings.outbox_rows(deps, limit, status), as_json, listings.OUTBOX_COLUMNS)
 
@@ -204,6 +209,8 @@ def outbox(ctx, status, database_url, state_dir, as_json, limit):
 @_options(simulate=False, limit=True)
 def inbox(ctx, pdu, database_url, state_dir, as_json, limit):
     """The latest SMS received by the modems, newest first."""
+    from gateway.admin import listings
+
     deps = _deps(ctx, keys=pdu, database_url=database_url, state_dir=state_dir)
     rows = listings.inbox_rows(deps, limit, pdu=pdu)
     if pdu and not as_json:  # a PDU is longer than a table cell: not cut

@@ -1,5 +1,6 @@
 """The ``msisdn-gateway`` command group and its server commands: serve, api, worker, keys,
-db. The administration commands are registered explicitly at the end."""
+db. The administration commands (admin_commands) are registered explicitly, when the group
+first needs them (:class:`CommandGroup`): not in the server processes."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +8,6 @@ import sys
 
 import click
 
-from gateway.cli import admin_commands
 from gateway.cli.options import (load_cli_settings, open_database, prepare,
                                   server_options)
 from gateway.config.settings import SettingsError
@@ -15,7 +15,32 @@ from gateway.config.settings import SettingsError
 log = logging.getLogger("gateway.cli")
 
 
-@click.group()
+class CommandGroup(click.Group):
+    """``msisdn-gateway``: the administration commands are added the first time the group
+    lists its commands (help, completion) or is asked for one it does not have, so that
+    ``serve``, ``api`` and ``worker`` do not build them (and their imports) in every
+    process they run."""
+
+    _admin_registered = False
+
+    def _register_admin(self) -> None:
+        if not self._admin_registered:
+            from gateway.cli import admin_commands
+
+            admin_commands.register(self)
+            self._admin_registered = True
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name not in self.commands:
+            self._register_admin()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx):
+        self._register_admin()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=CommandGroup)
 @click.option("--config", type=click.Path(dir_okay=False),
               help="TOML configuration file (or MSISDN_GATEWAY_CONFIG).")
 @click.version_option(package_name="msisdn-gateway")
@@ -58,12 +83,26 @@ def _serve_api(settings) -> None:
 
 
 def _run_role(ctx, flags: dict, role: str, run) -> None:
-    """One role's process: settings, keys check and migrations, its metrics directory,
-    then ``run(settings)`` until it stops."""
+    """One role's process: settings, keys check and migrations (unless ``serve``, which
+    started it, did both: ``--prepared``), its metrics directory, then ``run(settings)``
+    until it stops."""
+    prepared = flags.pop("prepared")
     settings = load_cli_settings(ctx, **flags)
-    prepare(settings).dispose()
+    if prepared:
+        from gateway.logs import configure_logging
+
+        configure_logging(settings)
+    else:
+        prepare(settings)
     _export_metrics_dir(settings, role)
     run(settings)
+
+
+def prepared_option(command):
+    """``--prepared`` (hidden): serve's children, whose keys serve checked and whose
+    database it migrated just before starting them (gateway.process.supervisor)."""
+    return click.option("--prepared", is_flag=True, hidden=True,
+                        help="The keys are checked and the database migrated.")(command)
 
 
 @main.command()
@@ -74,7 +113,7 @@ def serve(ctx, **flags):
     from gateway.process import supervisor
 
     settings = load_cli_settings(ctx, **flags)
-    prepare(settings).dispose()  # check keys and migrate once, before both start
+    prepare(settings)  # check keys and migrate once, before both start (--prepared)
     code = supervisor.serve(ctx.obj.get("config"), flags)
     if code:
         sys.exit(code)
@@ -82,6 +121,7 @@ def serve(ctx, **flags):
 
 @main.command()
 @server_options
+@prepared_option
 @click.pass_context
 def api(ctx, **flags):
     """Run only the API workers (gunicorn)."""
@@ -90,6 +130,7 @@ def api(ctx, **flags):
 
 @main.command()
 @server_options
+@prepared_option
 @click.pass_context
 def worker(ctx, **flags):
     """Run only the worker process (scheduler; modems with the SMS pipeline)."""
@@ -136,6 +177,3 @@ def db_upgrade(ctx, database_url, state_dir):
         click.echo(f"database at revision {current_revision(engine)}")
     finally:
         engine.dispose()
-
-
-admin_commands.register(main)

@@ -39,8 +39,6 @@ from gunicorn import glogging, util
 from gunicorn.http import errors as parse_errors
 from gunicorn.workers.ggevent import GeventWorker
 
-from gateway.http.error_handlers import http_error
-
 HEADER_TIMEOUT = 5  # seconds for a request head, and for an idle kept-alive connection
 BODY_TIMEOUT = 10  # seconds for a body of at most max_body_bytes
 WORKER_CONNECTIONS = 1000  # per process; more wait in the listen backlog
@@ -73,6 +71,10 @@ def refusal(exc: BaseException) -> tuple[int, str]:
 
 def error_body(status: int, message: str) -> bytes:
     """The spec's JSON error body, errno 999."""
+    # Imported here: the arbiter imports this module for the worker class and never
+    # answers; a worker has Flask loaded by then (gateway.http comes with the app).
+    from gateway.http.error_handlers import http_error
+
     return json.dumps(http_error(status, message).to_dict(), separators=(",", ":")).encode()
 
 

@@ -1,8 +1,11 @@
 """`serve`: the API and the worker as two child processes of one small supervisor.
 
-Each child is ``python -m gateway.cli [--config F] api|worker <the same flags>``, so both
-resolve exactly the same settings. (The API is not run in this process because gunicorn's
-arbiter reaps every child, which would hide the worker's exit status.)
+Each child is ``python -m gateway.cli [--config F] api|worker --prepared <the same flags>``,
+so both resolve exactly the same settings; ``--prepared``: `serve` checked the keys and
+migrated the database before starting them, so they do not again. (The API is not run in
+this process because gunicorn's arbiter reaps every child, which would hide the worker's
+exit status.) This process imports no more than it uses: the standard library, the
+settings and sd_notify, not the app, SQLAlchemy or the modems (tests/test_process_imports.py).
 
 SIGTERM/SIGINT to `serve` stops both at once (the worker may take up to
 STOP_GRACE_SECONDS to finish a send). If a child exits on its own, the other is stopped
@@ -52,11 +55,11 @@ ROLES = ("worker", "api")
 
 
 def child_command(role: str, config: str | None, flags: dict) -> list[str]:
-    """``python -m gateway.cli [--config F] <role> <flags>``."""
+    """``python -m gateway.cli [--config F] <role> --prepared <flags>``."""
     args = [sys.executable, "-m", "gateway.cli"]
     if config:
         args += ["--config", config]
-    args.append(role)
+    args += [role, "--prepared"]
     for name, value in flags.items():
         if value is None or value is False:
             continue

@@ -7,11 +7,11 @@ the caller's transaction (see gateway.storage.uow and gateway.storage.transactio
 from __future__ import annotations
 
 import functools
+import importlib
 from datetime import datetime, timedelta
 from typing import Callable, Sequence
 
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,9 +23,22 @@ from gateway.storage.rate_windows import Window
 from gateway.storage.records import CodeRecord, SessionRecord, field_names, values_of
 from gateway.storage.transaction import Repository
 
-# The dialects' INSERT supporting ON CONFLICT; elsewhere (MySQL, MariaDB, ...) the
-# portable fallbacks below are used.
-ON_CONFLICT_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+class _OnConflictInserts(dict):
+    """The dialects' INSERT supporting ON CONFLICT, by dialect name; elsewhere (MySQL,
+    MariaDB, ...) the portable fallbacks below are used. A dialect's module is imported on
+    its first lookup: PostgreSQL's weighs 2 MB, which a box on SQLite does not carry."""
+
+    MODULES = {"sqlite": "sqlalchemy.dialects.sqlite",
+               "postgresql": "sqlalchemy.dialects.postgresql"}
+
+    def get(self, dialect, default=None):
+        if dialect not in self and dialect in self.MODULES:
+            self[dialect] = importlib.import_module(self.MODULES[dialect]).insert
+        return super().get(dialect, default)
+
+
+ON_CONFLICT_INSERTS = _OnConflictInserts()
 
 
 # The default of the inbox_retention setting (gateway.config.settings): 30 days.

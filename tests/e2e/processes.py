@@ -90,7 +90,7 @@ def _answers(url: str, process: subprocess.Popen) -> bool:
     assert process.poll() is None, f"exited early with status {process.returncode}"
     try:
         return requests.get(url, timeout=1).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # or its worker still booting
         return False
 
 

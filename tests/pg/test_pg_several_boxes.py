@@ -255,7 +255,7 @@ class Fleet:
 def serving(url: str) -> bool:
     try:
         return requests.get(url + "/__heartbeat__", timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # or its worker still booting
         return False
 
 

@@ -14,7 +14,6 @@ import re
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from gateway.api.camara import oidc
 from gateway.api.camara.openapi import DOCUMENT
 from gateway.verification import proofs
 
@@ -42,6 +41,8 @@ def _correlate(response: Response) -> Response:
 
 def _bearer(scope: str):
     """(grant, msisdn) of the request's access token, used once; or an error Response."""
+    from gateway.api.camara import oidc  # with Authlib, on the face's first use
+
     deps = _deps()
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer ") or not header[7:].strip():
@@ -67,6 +68,8 @@ def _bearer(scope: str):
 
 @number_verification.post("/number-verification/v2/verify")
 def verify():
+    from gateway.api.camara import oidc
+
     state, error = _bearer(oidc.SCOPE_VERIFY)
     if error is not None:
         return error
@@ -89,6 +92,8 @@ def verify():
 
 @number_verification.get("/number-verification/v2/device-phone-number")
 def device_phone_number():
+    from gateway.api.camara import oidc
+
     state, error = _bearer(oidc.SCOPE_READ)
     if error is not None:
         return error

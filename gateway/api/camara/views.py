@@ -11,23 +11,29 @@ proved by SMS-MO, CIBA by two-way SMS, and the token endpoint (Authlib).
     POST /oauth2/token
 
 Number Verification itself is gateway.api.camara.number_verification.
+
+Authlib and joserfc (4 MB) are loaded by the face's first request that needs them, which
+builds the OAuth server (:func:`_server`), not by every API process at start: most boxes
+serve the MSISDN API alone. So ``oidc`` and Authlib are imported inside the views.
 """
 from __future__ import annotations
 
 import html
 import json
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from gateway.api.camara import oidc
 from gateway.api.camara.number_verification import camara_error, number_verification
 from gateway.api.camara.page_texts import TEXTS
 from gateway.errors import ApiError
 from gateway.http.clients import sms_client
 from gateway.i18n import negotiate_language
 from gateway.verification import ciba, clients, proofs
+
+if TYPE_CHECKING:
+    from authlib.oauth2 import OAuth2Error
 
 camara = Blueprint("camara", __name__)
 BOUND = ("client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge",
@@ -44,6 +50,8 @@ def issuer() -> str:
 
 @camara.get("/.well-known/openid-configuration")
 def discovery():
+    from gateway.api.camara import oidc
+
     base = issuer()
     return jsonify({
         "issuer": base, "authorization_endpoint": base + "/oauth2/authorize",
@@ -60,11 +68,20 @@ def discovery():
 
 @camara.get("/oauth2/jwks")
 def jwks():
+    from gateway.api.camara import oidc
+
     return jsonify(oidc.jwks(_deps()))
 
 
 def _server():
-    return current_app.extensions["camara_server"]
+    """The face's OAuth server, built by the first request that needs it (Authlib)."""
+    server = current_app.extensions.get("camara_server")
+    if server is None:
+        from gateway.api.camara import oidc
+
+        server = oidc.build_server(current_app, _deps())
+        current_app.extensions["camara_server"] = server
+    return server
 
 
 def _oauth_error(error: OAuth2Error) -> Response:
@@ -76,6 +93,8 @@ def _oauth_error(error: OAuth2Error) -> Response:
 
 @camara.get("/oauth2/authorize")
 def authorize():
+    from authlib.oauth2 import OAuth2Error
+
     deps = _deps()
     try:
         _server().get_consent_grant(end_user=None)
@@ -166,6 +185,10 @@ def authorize_status():
 
 @camara.get("/oauth2/authorize/continue")
 def authorize_continue():
+    from authlib.oauth2 import OAuth2Error
+
+    from gateway.api.camara import oidc
+
     state = _proof(request.args.get("proof"))
     if state is None or any(state.request.get(k) != request.args.get(k) for k in BOUND):
         return camara_error(404, "NOT_FOUND", "unknown verification")
@@ -183,6 +206,8 @@ def authorize_continue():
 def backchannel_authorize():
     """CIBA (poll mode) by two-way SMS: ``login_hint=tel:+E164`` and ``scope``; client
     authentication as at the token endpoint."""
+    from gateway.api.camara import oidc
+
     deps = _deps()
     client = _authenticated_client(deps)
     if client is None:
@@ -239,8 +264,7 @@ def token():
 
 
 def install(app, deps) -> None:
-    """Mount the face on ``app`` with its OAuth server."""
-    app.extensions["camara_server"] = oidc.build_server(app, deps)
+    """Mount the face on ``app``; its OAuth server is built on first use (:func:`_server`)."""
     app.extensions["camara_issuer"] = issuer
     app.register_blueprint(camara)
     app.register_blueprint(number_verification)
