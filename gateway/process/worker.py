@@ -247,12 +247,27 @@ class Worker:
         log.info("worker stopped (%s)", self.worker_id)
 
 
+def _stop_once(stop: threading.Event):
+    """A signal handler that sets ``stop`` on the first signal and ignores the others.
+    A second signal can arrive while the handler of the first runs (a parent killed with
+    several threads sends its death signal more than once; Ctrl-C under ``serve`` sends
+    SIGINT and then SIGTERM): ``Event.set`` again, from inside ``Event.set`` on the same
+    thread, would wait forever for the Event's own lock, and the worker would never stop."""
+    received = []
+
+    def handler(signum, frame) -> None:
+        if not received:
+            received.append(signum)
+            stop.set()
+    return handler
+
+
 def run_worker(deps: Deps, stop: threading.Event | None = None) -> None:
     """Run the worker until SIGTERM/SIGINT (or ``stop`` is set)."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+            signal.signal(signum, _stop_once(stop))
     worker = Worker(deps)
     worker.start()
     stop.wait()
