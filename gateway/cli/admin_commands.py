@@ -236,8 +236,10 @@ def guard_list(ctx, database_url, state_dir, as_json):
     settings = deps.settings
     _emit(rows, as_json, listing.COLUMNS,
           f"Figures of the last {settings.guard_window} s; a prefix is blocked for "
-          f"{settings.guard_cooldown} s from {settings.guard_min_sms} SMS with less than "
-          f"{settings.guard_min_conversion:.0%} verified." if settings.guard_min_sms
+          f"{settings.guard_cooldown} s from {settings.guard_min_sms} SMS"
+          + (f" at least {settings.guard_settle} s old" if settings.guard_settle else "")
+          + f" with less than {settings.guard_min_conversion:.0%} verified."
+          if settings.guard_min_sms
           else "Pumping detection is off (guard_min_sms = 0).")
 
 

@@ -3,6 +3,7 @@ SQLite file of a gateway served over real HTTP whose codes pumped a prefix."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -68,6 +69,20 @@ def test_guard_list_prints_a_table_for_people(pumped):
     assert first.split()[:5] == ["+33612", "4", "0", "0%", "blocked"]
     assert second.split()[:5] == ["+33698", "1", "1", "100%", "ok"]
     assert footer.startswith("Figures of the last 3600 s; a prefix is blocked for 3600 s")
+
+
+def test_guard_list_says_how_old_the_judged_sms_must_be(pumped):
+    _gw, config, state = pumped
+    config_file = Path(config[1])
+    config_file.write_text(config_file.read_text().replace("guard_settle = 0",
+                                                           "guard_settle = 300"))
+
+    result = run(config, "list", *state)
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        "Figures of the last 3600 s; a prefix is blocked for 3600 s from 4 SMS at least "
+        "300 s old with less than 50% verified.")
 
 
 def test_guard_clear_lifts_the_block_and_the_prefix_starts_afresh(pumped):
