@@ -95,33 +95,30 @@ def begin_immediate(connection: Connection, timeout: float = SQLITE_BUSY_TIMEOUT
     Why not SQLite's busy handler: it sleeps 1, 2, 5, 10, 15 ms... between tries, while a
     write transaction of ours holds the lock for about 0.2 ms. Under load a writer that
     found the lock taken slept 1 ms or more for a lock free again 0.1 ms later: with two
-    API processes, register waited 0.4 ms per request on average, its processes were idle
-    a third of the time and its p99 was 25-40 ms; with these steps 0.07 ms, and 35 %
-    more requests per second (README, "Speed, memory and storage").
+    API processes, register waited 0.4 ms per request on average and its processes were
+    idle a third of the time; with these steps 0.07 ms, and about 30 % more requests per
+    second (README, "Speed, memory and storage").
 
     The wait blocks the thread (``sleep`` is the original ``time.sleep`` even in a
     gevent-patched API process): letting the process's other requests run meanwhile made
     them queue for the lock behind this one, and the p99 worse. Nothing is held while
     waiting. The connection's busy timeout, off only for this BEGIN, stays the backstop
     of every other statement (a reader during WAL recovery)."""
-    sleep = sleep or blocking_sleep()
-    driver = connection.connection.driver_connection
-    error_type = connection.dialect.loaded_dbapi.Error
     deadline, waited = monotonic() + timeout, 0
-    driver.execute("PRAGMA busy_timeout=0")
+    execute_on_driver(connection, "PRAGMA busy_timeout=0")
     try:
         while True:
             try:
-                driver.execute("BEGIN IMMEDIATE")
+                execute_on_driver(connection, "BEGIN IMMEDIATE")
                 return
-            except error_type as error:
-                if not is_busy(error) or monotonic() >= deadline:
-                    raise DBAPIError.instance("BEGIN IMMEDIATE", None, error,
-                                              error_type) from error
+            except DBAPIError as error:
+                if not is_busy(error.orig) or monotonic() >= deadline:
+                    raise
+            sleep = sleep or blocking_sleep()  # only once the lock was found taken
             sleep(LOCK_WAITS[waited] if waited < len(LOCK_WAITS) else LOCK_WAIT_AFTER)
             waited += 1
     finally:
-        driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        execute_on_driver(connection, f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def is_busy(error: Exception) -> bool:

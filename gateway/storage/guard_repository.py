@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.storage.models import GuardBlock, GuardCount
-from gateway.storage.repositories import ON_CONFLICT_INSERTS
+from gateway.storage.repositories import on_conflict_insert
 from gateway.storage.transaction import Repository
 
 COUNTS = GuardCount.__table__
@@ -101,7 +101,7 @@ def put_block_portably(session: Session, values: dict) -> None:
 @functools.cache
 def _add_counts(dialect: str):
     """INSERT .. ON CONFLICT DO UPDATE adding to sms and verified, or None."""
-    upsert = ON_CONFLICT_INSERTS.get(dialect)
+    upsert = on_conflict_insert(dialect)
     if upsert is None:
         return None
     statement = upsert(COUNTS)
@@ -113,7 +113,7 @@ def _add_counts(dialect: str):
 
 @functools.cache
 def _put_block(dialect: str):
-    upsert = ON_CONFLICT_INSERTS.get(dialect)
+    upsert = on_conflict_insert(dialect)
     if upsert is None:
         return None
     statement = upsert(BLOCKS)

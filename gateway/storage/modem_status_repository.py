@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Row, Table, bindparam, delete, insert, select, update
 
 from gateway.storage.models import ModemStatus
-from gateway.storage.repositories import ON_CONFLICT_INSERTS
+from gateway.storage.repositories import on_conflict_insert
 from gateway.storage.transaction import Repository
 
 STATUSES = ModemStatus.__table__
@@ -25,7 +25,7 @@ def upsert_row(connection: Connection, table: Table, values: dict) -> None:
     (enough for rows that only one writer inserts)."""
     key = [column.name for column in table.primary_key.columns]
     changes = {name: value for name, value in values.items() if name not in key}
-    upsert = ON_CONFLICT_INSERTS.get(connection.dialect.name)
+    upsert = on_conflict_insert(connection.dialect.name)
     if upsert is not None:
         connection.execute(upsert(table).values(values)
                            .on_conflict_do_update(index_elements=key, set_=changes))

@@ -24,21 +24,18 @@ from gateway.storage.records import CodeRecord, SessionRecord, field_names, valu
 from gateway.storage.transaction import Repository
 
 
-class _OnConflictInserts(dict):
-    """The dialects' INSERT supporting ON CONFLICT, by dialect name; elsewhere (MySQL,
-    MariaDB, ...) the portable fallbacks below are used. A dialect's module is imported on
-    its first lookup: PostgreSQL's weighs 2 MB, which a box on SQLite does not carry."""
-
-    MODULES = {"sqlite": "sqlalchemy.dialects.sqlite",
-               "postgresql": "sqlalchemy.dialects.postgresql"}
-
-    def get(self, dialect, default=None):
-        if dialect not in self and dialect in self.MODULES:
-            self[dialect] = importlib.import_module(self.MODULES[dialect]).insert
-        return super().get(dialect, default)
+# The modules of the dialects whose INSERT has ON CONFLICT; elsewhere (MySQL, MariaDB, ...)
+# the portable fallbacks below are used.
+_ON_CONFLICT_DIALECTS = {"sqlite": "sqlalchemy.dialects.sqlite",
+                         "postgresql": "sqlalchemy.dialects.postgresql"}
 
 
-ON_CONFLICT_INSERTS = _OnConflictInserts()
+@functools.cache
+def on_conflict_insert(dialect: str):
+    """The dialect's ``insert`` supporting ON CONFLICT, or None. Its module is imported
+    on the first call: PostgreSQL's weighs 2 MB, which a box on SQLite does not carry."""
+    module = _ON_CONFLICT_DIALECTS.get(dialect)
+    return None if module is None else importlib.import_module(module).insert
 
 
 # The default of the inbox_retention setting (gateway.config.settings): 30 days.
@@ -120,7 +117,7 @@ def _remember_nonce(dialect: str):
     """INSERT .. ON CONFLICT DO NOTHING RETURNING digest, or None without ON CONFLICT.
     RETURNING, not rowcount: psycopg 3 reports rowcount -1 for an INSERT once SQLAlchemy
     has closed the cursor (sqlalchemy/sqlalchemy#10696)."""
-    upsert = ON_CONFLICT_INSERTS.get(dialect)
+    upsert = on_conflict_insert(dialect)
     if upsert is None:
         return None
     return (upsert(NONCES).on_conflict_do_nothing(index_elements=["digest"])
@@ -130,7 +127,7 @@ def _remember_nonce(dialect: str):
 @functools.cache
 def _hit_counter(dialect: str):
     """INSERT .. ON CONFLICT DO UPDATE count + 1 RETURNING count, or None."""
-    upsert = ON_CONFLICT_INSERTS.get(dialect)
+    upsert = on_conflict_insert(dialect)
     if upsert is None:
         return None
     return (upsert(COUNTERS).on_conflict_do_update(index_elements=["key"],
@@ -241,7 +238,7 @@ class CounterRepository(Repository):
         dialect = connection.dialect.name
         if dialect == "sqlite":
             return rate_windows.admit_on_sqlite(connection, key, now, windows)
-        upsert = ON_CONFLICT_INSERTS.get(dialect)
+        upsert = on_conflict_insert(dialect)
         if upsert is None:
             return rate_windows.admit_portably(self._tx.db, key, now, windows)
         return rate_windows.admit(connection, upsert, key, now, windows)

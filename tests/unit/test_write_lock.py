@@ -5,7 +5,6 @@ connection's busy timeout in place for every other statement."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from sqlalchemy import text
@@ -35,9 +34,12 @@ def test_a_writer_waits_for_the_lock_and_writes_once_it_is_let_go(engines, monke
     holder, waiter = engines
     real_sleep = db.blocking_sleep()
     tries = []
+    tried_again = threading.Event()
 
     def counted_sleep(seconds):
         tries.append(seconds)
+        if len(tries) == 5:
+            tried_again.set()
         real_sleep(seconds)
 
     monkeypatch.setattr(db, "blocking_sleep", lambda: counted_sleep)
@@ -50,10 +52,7 @@ def test_a_writer_waits_for_the_lock_and_writes_once_it_is_let_go(engines, monke
         connection.execute(text("INSERT INTO t VALUES (1)"))
         thread = threading.Thread(target=write)
         thread.start()
-        deadline = time.monotonic() + 5
-        while len(tries) < 5 and time.monotonic() < deadline:
-            real_sleep(0.001)  # waiting for the other thread to try again, not for timing
-        assert len(tries) >= 5, "the writer did not try again in short steps"
+        assert tried_again.wait(5), "the writer did not try again in short steps"
         assert thread.is_alive()
     thread.join(10)
     assert not thread.is_alive()

@@ -171,21 +171,19 @@ def link_status(token: str):
 
 @sna_face.get(PREFIX + "/sna/link/<token>/continue")
 def link_continue(token: str):
-    deps = _deps()
-    with deps.uow() as uow:
-        row = sna.by_link(uow, deps, token)
-        if row is None:
-            return _unknown()
-        response = _redirect(uow, deps, row)
-        uow.commit()
-    return response
+    return _redirect_found(sna.by_link, token)
 
 
 @sna_face.get(PREFIX + "/sna/sms/<token>")
 def sms_link(token: str):
+    return _redirect_found(sna.open_sms_link, token)
+
+
+def _redirect_found(find, token: str):
+    """The redirect of the request ``find(uow, deps, token)`` gives, or the unknown page."""
     deps = _deps()
     with deps.uow() as uow:
-        row = sna.open_sms_link(uow, deps, token)
+        row = find(uow, deps, token)
         if row is None:
             return _unknown()
         response = _redirect(uow, deps, row)
