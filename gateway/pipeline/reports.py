@@ -84,17 +84,26 @@ class ReportBacklog:
         """``worker``: the identity whose modems' reports these are."""
         self._deps, self._worker = deps, worker
         self._waiting: list[tuple[float, DeliveryReport]] = []
+        self._retries = 0  # how many retries began: see handle
         self._lock = threading.Lock()
 
     def handle(self, report: DeliveryReport) -> None:
-        """Apply ``report`` now, or keep it for later."""
+        """Apply ``report`` now, or keep it for later. A retry that began between our
+        lookup and our keeping the report (its send recorded meanwhile, whose retry found
+        nothing waiting) would leave it waiting for the next one: then retry at once."""
+        with self._lock:
+            retries = self._retries
         if not record_report(self._deps, report, worker=self._worker):
             report.defer()
             with self._lock:
                 self._waiting.append((self._deps.clock.monotonic(), report))
+                missed = self._retries != retries
+            if missed:
+                self.retry()
 
     def retry(self) -> None:
         with self._lock:
+            self._retries += 1
             waiting, self._waiting = self._waiting, []
         now, keep = self._deps.clock.monotonic(), []
         for since, report in waiting:

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 import modem.sim
+from gateway.pipeline import reports
 from gateway.storage.models import InboxMessage, OutboundPart, OutboundSms
 from modem.delivery import DeliveryReport
 from modem.numbers import mask_number
@@ -96,6 +97,31 @@ def test_a_report_still_waiting_at_stop_is_given_back_not_acknowledged(pipeline)
     assert released == []  # still waiting: not acknowledged
     worker.report_backlog.release_all()
     assert released == ["release"] and len(worker.report_backlog) == 0
+
+
+def test_a_report_whose_send_is_recorded_while_it_is_looked_up_is_applied_at_once(
+        pipeline, monkeypatch):
+    """The send's record commits (and its retry of the backlog runs) after the report
+    missed it but before the report is kept: the report must not wait for a later retry."""
+    gw, worker = pipeline(clock=modem.sim.ManualClock(), simulated_delay=60.0)
+    mt_verify(gw, gw.register())
+    assert worker.send_due() == 1  # the network's own report is 60 s away, never reached
+    [part] = rows(gw, OutboundPart)
+    real, calls = reports.record_report, []
+
+    def recorded_meanwhile(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:  # the lookup missed; the send thread's retry runs now
+            worker.report_backlog.retry()
+            return False
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reports, "record_report", recorded_meanwhile)
+    worker.handle_report(DeliveryReport(modem="sim0", reference=part.reference,
+                                        recipient=PHONE, outcome="delivered",
+                                        status=0x00, discharge_time=None))
+    [row] = rows(gw, OutboundSms)
+    assert row.status == "delivered" and len(worker.report_backlog) == 0
 
 
 def test_a_report_naming_the_recipient_in_national_form_marks_the_sms_delivered(pipeline):
