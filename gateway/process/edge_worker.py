@@ -1,73 +1,82 @@
-"""The API's gunicorn worker: asynchronous network I/O (gevent), the WSGI app run to the
-end of each request without waiting on a client, and the server's own errors in JSON.
+"""The API's gunicorn worker: asynchronous network I/O (an asyncio loop on uvloop, requests
+parsed by httptools, llhttp's C parser), the WSGI app called once a request is whole, and
+the server's own errors in JSON.
 
-Why this shape (measurements in README.md, "Serving the API"): the box may face the
-internet without a proxy, and gunicorn's sync workers are held by a socket that sends a
-header line every 2 s. Here each connection is a greenlet (a few KB), up to
+Why this shape (measurements in README.md, "Speed, memory and storage"): the box may face
+the internet without a proxy, so a socket that sends a header line every 2 s must not hold
+a process, as it held gunicorn's sync workers; and the server's share of a request was the
+largest single cost (about 310 µs of CPU per request through gunicorn's own gevent worker,
+about 60 µs here). So each connection is a protocol object of the loop (a few KB), up to
 ``WORKER_CONNECTIONS`` per process, and:
 
 - a request head must arrive within ``HEADER_TIMEOUT`` seconds of the connection or of
-  the previous response (gunicorn's gevent worker applies ``keepalive`` to the whole
-  head), else the connection is closed without an answer, as nginx does;
-- a body (announced by ``Content-Length``, at most ``max_body_bytes``) is read in full,
-  within ``BODY_TIMEOUT`` seconds (else 408), before the app runs (:class:`WholeBody`).
-  So the app never waits on a client: it runs to the end of the request on the process's
-  one OS thread, as in a sync worker, and never yields while it holds the SQLite write
-  lock (the request's transaction begins before its view reads the body; a yield there
-  would let another request of the same process block it in SQLite's busy handler);
-- what the server itself refuses (malformed request line or header, line or headers over
-  the limits) is answered ``{code, errno, error, message, info}`` with errno 999
-  (:meth:`EdgeWorker.handle_error`), not gunicorn's HTML;
-- a response goes out in one ``send`` (:class:`OneSend`; gunicorn sends the head and the
-  body apart, and on loopback each send costs as much as a third of our request), and
-  the access line is formatted directly (:class:`AccessLog`), not through gunicorn's
-  dictionary of every header and environ variable, in the same combined format.
+  the previous response, else the connection is closed without an answer, as nginx does;
+- a body (announced by ``Content-Length``, at most ``max_body_bytes``) is received in full,
+  within ``BODY_TIMEOUT`` seconds (else 408; 400 if the client closed its side first),
+  before the app is called. So the app never waits on a client: it runs to the end of
+  the request on the process's one thread, as in a sync worker, and SQLite's write lock
+  is never held while a client is slow. A body without ``Content-Length`` (chunked) or
+  over the limit is not read: the app is called at once and refuses it (411, 413), and
+  the connection is closed after the answer;
+- what the server itself refuses (malformed request line or header, request line or
+  header fields over the limits, an unknown ``Expect``) is answered
+  ``{code, errno, error, message, info}`` with errno 999, and the connection closed;
+- a response goes out in one write, with ``Content-Length`` and ``Date``; pipelined
+  requests are answered in order; a client that does not read its answers is not read
+  either (the transport's flow control);
+- the access line is gunicorn's (Apache combined) format, on its ``gunicorn.access``
+  logger (:class:`AccessLog`).
 
-Threads: gunicorn's gevent worker monkey-patches the standard library in each worker
-process after the fork, before the app is built; the app runs on greenlets of one thread.
+The arbiter stays gunicorn's: ``--workers``, a worker replaced when it dies or stops
+notifying, READY=1 for systemd, and on SIGTERM each worker stops accepting, closes its idle
+connections, and finishes the requests it has begun within ``graceful_timeout``.
+
+Accepting: the listening socket is shared by the worker processes; each accepts one
+connection per turn of its loop, so that connections opened at once spread over the
+processes instead of all going to the first one awake.
 """
 from __future__ import annotations
 
+import asyncio
+import email.utils
 import gc
 import io
+import ipaddress
 import json
+import logging
+import os
 import resource
+import signal
+import socket
+import sys
 import time
 from http import HTTPStatus
+from urllib.parse import unquote_to_bytes
 
-import gevent
-from gunicorn import glogging, util
-from gunicorn.http import errors as parse_errors
-from gunicorn.workers.ggevent import GeventWorker
+import httptools
+from gunicorn import glogging
+from gunicorn.workers.base import Worker
+
+try:  # a compiled event loop where one is installed (PyPI has wheels for x86-64, arm64)
+    import uvloop
+except ImportError:  # pragma: no cover - asyncio's own loop: the same behaviour, slower
+    uvloop = None
 
 HEADER_TIMEOUT = 5  # seconds for a request head, and for an idle kept-alive connection
 BODY_TIMEOUT = 10  # seconds for a body of at most max_body_bytes
 WORKER_CONNECTIONS = 1000  # per process; more wait in the listen backlog
-#: The server's refusals, first match wins: (error class, status, message).
-REFUSALS = (
-    (parse_errors.LimitRequestLine, 414, "Request line too long"),
-    (parse_errors.LimitRequestHeaders, 431, "Request header fields too large"),
-    (parse_errors.UnsupportedTransferCoding, 501, "Transfer-Encoding not supported"),
-    (parse_errors.ExpectationFailed, 417, "Expectation not supported"),
-    (parse_errors.ForbiddenProxyRequest, 403, "Forbidden"),
-    (parse_errors.ConfigurationProblem, 500, "Unexpected error"),
-    ((parse_errors.InvalidResponseHeader, parse_errors.InvalidResponseHeaderName), 500,
-     "Unexpected error"),
-    ((parse_errors.InvalidRequestLine, parse_errors.InvalidRequestMethod,
-      parse_errors.InvalidHTTPVersion), 400, "Malformed request line"),
-    ((parse_errors.InvalidHeader, parse_errors.InvalidHeaderName,
-      parse_errors.ObsoleteFolding), 400, "Malformed request header"),
-    (parse_errors.ParseException, 400, "Malformed request"),
-)
+HEARTBEAT_SECONDS = 1.0  # how often the worker tells the arbiter it is alive
+# The request limits (gunicorn's defaults): a longer request line gets 414, more or
+# larger header fields 431. A head still incomplete past HEAD_LIMIT bytes gets 431 too.
+LIMIT_REQUEST_LINE = 4094
+LIMIT_REQUEST_FIELDS = 100
+LIMIT_REQUEST_FIELD_SIZE = 8190
+HEAD_LIMIT = LIMIT_REQUEST_LINE + LIMIT_REQUEST_FIELDS * (LIMIT_REQUEST_FIELD_SIZE + 4)
+# X-Forwarded-Proto and its kin, honoured from trusted proxies only (gunicorn's defaults).
+SECURE_SCHEME_HEADERS = {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_PROTOCOL": "ssl",
+                         "HTTP_X_FORWARDED_SSL": "on"}
 
-
-def refusal(exc: BaseException) -> tuple[int, str]:
-    """The status and message for an error raised while reading or answering a request:
-    a 4xx for what the client sent, 500 for anything else."""
-    for kind, status, message in REFUSALS:
-        if isinstance(exc, kind):
-            return status, message
-    return 500, "Unexpected error"
+log = logging.getLogger(__name__)
 
 
 def error_body(status: int, message: str) -> bytes:
@@ -96,9 +105,426 @@ def raise_open_files_limit(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-class EdgeWorker(GeventWorker):
-    """gunicorn's gevent worker with the server's errors in JSON (configured by
-    gateway.process.api_server: ``keepalive`` is the header timeout)."""
+class Refused(Exception):
+    """A request the server answers itself: ``status`` and ``message`` go into the JSON
+    error, and the connection is closed after it."""
+
+    def __init__(self, status: int, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.status, self.message, self.detail = status, message, detail
+
+
+def parser_refusal(error: Exception) -> Refused:
+    """What to answer for an error of the parser (or of one of our callbacks)."""
+    cause = error.__context__
+    if isinstance(cause, Refused):
+        return cause
+    detail = str(error)
+    if isinstance(error, httptools.HttpParserInvalidMethodError):
+        return Refused(400, "Malformed request line", detail)
+    if isinstance(error, httptools.HttpParserInvalidURLError):
+        return Refused(400, "Malformed request line", detail)
+    lowered = detail.lower()
+    if "version" in lowered or "method" in lowered or "url" in lowered:
+        return Refused(400, "Malformed request line", detail)
+    if "header" in lowered or "content-length" in lowered or "transfer-encoding" in lowered:
+        return Refused(400, "Malformed request header", detail)
+    return Refused(400, "Malformed request", detail)
+
+
+class HttpDate:
+    """The ``Date`` header's value, formatted once per second."""
+
+    __slots__ = ("_second", "_value")
+
+    def __init__(self) -> None:
+        self._second, self._value = -1, b""
+
+    def value(self) -> bytes:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._value = email.utils.formatdate(second, usegmt=True).encode("latin-1")
+        return self._value
+
+
+class Server:
+    """One worker process's connections, its listening sockets and its app."""
+
+    def __init__(self, worker: "EdgeWorker", app, loop: asyncio.AbstractEventLoop) -> None:
+        self.worker, self.app, self.loop = worker, app, loop
+        self.log = worker.log
+        self.connections: set[HttpConnection] = set()
+        self.accepting = False
+        self.stopping = False
+        self.date = HttpDate()
+        settings = worker.app.settings
+        self.max_body_bytes = settings.max_body_bytes
+        trusted = settings.trusted_proxies or ("127.0.0.1",)
+        self.trusted_proxies = tuple(ipaddress.ip_network(spec, strict=False)
+                                     for spec in trusted)
+        self.multiprocess = worker.cfg.workers > 1
+        self._trusted_cache: dict[str, bool] = {}
+
+    # -- accepting -------------------------------------------------------------------
+    def start_accepting(self) -> None:
+        if not self.accepting and not self.stopping:
+            for sock in self.worker.sockets:
+                self.loop.add_reader(sock.fileno(), self._accept, sock)
+            self.accepting = True
+
+    def stop_accepting(self) -> None:
+        if self.accepting:
+            for sock in self.worker.sockets:
+                self.loop.remove_reader(sock.fileno())
+            self.accepting = False
+
+    def _accept(self, listener) -> None:
+        """One connection per turn of the loop (see the module's docstring)."""
+        try:
+            sock, _ = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError as exc:  # EMFILE and the like: wait for a connection to close
+            self.log.warning("cannot accept a connection: %s", exc)
+            self.stop_accepting()
+            self.loop.call_later(0.5, self.start_accepting)
+            return
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = HttpConnection(self)
+        self.connections.add(connection)
+        if len(self.connections) >= WORKER_CONNECTIONS:
+            self.stop_accepting()
+        self.loop.create_task(self._connect(sock, connection))
+
+    async def _connect(self, sock, connection: "HttpConnection") -> None:
+        try:
+            await self.loop.connect_accepted_socket(lambda: connection, sock)
+        except OSError:
+            self.closed(connection)
+            sock.close()
+
+    def closed(self, connection: "HttpConnection") -> None:
+        self.connections.discard(connection)
+        if not self.stopping and len(self.connections) < WORKER_CONNECTIONS:
+            self.start_accepting()
+
+    def is_trusted_proxy(self, address: str) -> bool:
+        known = self._trusted_cache.get(address)
+        if known is None:
+            try:
+                parsed = ipaddress.ip_address(address)
+            except ValueError:
+                known = False
+            else:
+                known = any(parsed in network for network in self.trusted_proxies)
+            if len(self._trusted_cache) > 4096:
+                self._trusted_cache.clear()
+            self._trusted_cache[address] = known
+        return known
+
+    # -- stopping --------------------------------------------------------------------
+    def stop_gracefully(self) -> None:
+        """Accept no more; close idle connections at once and the others after the
+        response to the request they have begun."""
+        self.stopping = True
+        self.stop_accepting()
+        for connection in list(self.connections):
+            connection.stop()
+
+    def access(self, environ: dict, status: str, sent: int | None) -> None:
+        self.log.line(environ, status, sent)
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection: requests parsed as they come, each answered once whole."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.timer: asyncio.TimerHandle | None = None
+        self.peer = ("", 0)
+        self.local = ("", "")
+        self.closing = False
+        self.paused = False
+        # The request being received
+        self.in_request = False  # a request has begun (bytes of its head came)
+        self.head_done = False
+        self.head_bytes = 0
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.environ: dict | None = None
+        self.skip_body = False  # answered at the end of its head; the body is not read
+
+    # -- the transport's callbacks -------------------------------------------------
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.peer = (str(peer[0]), peer[1])
+        local = transport.get_extra_info("sockname")
+        if isinstance(local, tuple):
+            self.local = (str(local[0]), str(local[1]))
+        if self.closing or self.server.stopping:
+            self.closing = True
+            transport.close()
+            return
+        self._arm(HEADER_TIMEOUT, self._head_timed_out)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        if not self.head_done:
+            self.head_bytes += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # What follows the head is another protocol: answer what came, then close.
+            self.close()
+            return
+        except httptools.HttpParserError as error:
+            if not self.closing:
+                self.refuse(parser_refusal(error))
+            return
+        if not self.head_done and self.in_request and self.head_bytes > HEAD_LIMIT:
+            self.refuse(Refused(431, "Request header fields too large"))
+
+    def eof_received(self) -> bool:
+        """The client closed its side: a body cut short is answered 400, a head cut short
+        closes the connection. Returns True to keep the connection open for writing."""
+        if self.head_done and self.in_request and not self.closing:
+            self.refuse(Refused(400, "Request body shorter than announced"))
+        else:
+            self.close()
+        return True
+
+    def connection_lost(self, exc) -> None:
+        self.closing = True
+        self._disarm()
+        self.server.closed(self)
+
+    def pause_writing(self) -> None:
+        """The client reads our answers slower than it sends requests: stop reading."""
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.paused and self.transport is not None and not self.closing:
+            self.paused = False
+            self.transport.resume_reading()
+
+    # -- the parser's callbacks -----------------------------------------------------
+    def on_message_begin(self) -> None:
+        self.in_request, self.head_done = True, False
+        self.url, self.headers, self.body = b"", [], []
+        self.environ, self.skip_body = None, False
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        if len(self.url) > LIMIT_REQUEST_LINE:
+            raise Refused(414, "Request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self.headers) >= LIMIT_REQUEST_FIELDS:
+            raise Refused(431, "Request header fields too large", "too many fields")
+        if len(name) + len(value) + 2 > LIMIT_REQUEST_FIELD_SIZE:
+            raise Refused(431, "Request header fields too large",
+                          f"field {name[:40]!r} too large")
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.head_done, self.head_bytes = True, 0
+        self._disarm()
+        environ = self.environ = self._environ()
+        expect = environ.get("HTTP_EXPECT")
+        length = environ.get("CONTENT_LENGTH")
+        body_coming = bool(length and length != "0") or "HTTP_TRANSFER_ENCODING" in environ
+        if expect is not None:
+            if expect.lower() != "100-continue":
+                raise Refused(417, "Expectation not supported", expect[:80])
+        if "HTTP_TRANSFER_ENCODING" in environ or (
+                length and int(length) > self.server.max_body_bytes):
+            # Not read: the app refuses it from the head alone (411, 413).
+            self.skip_body = True
+            self._respond(b"", close=True)
+            raise Refused(0, "answered")  # stops the parser: nothing more is read
+        if body_coming:
+            if expect is not None:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._arm(BODY_TIMEOUT, self._body_timed_out)
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        self.in_request = self.head_done = False
+        keep_alive = self.parser.should_keep_alive() and not self.server.stopping
+        self._respond(body, close=not keep_alive)
+        if self.closing:
+            raise Refused(0, "answered")  # no more requests from this connection
+        self._arm(HEADER_TIMEOUT, self._head_timed_out)
+
+    # -- answering ------------------------------------------------------------------
+    def _environ(self) -> dict:
+        server = self.server
+        url = self.url
+        try:
+            parsed = httptools.parse_url(url)
+        except httptools.HttpParserInvalidURLError:
+            raise Refused(400, "Malformed request line", "unparsable URI") from None
+        path, query = parsed.path or b"/", parsed.query or b""
+        version = self.parser.get_http_version()
+        environ = {
+            "REQUEST_METHOD": self.parser.get_method().decode("latin-1"),
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": query.decode("latin-1"),
+            "RAW_URI": url.decode("latin-1"),
+            "SERVER_PROTOCOL": f"HTTP/{version}",
+            "SERVER_NAME": self.local[0], "SERVER_PORT": self.local[1],
+            "SERVER_SOFTWARE": "msisdn-gateway",
+            "REMOTE_ADDR": self.peer[0], "REMOTE_PORT": str(self.peer[1]),
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False, "wsgi.multiprocess": server.multiprocess,
+            "wsgi.run_once": False, "wsgi.input_terminated": True,
+        }
+        for name, value in self.headers:
+            key = name.decode("latin-1").upper()
+            if "_" in key:
+                # Dropped, as gunicorn does: "X_Forwarded_For" would otherwise pass for
+                # X-Forwarded-For in the environ.
+                continue
+            key = key.replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
+            text = value.decode("latin-1")
+            environ[key] = f"{environ[key]},{text}" if key in environ else text
+        for key, secure in SECURE_SCHEME_HEADERS.items():
+            if key in environ:
+                if server.is_trusted_proxy(self.peer[0]):
+                    if environ[key].strip().lower() == secure:
+                        environ["wsgi.url_scheme"] = "https"
+                break
+        return environ
+
+    def _respond(self, body: bytes, close: bool) -> None:
+        """Call the app for the request whose head is ``self.environ`` and write its
+        whole answer; closes the connection after it if ``close``."""
+        environ = self.environ
+        environ["wsgi.input"] = io.BytesIO(body)
+        started: list = []
+
+        def start_response(status, headers, exc_info=None):
+            if exc_info is not None and started:
+                raise exc_info[1].with_traceback(exc_info[2])
+            started[:] = [status, headers]
+            return _no_write
+
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                chunks = result if isinstance(result, list) else list(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+            if not started:
+                raise RuntimeError("the app returned without calling start_response")
+        except Exception:  # the app's own handlers answer everything else in JSON
+            log.exception("error handling %s %s", environ.get("REQUEST_METHOD"),
+                          environ.get("PATH_INFO"))
+            self._write(error_response(500, "Unexpected error"), close=True)
+            self.server.access(environ, "500", None)
+            return
+        status, headers = started
+        content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if environ["REQUEST_METHOD"] == "HEAD":
+            content = b""
+        close = close or self.closing or self.server.stopping
+        head = [b"HTTP/1.1 ", status.encode("latin-1"), b"\r\n"]
+        has_length = False
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "content-length":
+                has_length = True
+            elif lowered in ("connection", "transfer-encoding", "keep-alive"):
+                continue  # ours to say
+            head += (name.encode("latin-1"), b": ", value.encode("latin-1"), b"\r\n")
+        if not has_length:
+            head += (b"Content-Length: ", str(len(content)).encode(), b"\r\n")
+        head += (b"Date: ", self.server.date.value(), b"\r\n")
+        if close:
+            head.append(b"Connection: close\r\n")
+        elif environ["SERVER_PROTOCOL"] == "HTTP/1.0":
+            head.append(b"Connection: keep-alive\r\n")
+        head.append(b"\r\n")
+        head.append(content)
+        self._write(b"".join(head), close)
+        self.server.access(environ, status, len(content))
+
+    def _write(self, data: bytes, close: bool) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(data)
+        if close:
+            self.close()
+
+    def refuse(self, refused: Refused) -> None:
+        """Answer what the server refuses itself, in JSON, and close."""
+        if refused.status == 0 or self.closing:  # already answered
+            return
+        if refused.status >= 500:
+            self.server.log.error("error reading a request from %s: %s", self.peer[0],
+                                  refused.message)
+        else:
+            self.server.log.info("refused a request from %s: %d %s (%s)", self.peer[0],
+                                 refused.status, refused.message, refused.detail[:200])
+        self.in_request = False
+        self._write(error_response(refused.status, refused.message), close=True)
+
+    # -- timers and closing -----------------------------------------------------------
+    def _arm(self, seconds: float, callback) -> None:
+        self._disarm()
+        self.timer = self.server.loop.call_later(seconds, callback)
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _head_timed_out(self) -> None:
+        self.timer = None
+        self.close()  # an idle connection, or a head too slow: no answer, as nginx does
+
+    def _body_timed_out(self) -> None:
+        self.timer = None
+        self.refuse(Refused(408, "Request body not received in time"))
+
+    def stop(self) -> None:
+        """The worker is stopping: close now if no request has begun, else after it."""
+        if not self.in_request:
+            self.close()
+
+    def close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self._disarm()
+            if self.transport is not None:
+                self.transport.close()  # after what was written is sent
+
+
+def _no_write(data) -> None:
+    raise RuntimeError("write() of start_response is not supported; return the body")
+
+
+class EdgeWorker(Worker):
+    """A gunicorn worker running :class:`Server` on an asyncio loop (uvloop when present)."""
 
     def load_wsgi(self) -> None:
         """Build the app, then take what is alive at that point (modules, the ORM's
@@ -110,154 +536,73 @@ class EdgeWorker(GeventWorker):
         gc.freeze()
 
     def init_process(self) -> None:
-        raise_open_files_limit(self.worker_connections + 256)  # + database, logs, metrics
+        raise_open_files_limit(WORKER_CONNECTIONS + 256)  # + database, logs, metrics
         super().init_process()
 
-    def handle_request(self, listener_name, req, sock, addr):
-        out = OneSend(sock)
+    def run(self) -> None:
+        loop = uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        server = Server(self, self.wsgi, loop)
+        for sock in self.sockets:
+            sock.setblocking(False)
+        loop.add_signal_handler(signal.SIGTERM, self._stop, server)
+        for quit_signal in (signal.SIGINT, signal.SIGQUIT):
+            loop.add_signal_handler(quit_signal, self._quit, loop)
+        loop.add_signal_handler(signal.SIGUSR1, self.log.reopen_files)
+        server.start_accepting()
+        self._beat(server)
         try:
-            return super().handle_request(listener_name, req, out, addr)
+            loop.run_forever()
         finally:
-            out.flush()
-            # Fairness: a client that sends its next request at once would otherwise be
-            # served again before connections that were ready earlier (gevent's recv
-            # does not yield when data is there): wait until the loop has nothing else.
-            gevent.idle()
+            for connection in list(server.connections):
+                connection.close()
+            loop.run_until_complete(asyncio.sleep(0))  # let the transports close
+            loop.close()
 
-    def handle_error(self, req, client, addr, exc) -> None:
-        if isinstance(exc, gevent.GreenletExit):  # stopped after the graceful timeout
+    def _beat(self, server: Server) -> None:
+        """Tell the arbiter this worker is alive; stop if the arbiter died."""
+        self.notify()
+        if self.ppid != os.getppid():
+            self.log.info("Parent changed, shutting down: %s", self)
+            self._stop(server)
+        if server.stopping:
+            if not server.connections or time.monotonic() >= self._deadline:
+                server.loop.stop()
+                return
+            server.loop.call_later(0.05, self._beat, server)
             return
-        status, message = refusal(exc)
-        if status >= 500:
-            self.log.exception("error handling a request: %s", message)
-        else:
-            ip = addr[0] if addr else ""
-            self.log.info("refused a request from %s: %d %s (%s)", ip, status, message,
-                          str(exc)[:200])
-        try:
-            util.write_nonblock(client, error_response(status, message))
-        except OSError:
-            self.log.debug("could not send the %d answer", status)
+        server.loop.call_later(HEARTBEAT_SECONDS, self._beat, server)
 
+    def _stop(self, server: Server) -> None:
+        if server.stopping:
+            return
+        self.alive = False
+        self._deadline = time.monotonic() + self.cfg.graceful_timeout
+        server.stop_gracefully()
+        server.loop.call_soon(self._beat, server)
 
-class OneSend:
-    """The client socket as gunicorn's response sees it: what it sends is gathered and
-    goes out in one ``sendall`` at :meth:`flush` (after the response, or before a
-    ``sendfile``), instead of one send for the head and one per body chunk. Our answers
-    are small and whole (JSON; the metrics page is the largest); everything else is the
-    socket's."""
-
-    __slots__ = ("_sock", "_parts")
-
-    def __init__(self, sock) -> None:
-        self._sock, self._parts = sock, []
-
-    def sendall(self, data) -> None:
-        self._parts.append(bytes(data))
-
-    def send(self, data) -> int:
-        self._parts.append(bytes(data))
-        return len(data)
-
-    def sendfile(self, *args, **kwargs):
-        self.flush()
-        return self._sock.sendfile(*args, **kwargs)
-
-    def flush(self) -> None:
-        """Send what was gathered (nothing when nothing was). A peer gone is the
-        caller's to handle, as an unbuffered send's error would be."""
-        if self._parts:
-            data = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
-            self._parts = []
-            self._sock.sendall(data)
-
-    def __getattr__(self, name):
-        return getattr(self._sock, name)
+    def _quit(self, loop) -> None:
+        self.alive = False
+        self.cfg.worker_int(self)
+        loop.stop()
 
 
 class AccessLog(glogging.Logger):
-    """gunicorn's logger with the access line built directly, in gunicorn's default
-    (Apache combined) format: ``host - - [time] "request" status bytes "referer"
-    "agent"``. (gunicorn's own builds a dictionary of every request header, response
-    header and environ variable for each line, a tenth of a register's cost.)"""
+    """gunicorn's logger with the access line built directly by :meth:`line`, in
+    gunicorn's default (Apache combined) format: ``host - - [time] "request" status bytes
+    "referer" "agent"``."""
 
     _stamp = (0, "")  # (second, its formatted time): one strftime per second
 
-    def access(self, resp, req, environ, request_time) -> None:
+    def line(self, environ: dict, status: str, sent: int | None) -> None:
         if not self.access_log_enabled:
             return
         second = int(time.time())
         if self._stamp[0] != second:
             AccessLog._stamp = (second, time.strftime("[%d/%b/%Y:%H:%M:%S %z]"))
-        status = resp.status
-        if isinstance(status, str):
-            status = status.split(None, 1)[0]
-        sent = getattr(resp, "sent", None)
         self.access_log.info(
             '%s - - %s "%s %s %s" %s %s "%s" "%s"', environ.get("REMOTE_ADDR", "-"),
             self._stamp[1], environ["REQUEST_METHOD"], environ["RAW_URI"],
-            environ["SERVER_PROTOCOL"], status, "-" if sent is None else sent,
+            environ["SERVER_PROTOCOL"], status.split(None, 1)[0],
+            "-" if sent is None else sent,
             environ.get("HTTP_REFERER", "-"), environ.get("HTTP_USER_AGENT", "-"))
-
-
-class WholeBody:
-    """WSGI middleware: reads a body of at most ``max_bytes`` announced by
-    ``Content-Length`` in full, within ``timeout`` seconds, before calling ``app``, which
-    then reads it from memory. Past the timeout the client gets 408 JSON (400 if it
-    closed early), and the app is not called.
-
-    A body without ``Content-Length`` (chunked) or over ``max_bytes`` is not read: the app
-    refuses it (411, 413) and the connection is closed after the answer instead of being
-    drained. Runs under gevent (the read yields to other connections)."""
-
-    def __init__(self, app, max_bytes: int, timeout: float = BODY_TIMEOUT) -> None:
-        self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
-
-    def __call__(self, environ, start_response):
-        length = environ.get("CONTENT_LENGTH")
-        if not length:
-            if "HTTP_TRANSFER_ENCODING" in environ:
-                _close_after(start_response)
-            return self.app(environ, start_response)
-        length = int(length)  # gunicorn's parser refused anything but digits
-        if length > self.max_bytes:
-            _close_after(start_response)
-            return self.app(environ, start_response)
-        chunks: list[bytes] = []
-        with gevent.Timeout(self.timeout, False):
-            _read(environ["wsgi.input"], length, chunks)
-        body = b"".join(chunks)
-        if len(body) < length:
-            _close_after(start_response)
-            if chunks and not chunks[-1]:  # the client closed its side
-                return _refuse(start_response, 400, "Request body shorter than announced")
-            return _refuse(start_response, 408, "Request body not received in time")
-        environ["wsgi.input"] = io.BytesIO(body)
-        return self.app(environ, start_response)
-
-
-def _read(stream, length: int, chunks: list[bytes]) -> None:
-    """Append what ``stream`` gives to ``chunks`` until ``length`` bytes came; an empty
-    chunk last means the stream ended first."""
-    left = length
-    while left > 0:
-        chunk = stream.read(min(left, 65536))
-        chunks.append(chunk)
-        if not chunk:
-            return
-        left -= len(chunk)
-
-
-def _close_after(start_response) -> None:
-    """Have gunicorn close the connection after this response (its ``start_response`` is
-    a method of the response)."""
-    response = getattr(start_response, "__self__", None)
-    if hasattr(response, "force_close"):
-        response.force_close()
-
-
-def _refuse(start_response, status: int, message: str) -> list[bytes]:
-    body = error_body(status, message)
-    start_response(f"{status} {HTTPStatus(status).phrase}",
-                   [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return [body]
