@@ -38,10 +38,13 @@ setup(
         "phonenumbers>=8.13,<10",
         "babel>=2.14,<3",
         "click>=8.1,<9",
-        # The API's worker (gateway/process/edge_worker.py) subclasses gunicorn's gevent
-        # worker and relies on how it reads a request: pinned to the versions measured.
+        # The API's arbiter; its worker (gateway/process/edge_worker.py) is ours, on
+        # gunicorn's Worker base class: pinned to the versions measured.
         "gunicorn>=27.0.1,<28",
-        "gevent>=26.9,<27",
+        # The API worker's event loop and HTTP parser (llhttp): wheels for x86-64 and
+        # arm64 on PyPI, for 32-bit Raspberry Pi OS on piwheels (hardware.md).
+        "uvloop>=0.21,<0.24",
+        "httptools>=0.6.4,<0.10",
         "prometheus-client>=0.20,<1",
         # The OAuth 2.0 / OpenID Connect server of the CAMARA face (gateway/api/camara):
         # pinned to the version whose Flask integration and joserfc keys it was built on.

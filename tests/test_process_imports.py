@@ -122,16 +122,17 @@ def test_serve_migrates_in_a_child_and_its_supervisor_loads_neither_sqlalchemy_n
     assert completed.returncode == 0, completed.stderr
     assert revision(state / "msisdn-gateway.sqlite3")  # migrated, by the child
     assert modules is not None and "gateway.process.supervisor" in modules
-    assert loaded(modules, MIGRATIONS_ONLY | THE_APP | {"gevent", "gunicorn"}) == []
+    assert loaded(modules, MIGRATIONS_ONLY | THE_APP | {"gunicorn", "uvloop", "httptools"}) == []
     assert loaded(modules, {"gateway.cli.admin_commands", "modem.pdu"}) == []
 
 
-def test_the_api_arbiter_loads_gunicorn_and_gevent_but_not_the_app(tmp_path, state):
+def test_the_api_arbiter_loads_gunicorn_and_its_worker_class_but_not_the_app(tmp_path, state):
     completed, modules = run_cli(tmp_path, "api", "--simulate", "--state-dir", str(state))
 
     assert completed.returncode == 0, completed.stderr
     assert revision(state / "msisdn-gateway.sqlite3")
-    assert {"gunicorn.workers.ggevent", "gateway.process.edge_worker"} <= set(modules)
+    assert {"gunicorn.workers.base", "gateway.process.edge_worker", "httptools"} <= set(modules)
+    assert loaded(modules, {"gevent"}) == []  # the worker is ours, on an asyncio loop
     # gunicorn forks its workers from this process: what it holds, each of them holds.
     assert loaded(modules, MIGRATIONS_ONLY | THE_APP | CAMARA_ONLY | WORKER_ONLY) == []
 

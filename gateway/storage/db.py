@@ -3,7 +3,6 @@ several processes (WAL, foreign keys, busy timeout, BEGIN IMMEDIATE with a short
 wait for the write lock) and deleted data zeroed (secure_delete)."""
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -99,8 +98,8 @@ def begin_immediate(connection: Connection, timeout: float = SQLITE_BUSY_TIMEOUT
     idle a third of the time; with these steps 0.07 ms, and about 30 % more requests per
     second (README, "Speed, memory and storage").
 
-    The wait blocks the thread (``sleep`` is the original ``time.sleep`` even in a
-    gevent-patched API process): letting the process's other requests run meanwhile made
+    The wait blocks the thread (an API process answers its other connections once this
+    request is done): letting them run meanwhile, as an earlier gevent worker did, made
     them queue for the lock behind this one, and the p99 worse. Nothing is held while
     waiting. The connection's busy timeout, off only for this BEGIN, stays the backstop
     of every other statement (a reader during WAL recovery)."""
@@ -114,11 +113,15 @@ def begin_immediate(connection: Connection, timeout: float = SQLITE_BUSY_TIMEOUT
             except DBAPIError as error:
                 if not is_busy(error.orig) or monotonic() >= deadline:
                     raise
-            sleep = sleep or blocking_sleep()  # only once the lock was found taken
+            sleep = sleep or sleep_between_tries
             sleep(LOCK_WAITS[waited] if waited < len(LOCK_WAITS) else LOCK_WAIT_AFTER)
             waited += 1
     finally:
         execute_on_driver(connection, f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+#: How a writer waits between two tries of BEGIN IMMEDIATE (blocking the thread).
+sleep_between_tries = time.sleep
 
 
 def is_busy(error: Exception) -> bool:
@@ -128,14 +131,6 @@ def is_busy(error: Exception) -> bool:
         return code & 0xFF == SQLITE_BUSY
     return "database is locked" in str(error)
 
-
-def blocking_sleep():
-    """``time.sleep`` as the operating system gives it, also in a process whose standard
-    library gevent patched (an API process), where ``time.sleep`` yields to the loop."""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("time"):
-        return monkey.get_original("time", "sleep")
-    return time.sleep
 
 
 def execute_on_driver(connection: Connection, sql: str) -> None:

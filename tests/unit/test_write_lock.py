@@ -5,6 +5,7 @@ connection's busy timeout in place for every other statement."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import text
@@ -32,7 +33,7 @@ def busy_timeout(connection) -> int:
 
 def test_a_writer_waits_for_the_lock_and_writes_once_it_is_let_go(engines, monkeypatch):
     holder, waiter = engines
-    real_sleep = db.blocking_sleep()
+    real_sleep = time.sleep
     tries = []
     tried_again = threading.Event()
 
@@ -42,7 +43,7 @@ def test_a_writer_waits_for_the_lock_and_writes_once_it_is_let_go(engines, monke
             tried_again.set()
         real_sleep(seconds)
 
-    monkeypatch.setattr(db, "blocking_sleep", lambda: counted_sleep)
+    monkeypatch.setattr(db, "sleep_between_tries", counted_sleep)
 
     def write():
         with waiter.begin() as connection:  # BEGIN IMMEDIATE: waits for the holder
