@@ -231,6 +231,11 @@ class Server:
         response to the request they have begun."""
         self.stopping = True
         self.stop_accepting()
+        for sock in self.worker.sockets:
+            # This process's copy of the listening socket: once every worker has closed
+            # theirs (the arbiter closed its own), new connections are refused at once
+            # instead of waiting in a backlog nobody accepts from.
+            sock.close()
         for connection in list(self.connections):
             connection.stop()
 
