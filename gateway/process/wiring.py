@@ -46,5 +46,6 @@ def prepare_database(settings: Settings) -> Engine:
 def build_app(settings: Settings, clock: Clock | None = None):
     from gateway.api.app import create_app
 
-    engine = make_engine(settings.effective_database_url)
+    # The API processes queue for SQLite's write lock (gateway.storage.writer_lock).
+    engine = make_engine(settings.effective_database_url, queue_writers=True)
     return create_app(build_deps(settings, engine, clock), engine)

@@ -26,8 +26,11 @@ class DatabaseUrlError(ValueError):
     """The database URL cannot be used."""
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, queue_writers: bool = False) -> Engine:
     """Create the engine for ``url``; raises DatabaseUrlError for a malformed URL.
+
+    ``queue_writers`` (the API processes): on a SQLite file, write transactions first
+    queue on a lock file beside the database (gateway.storage.writer_lock).
 
     For a SQLite file the parent directory is created. Every SQLite transaction starts
     with BEGIN IMMEDIATE so that a read-then-write transaction never fails with
@@ -52,7 +55,12 @@ def make_engine(url: str) -> Engine:
     try:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        if queue_writers and parsed.database and parsed.database != ":memory:":
+            from gateway.storage.writer_lock import QueuedConnection
+
+            connect_args["factory"] = QueuedConnection
+        engine = create_engine(parsed, connect_args=connect_args)
     except OSError as exc:
         raise DatabaseUrlError(f"cannot create the directory of {parsed.database}: "
                                f"{exc.strerror}") from None
@@ -104,11 +112,22 @@ def begin_immediate(connection: Connection, timeout: float = SQLITE_BUSY_TIMEOUT
     waiting. The connection's busy timeout, off only for this BEGIN, stays the backstop
     of every other statement (a reader during WAL recovery)."""
     deadline, waited = monotonic() + timeout, 0
+    queue = getattr(connection.connection.driver_connection, "writer_lock", None)
+    if queue is not None:
+        try:
+            queue.acquire(timeout)
+        except TimeoutError as exc:
+            error = connection.dialect.loaded_dbapi.OperationalError(
+                f"database is locked ({exc})")
+            raise DBAPIError.instance("BEGIN IMMEDIATE", None, error,
+                                      connection.dialect.loaded_dbapi.Error) from None
+    begun = False
     execute_on_driver(connection, "PRAGMA busy_timeout=0")
     try:
         while True:
             try:
                 execute_on_driver(connection, "BEGIN IMMEDIATE")
+                begun = True
                 return
             except DBAPIError as error:
                 if not is_busy(error.orig) or monotonic() >= deadline:
@@ -117,6 +136,8 @@ def begin_immediate(connection: Connection, timeout: float = SQLITE_BUSY_TIMEOUT
             sleep(LOCK_WAITS[waited] if waited < len(LOCK_WAITS) else LOCK_WAIT_AFTER)
             waited += 1
     finally:
+        if queue is not None and not begun:
+            queue.release()
         execute_on_driver(connection, f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 

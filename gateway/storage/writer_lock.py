@@ -1,0 +1,163 @@
+"""A queue for SQLite's write lock among the API processes of a box.
+
+SQLite offers no way to wait for its write lock: a writer that finds it taken tries again
+(``begin_immediate`` in gateway.storage.db: after 0.1, 0.2, then every 0.5 ms). Between two
+API processes whose write transactions last 0.1 to 0.4 ms, those tries leave the lock
+free while a writer sleeps, and the processes idle (about a quarter of the time under
+load, measured). So each write transaction of an API process first takes an exclusive
+``flock`` on ``<database>-writers``: the kernel wakes the next waiter the moment the lock
+is let go, and only then does it BEGIN IMMEDIATE, which then mostly succeeds at once.
+
+- Only the API processes queue (``make_engine(url, queue_writers=True)``): the worker and
+  the CLI keep trying SQLite's lock directly, so they compete with one API writer at a
+  time, as before.
+- The wait is bounded: in the main thread (where an API process runs its app) by a timer
+  signal (``SIGALRM``, whose handler this module installs and keeps) after ``timeout``
+  seconds, elsewhere by tries in the same short steps as SQLite's lock. Past it the writer gets "database is locked" (503), as it would
+  from SQLite.
+- A process that dies lets go of its ``flock`` with its descriptors: nothing to clean.
+- The lock is let go when the transaction ends (commit, rollback, or the connection's
+  close): :class:`QueuedConnection` is the sqlite3 connection class that does it.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+SUFFIX = "-writers"
+
+
+class _Expired(BaseException):
+    """Raised by the timer signal's handler into a blocked ``flock``."""
+
+
+class _Timer:
+    """The main thread's SIGALRM handler, installed at the first wait and kept (two
+    system calls fewer per wait): it raises :class:`_Expired` only into a wait, and
+    ignores a SIGALRM that comes at any other time."""
+
+    installed = False
+    waiting = False
+
+    @classmethod
+    def handle(cls, signum, frame) -> None:
+        if cls.waiting:
+            cls.waiting = False
+            raise _Expired()
+
+    @classmethod
+    def install(cls) -> None:
+        if not cls.installed:
+            signal.signal(signal.SIGALRM, cls.handle)
+            cls.installed = True
+
+
+class WriterLock:
+    """An exclusive ``flock`` on a file of its own (one open file description per
+    connection, so two connections of one process exclude each other too)."""
+
+    __slots__ = ("path", "held", "_fd")
+
+    def __init__(self, path: str) -> None:
+        self.path, self.held = path, False
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def acquire(self, timeout: float, steps=(0.0001, 0.0002, 0.0005),
+                sleep=time.sleep) -> None:
+        """Take the lock, waiting at most ``timeout`` seconds; raises TimeoutError."""
+        if self.held:
+            return
+        if not self._try():
+            if threading.current_thread() is threading.main_thread():
+                self._wait_with_timer(timeout)
+            else:
+                self._wait_in_steps(timeout, steps, sleep)
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        self.held = False
+        if self._fd >= 0:
+            os.close(self._fd)  # lets go of the lock too
+            self._fd = -1
+
+    def _try(self) -> bool:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _wait_with_timer(self, timeout: float) -> None:
+        _Timer.install()
+        try:
+            _Timer.waiting = True
+            signal.setitimer(signal.ITIMER_REAL, max(timeout, 0.001))
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            finally:
+                _Timer.waiting = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except _Expired:
+            # The timer may have fired just after the lock was granted: then this
+            # descriptor holds it, and taking it again succeeds.
+            if not self._try():
+                raise TimeoutError(f"{self.path} held for over {timeout:g} s") from None
+
+    def _wait_in_steps(self, timeout: float, steps, sleep) -> None:
+        deadline, tries = time.monotonic() + timeout, 0
+        while not self._try():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{self.path} held for over {timeout:g} s")
+            sleep(steps[tries] if tries < len(steps) else steps[-1])
+            tries += 1
+
+
+class QueuedConnection(sqlite3.Connection):
+    """A sqlite3 connection with a :class:`WriterLock` beside its database file
+    (``writer_lock``, None when that file cannot be opened: the connection then works
+    without queueing). ``begin_immediate`` takes the lock; the end of the transaction
+    lets it go."""
+
+    def __init__(self, database, *args, **kwargs) -> None:
+        super().__init__(database, *args, **kwargs)
+        path = os.fsdecode(database) + SUFFIX
+        try:
+            self.writer_lock: WriterLock | None = WriterLock(path)
+        except OSError as exc:
+            log.warning("writers do not queue (cannot open %s: %s)", path, exc.strerror)
+            self.writer_lock = None
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._let_go()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._let_go()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.writer_lock is not None:
+                self.writer_lock.close()
+
+    def _let_go(self) -> None:
+        if self.writer_lock is not None and not self.in_transaction:
+            self.writer_lock.release()

@@ -1,0 +1,178 @@
+"""The API processes' queue for SQLite's write lock (gateway.storage.writer_lock), on a real
+SQLite file with engines as the API processes build them (``queue_writers=True``): a
+writer waits for the holder without trying SQLite's lock in between, gets the lock when
+the holder commits, rolls back or dies, and gives up with "database is locked" after
+its timeout, in the main thread (a timer signal) as in any other (short tries)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from gateway.storage import db
+from gateway.storage.db import begin_immediate, make_engine
+from gateway.storage.writer_lock import SUFFIX, QueuedConnection
+
+
+@pytest.fixture
+def database(tmp_path):
+    path = tmp_path / "queue.sqlite3"
+    setup = make_engine(f"sqlite:///{path}")
+    with setup.begin() as connection:
+        connection.execute(text("CREATE TABLE t (n INTEGER)"))
+    setup.dispose()
+    return path
+
+
+@pytest.fixture
+def engines(database):
+    url = f"sqlite:///{database}"
+    holder, waiter = make_engine(url, queue_writers=True), make_engine(url, queue_writers=True)
+    yield holder, waiter
+    holder.dispose()
+    waiter.dispose()
+
+
+@pytest.fixture
+def sqlite_tries(monkeypatch):
+    """The sleeps between two tries of SQLite's own lock (none when the queue works)."""
+    slept: list[float] = []
+    monkeypatch.setattr(db, "sleep_between_tries", slept.append)
+    return slept
+
+
+def rows(engine) -> list[int]:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT n FROM t ORDER BY n")).scalars().all()
+
+
+def hold_in_a_thread(engine, let_go: threading.Event, how: str = "commit"):
+    """A write transaction of ``engine`` in another thread, ended (``how``) when
+    ``let_go`` is set; returns the thread once the transaction holds the lock."""
+    holding = threading.Event()
+
+    def run():
+        connection = engine.connect()
+        transaction = connection.begin()
+        connection.execute(text("INSERT INTO t VALUES (1)"))
+        holding.set()
+        let_go.wait(10)
+        getattr(transaction, how)()
+        connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert holding.wait(5)
+    return thread
+
+
+@pytest.mark.parametrize("how", ["commit", "rollback"])
+def test_a_writer_in_the_main_thread_waits_in_the_queue_and_writes_once_the_holder_ends(
+        engines, sqlite_tries, how):
+    holder, waiter = engines
+    let_go = threading.Event()
+    thread = hold_in_a_thread(holder, let_go, how)
+    threading.Timer(0.2, let_go.set).start()
+
+    started = time.monotonic()
+    with waiter.begin() as connection:  # blocks in the queue until the holder ends
+        connection.execute(text("INSERT INTO t VALUES (2)"))
+    thread.join(5)
+
+    assert time.monotonic() - started >= 0.15
+    assert rows(waiter) == ([1, 2] if how == "commit" else [2])
+    assert sqlite_tries == []  # it never found SQLite's lock taken
+
+
+def test_a_writer_in_another_thread_waits_too(engines, sqlite_tries):
+    holder, waiter = engines
+    let_go = threading.Event()
+    thread = hold_in_a_thread(holder, let_go)
+    done = threading.Event()
+
+    def write():
+        with waiter.begin() as connection:
+            connection.execute(text("INSERT INTO t VALUES (2)"))
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert not done.wait(0.2)  # queued behind the holder
+    let_go.set()
+    assert done.wait(5)
+    thread.join(5)
+    writer.join(5)
+    assert rows(waiter) == [1, 2] and sqlite_tries == []
+
+
+def test_past_its_timeout_a_queued_writer_gets_database_is_locked_and_holds_nothing(engines):
+    holder, waiter = engines
+    let_go = threading.Event()
+    thread = hold_in_a_thread(holder, let_go)
+    try:
+        with waiter.connect() as connection:
+            started = time.monotonic()
+            with pytest.raises(OperationalError, match="database is locked"):
+                begin_immediate(connection, timeout=0.2)
+            assert 0.15 <= time.monotonic() - started < 5
+            assert not connection.connection.driver_connection.writer_lock.held
+    finally:
+        let_go.set()
+        thread.join(5)
+    os.kill(os.getpid(), signal.SIGALRM)  # a stray timer signal later is ignored
+    with waiter.begin() as connection:  # and the queue works again
+        connection.execute(text("INSERT INTO t VALUES (3)"))
+    assert rows(waiter) == [1, 3]
+
+
+HOLD_AND_WAIT = """
+import sys, time
+from sqlalchemy import text
+from gateway.storage.db import make_engine
+engine = make_engine(sys.argv[1], queue_writers=True)
+connection = engine.connect()
+connection.begin()
+connection.execute(text("INSERT INTO t VALUES (9)"))
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_holder_killed_with_sigkill_lets_the_queue_go_on(engines, database):
+    _, waiter = engines
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_AND_WAIT, f"sqlite:///{database}"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        threading.Timer(0.2, holder.kill).start()
+        with waiter.begin() as connection:  # waits for the dead process's lock to go
+            connection.execute(text("INSERT INTO t VALUES (2)"))
+    finally:
+        holder.kill()
+        holder.wait(10)
+        holder.stdout.close()
+    assert rows(waiter) == [2]  # its uncommitted row went with it
+
+
+def test_only_the_api_engine_queues_and_a_lock_file_that_cannot_be_opened_is_no_error(
+        database, caplog):
+    plain = make_engine(f"sqlite:///{database}")
+    with plain.connect() as connection:
+        assert not isinstance(connection.connection.driver_connection, QueuedConnection)
+    plain.dispose()
+
+    os.mkdir(f"{database}{SUFFIX}")  # the lock's path is taken by a directory
+    engine = make_engine(f"sqlite:///{database}", queue_writers=True)
+    with engine.begin() as connection:
+        assert connection.connection.driver_connection.writer_lock is None
+        connection.execute(text("INSERT INTO t VALUES (5)"))
+    engine.dispose()
+    assert rows(make_engine(f"sqlite:///{database}")) == [5]
+    assert "writers do not queue" in caplog.text
