@@ -22,6 +22,7 @@ from gateway.http import error_handlers as errors, transaction
 from gateway.http.bodies import check_length
 from gateway.http.clients import limit_client
 from gateway.http.origins import Origins
+from gateway.verification.discover import RecentStatuses
 
 UNLIMITED_PATHS = ("/__heartbeat__", "/__lbheartbeat__", "/metrics")
 
@@ -34,6 +35,8 @@ def create_app(deps: Deps, engine: Engine) -> Flask:
     app.json.sort_keys = False
     app.extensions["deps"] = deps
     app.extensions["engine"] = engine
+    # discover's modem statuses, read at most once a second per process
+    app.extensions["recent_modem_statuses"] = RecentStatuses(deps.clock.monotonic)
     app.url_map.strict_slashes = False
     # No redirect to the merged path either ("/v1//msisdn" -> 308): Werkzeug builds its
     # Location from the request's Host, and answers it in HTML. A 404 JSON instead.

@@ -4,6 +4,8 @@ destination policy and pumping guard (gateway.guard): nothing is offered for a n
 they would refuse."""
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Sequence
 
 from gateway.guard import admission
@@ -12,7 +14,33 @@ from gateway.verification.capacity import no_modem_error
 from gateway.deps import Deps
 from gateway.verification.mt import METHOD_MOMT, METHOD_MT
 
-__all__ = ["discover", "network_allowed"]
+__all__ = ["discover", "network_allowed", "RecentStatuses"]
+
+
+class RecentStatuses:
+    """Every box's modem statuses as this process last read them, for at most ``SECONDS``:
+    discover, the API's busiest read, then needs no database statement at all for most
+    requests (a read transaction and the rows cost about 70 µs, a sixth of a discover).
+    Which of them are fresh (``modem_status_ttl``) is decided at each call with the clock,
+    so only a change the worker published in the last second may be missed. One per app
+    (per API process)."""
+
+    SECONDS = 1.0
+
+    def __init__(self, monotonic=time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._read_at: float | None = None
+        self._rows: list = []
+
+    def fresh(self, uow, now, ttl_seconds: int) -> list:
+        """The statuses written within ``ttl_seconds`` of ``now``, by name then worker, as
+        ``uow.modems.fresh`` answers them, from rows at most SECONDS old."""
+        moment = self._monotonic()
+        if self._read_at is None or not 0 <= moment - self._read_at < self.SECONDS:
+            self._rows = sorted(uow.modems.all(), key=lambda row: (row.name, row.worker))
+            self._read_at = moment
+        since = now - timedelta(seconds=ttl_seconds)
+        return [row for row in self._rows if row.updated_at >= since]
 
 
 def _closest(modems: Sequence, mcc: str, mnc: str | None) -> list:
@@ -31,7 +59,7 @@ def _refused(uow, deps: Deps, statuses, msisdn: str | None, mcc: str, roaming: b
 
 
 def discover(deps: Deps, *, msisdn: str | None, mcc: str, mnc: str | None, roaming: bool,
-             mt_verify_url: str) -> dict:
+             mt_verify_url: str, recent: RecentStatuses | None = None) -> dict:
     """The methods in preferred order with their details (the spec's response body).
 
     sms/mt when a healthy modem may send to the network (``mt_networks``); sms/momt when
@@ -40,11 +68,15 @@ def discover(deps: Deps, *, msisdn: str | None, mcc: str, mnc: str | None, roami
     guard would refuse the claimed MSISDN, or, without one, every number of the country
     of a device at home. A claimed MSISDN puts sms/mt first. ``mnc`` may be None (clients
     of the reference may send only ``mcc``): modems are then ranked by country. Raises
-    ServiceUnavailable (503/201) when no modem is healthy. Reads only.
+    ServiceUnavailable (503/201) when no modem is healthy. Reads only; with ``recent``,
+    the statuses may be up to RecentStatuses.SECONDS old.
     """
     settings = deps.settings
     with deps.uow(read_only=True) as uow:
-        statuses = uow.modems.fresh(deps.now(), settings.modem_status_ttl)
+        if recent is None:
+            statuses = uow.modems.fresh(deps.now(), settings.modem_status_ttl)
+        else:
+            statuses = recent.fresh(uow, deps.now(), settings.modem_status_ttl)
         modems = _closest([status for status in statuses if status.healthy], mcc, mnc)
         refused = bool(modems) and _refused(uow, deps, statuses, msisdn, mcc, roaming)
     if not modems:

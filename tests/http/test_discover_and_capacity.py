@@ -1,6 +1,8 @@
 """discover and back-off derived from the modems the worker reports (modem_status)."""
 from conftest import assert_error
 
+from gateway.verification.discover import RecentStatuses
+
 DEVICE = {"mcc": "208", "mnc": "01"}
 
 
@@ -59,8 +61,23 @@ def test_unhealthy_or_stale_modems_are_not_offered(start_gateway):
     gw.publish_modem("m0", healthy=False, state="gone")
     assert_error(discover(gw), 503, 201)
     gw.publish_modem("m1")
+    gw.clock.advance(RecentStatuses.SECONDS)  # discover reads the statuses once a second
     assert discover(gw).status_code == 200
     gw.clock.advance(61)  # the worker stopped publishing
+    assert_error(discover(gw), 503, 201)
+
+
+def test_discover_sees_what_the_workers_publish_within_a_second(start_gateway):
+    gw = start_gateway(modems=0, modem_status_ttl=60)
+    assert_error(discover(gw), 503, 201)
+    gw.publish_modem("m0")
+    gw.clock.advance(0.5)
+    first = discover(gw)  # the statuses of half a second ago: none yet
+    gw.clock.advance(0.5)
+    assert_error(first, 503, 201)
+    assert discover(gw).status_code == 200  # a second after it read them, read again
+    gw.publish_modem("m0", healthy=False, state="gone")
+    gw.clock.advance(RecentStatuses.SECONDS)
     assert_error(discover(gw), 503, 201)
 
 

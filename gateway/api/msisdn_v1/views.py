@@ -44,7 +44,8 @@ def discover():
         _deps(), msisdn=parse_msisdn(msisdn) if msisdn is not None else None,
         mcc=validate_mcc(param(body, "mcc", str)), mnc=_optional_mnc(body),
         roaming=param(body, "roaming", bool, required=False, default=False),
-        mt_verify_url=_public_url("api.mt_verify")))
+        mt_verify_url=_public_url("api.mt_verify"),
+        recent=current_app.extensions["recent_modem_statuses"]))
 
 
 @api.post("/msisdn/register")
