@@ -1,7 +1,7 @@
 """What the API processes write back, over real sockets on 127.0.0.1: each response whole
-and in order on a kept-alive connection (gateway.process.edge_worker.OneSend gathers a
-response into one send), and one access line per request in the combined format, with
-the numbers in a path masked."""
+and in order on a kept-alive connection (gateway.process.edge_worker writes a response in
+one write), and one access line per request in the combined format, with the numbers in
+a path masked."""
 from __future__ import annotations
 
 import re
