@@ -18,6 +18,9 @@ is let go, and only then does it BEGIN IMMEDIATE, which then mostly succeeds at 
 - A process that dies lets go of its ``flock`` with its descriptors: nothing to clean.
 - The lock is let go when the transaction ends (commit, rollback, or the connection's
   close): :class:`QueuedConnection` is the sqlite3 connection class that does it.
+- WAL checkpoints run after the lock is let go (every CHECKPOINT_EVERY write commits,
+  PASSIVE), not inside a commit as SQLite's automatic ones do, so that no writer waits
+  for another's checkpoint (and its fsync).
 """
 from __future__ import annotations
 
@@ -32,6 +35,12 @@ import time
 log = logging.getLogger(__name__)
 
 SUFFIX = "-writers"
+#: A queued connection checkpoints the WAL after every this many write commits, once it
+#: has let go of the queue; SQLite's automatic checkpoint, which would run inside the
+#: commit (so with the queue held: every other API writer waiting, on a Pi's SD card for
+#: an fsync of tens of ms), is pushed back to this many pages as a backstop.
+CHECKPOINT_EVERY = 100
+AUTOCHECKPOINT_BACKSTOP = 10_000
 
 
 class _Expired(BaseException):
@@ -132,18 +141,36 @@ class QueuedConnection(sqlite3.Connection):
 
     def __init__(self, database, *args, **kwargs) -> None:
         super().__init__(database, *args, **kwargs)
+        self._commits = 0
         path = os.fsdecode(database) + SUFFIX
         try:
             self.writer_lock: WriterLock | None = WriterLock(path)
         except OSError as exc:
             log.warning("writers do not queue (cannot open %s: %s)", path, exc.strerror)
             self.writer_lock = None
+        else:
+            # Checkpoints after the queue is let go (see commit), not inside the commit.
+            self.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_BACKSTOP}")
 
     def commit(self) -> None:
+        wrote = self.writer_lock is not None and self.writer_lock.held
         try:
             super().commit()
         finally:
             self._let_go()
+        if wrote:
+            self._commits += 1
+            if self._commits % CHECKPOINT_EVERY == 0:
+                self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL's frames into the database, now that the queue has moved on
+        (PASSIVE: it waits for no reader or writer). A failure is only logged: SQLite's
+        own checkpoint, or the next one, does the work."""
+        try:
+            self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed: %s", exc)
 
     def rollback(self) -> None:
         try:

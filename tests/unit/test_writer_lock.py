@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.storage import db
 from gateway.storage.db import begin_immediate, make_engine
+from gateway.storage import writer_lock
 from gateway.storage.writer_lock import SUFFIX, QueuedConnection
 
 
@@ -176,3 +177,25 @@ def test_only_the_api_engine_queues_and_a_lock_file_that_cannot_be_opened_is_no_
     engine.dispose()
     assert rows(make_engine(f"sqlite:///{database}")) == [5]
     assert "writers do not queue" in caplog.text
+
+
+def test_a_queued_connection_checkpoints_the_wal_itself_every_hundred_writes(engines, database):
+    _, waiter = engines
+    plain = make_engine(f"sqlite:///{database}")
+    with plain.begin() as connection:
+        connection.execute(text("CREATE TABLE blobs (b BLOB)"))
+    plain.dispose()
+    size = database.stat().st_size
+    with waiter.connect() as connection:
+        driver = connection.connection.driver_connection
+        # SQLite's own checkpoint (inside a commit, with the queue held) only as a backstop
+        assert driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == (
+            writer_lock.AUTOCHECKPOINT_BACKSTOP)
+    insert = text("INSERT INTO blobs VALUES (zeroblob(3000))")  # a page each
+    for _ in range(writer_lock.CHECKPOINT_EVERY - 1):
+        with waiter.begin() as connection:
+            connection.execute(insert)
+    assert database.stat().st_size == size  # every page written is still in the WAL only
+    with waiter.begin() as connection:  # the hundredth write commit
+        connection.execute(insert)
+    assert database.stat().st_size > size + (writer_lock.CHECKPOINT_EVERY - 1) * 3000
