@@ -556,6 +556,8 @@ class EdgeWorker(Worker):
         loop.add_signal_handler(signal.SIGUSR1, self.log.reopen_files)
         server.start_accepting()
         self._beat(server)
+        if not self.alive:  # a SIGTERM came while the app was being built (gunicorn's
+            self._stop(server)  # handler noted it): stop now, gracefully
         try:
             loop.run_forever()
         finally:

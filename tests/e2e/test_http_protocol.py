@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
 
-from processes import start_serve, stop
+from processes import SCRIPT, clean_environment, eventually, free_port, start_serve, stop
 from test_http_edge import assert_json_error, exchange, parse_response
 
 HEAD = b"Host: x\r\n"
@@ -126,5 +127,31 @@ def test_sigterm_finishes_the_request_whose_body_is_arriving_then_stops(tmp_path
         assert status == b"HTTP/1.1 200 OK" and "msisdnSessionToken" in json.loads(body)
         assert headers["connection"] == "close"
         assert process.wait(60) == 0
+    finally:
+        stop(process)
+
+
+def test_sigterm_while_the_api_processes_are_still_building_the_app_stops_them_at_once(
+        tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [str(SCRIPT), "api", "--simulate", "--state-dir", str(tmp_path), "--port", str(port),
+         "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=clean_environment())
+    try:
+        def listening() -> bool:  # the arbiter listens before its workers have an app
+            assert process.poll() is None
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        eventually(listening, timeout=30, interval=0.01)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+        # Not held until the arbiter's graceful timeout (20 s) and then killed.
+        assert time.monotonic() - started < 10
     finally:
         stop(process)
