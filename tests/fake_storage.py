@@ -539,12 +539,14 @@ class FakeGuardRepository:
             del rows[key]
         return self._tx.rows(GuardBlock).pop(prefix, None) is not None
 
-    def overview(self, since: datetime, now: datetime) -> list[PrefixFigures]:
+    def overview(self, since: datetime, now: datetime, settled: datetime | None = None
+                 ) -> list[PrefixFigures]:
         figures: dict[str, list[int]] = {}
         for row in self._counts(since=since):
-            total = figures.setdefault(row.prefix, [0, 0])
+            total = figures.setdefault(row.prefix, [0, 0, 0])
             total[0] += row.sms
             total[1] += row.verified
+            total[2] += row.sms if row.bucket_start <= (settled or now) else 0
         blocks = {prefix: row for prefix, row in self._tx.rows(GuardBlock).items()
                   if row.expires_at > now}
         result = []
@@ -554,7 +556,8 @@ class FakeGuardRepository:
                 "reason": block.reason, "blocked_at": block.blocked_at,
                 "blocked_until": block.blocked_until, "sms_when_blocked": block.sms,
                 "verified_when_blocked": block.verified}
-            result.append(PrefixFigures(prefix, *figures.get(prefix, (0, 0)), **extra))
+            sms, verified, judged = figures.get(prefix, (0, 0, 0))
+            result.append(PrefixFigures(prefix, sms, verified, settled_sms=judged, **extra))
         return result
 
     def delete_expired(self, now: datetime) -> dict:

@@ -7,7 +7,7 @@ import re
 from gateway.deps import Deps
 from gateway.guard import pumping
 
-COLUMNS = [("prefix", "PREFIX"), ("sms", "SMS"), ("verified", "VERIFIED"),
+COLUMNS = [("prefix", "PREFIX"), ("sms", "SMS"), ("judged", "JUDGED"), ("verified", "VERIFIED"),
            ("conversion", "CONVERSION"), ("status", "STATUS"), ("blocked_until", "UNTIL"),
            ("blocked_figures", "WHEN BLOCKED")]
 PREFIX = re.compile(r"\+?[1-9][0-9]{0,15}")
@@ -23,12 +23,19 @@ def normalise_prefix(text: str) -> str:
 
 def prefix_rows(deps: Deps) -> list[dict]:
     """Every prefix with code SMS or verifications in the window, or a block that ended
-    less than a day ago; status ``blocked`` (refused now), ``block ended`` or ``ok``."""
+    less than a day ago; status ``blocked`` (refused now), ``block ended`` or ``ok``.
+
+    ``judged`` is the SMS the guard weighs now (those at least ``guard_settle`` seconds
+    old: gateway.guard.pumping), and ``conversion`` the window's verifications over them,
+    as the guard compares them to ``guard_min_conversion`` (at most 100 %)."""
     settings, now = deps.settings, deps.now()
+    settled = pumping.settled_start(settings, now) if settings.guard_settle else None
     with deps.uow(read_only=True) as uow:
-        rows = uow.guard.overview(pumping.window_start(settings, now), now)
-    return [{"prefix": row.prefix, "sms": row.sms, "verified": row.verified,
-             "conversion": f"{min(row.verified, row.sms) / row.sms:.0%}" if row.sms else None,
+        rows = uow.guard.overview(pumping.window_start(settings, now), now, settled)
+    return [{"prefix": row.prefix, "sms": row.sms, "judged": row.settled_sms,
+             "verified": row.verified,
+             "conversion": (f"{min(row.verified, row.settled_sms) / row.settled_sms:.0%}"
+                            if row.settled_sms else None),
              "status": _status(row, now), "reason": row.reason,
              "blocked_at": row.blocked_at, "blocked_until": row.blocked_until,
              "blocked_figures": (f"{row.sms_when_blocked} SMS, {row.verified_when_blocked} "

@@ -9,7 +9,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,6 +47,9 @@ class PrefixFigures:
     blocked_until: datetime | None = None
     sms_when_blocked: int | None = None
     verified_when_blocked: int | None = None
+    #: The SMS of ``sms`` whose bucket starts at or before ``overview``'s ``settled``: the
+    #: ones the guard judges (all of them without a settle time).
+    settled_sms: int = 0
 
 
 def _window_sum(column, *conditions):
@@ -66,7 +69,9 @@ _COUNT_KEY = ((COUNTS.c.prefix == bindparam("count_prefix"))
 _ADD = (update(COUNTS).where(_COUNT_KEY)
         .values(sms=COUNTS.c.sms + bindparam("add_sms"),
                 verified=COUNTS.c.verified + bindparam("add_verified")))
-_FIGURES = (select(COUNTS.c.prefix, func.sum(COUNTS.c.sms), func.sum(COUNTS.c.verified))
+_FIGURES = (select(COUNTS.c.prefix, func.sum(COUNTS.c.sms), func.sum(COUNTS.c.verified),
+                   func.sum(case((COUNTS.c.bucket_start <= bindparam("settled"), COUNTS.c.sms),
+                                 else_=0)))
             .where(COUNTS.c.bucket_start > bindparam("since")).group_by(COUNTS.c.prefix))
 _BLOCKS = select(BLOCKS).where(BLOCKS.c.expires_at > bindparam("now"))
 
@@ -165,21 +170,25 @@ class GuardRepository(Repository):
         connection.execute(delete(COUNTS).where(COUNTS.c.prefix == prefix))
         return connection.execute(delete(BLOCKS).where(BLOCKS.c.prefix == prefix)).rowcount > 0
 
-    def overview(self, since: datetime, now: datetime) -> list[PrefixFigures]:
-        """Every prefix with counts after ``since`` or a block kept at ``now``, by prefix."""
+    def overview(self, since: datetime, now: datetime, settled: datetime | None = None
+                 ) -> list[PrefixFigures]:
+        """Every prefix with counts after ``since`` or a block kept at ``now``, by prefix;
+        ``settled_sms`` counts the SMS of buckets that start at or before ``settled``
+        (every one of the window when None)."""
         connection = self._tx.connection()
-        figures = {prefix: (int(sms), int(verified)) for prefix, sms, verified
-                   in connection.execute(_FIGURES, {"since": since})}
+        figures = {prefix: (int(sms), int(verified), int(judged))
+                   for prefix, sms, verified, judged in connection.execute(
+                       _FIGURES, {"since": since, "settled": settled or now})}
         blocks = {row.prefix: row for row in connection.execute(_BLOCKS, {"now": now})}
         rows = []
         for prefix in sorted(set(figures) | set(blocks)):
-            sms, verified = figures.get(prefix, (0, 0))
+            sms, verified, judged = figures.get(prefix, (0, 0, 0))
             block = blocks.get(prefix)
             extra = {} if block is None else {
                 "reason": block.reason, "blocked_at": block.blocked_at,
                 "blocked_until": block.blocked_until, "sms_when_blocked": block.sms,
                 "verified_when_blocked": block.verified}
-            rows.append(PrefixFigures(prefix, sms, verified, **extra))
+            rows.append(PrefixFigures(prefix, sms, verified, settled_sms=judged, **extra))
         return rows
 
     def delete_expired(self, now: datetime) -> dict:

@@ -191,8 +191,15 @@ def test_the_outbox_and_inbox_mask_numbers_and_filter(logged_in):
 
 
 def test_the_guard_page_refuses_a_bad_prefix_and_unblocks_a_good_one(logged_in):
+    now = logged_in.clock.now()
+    with logged_in.deps.uow() as uow:  # 3 code SMS 10 minutes ago (judged), 2 just now
+        uow.guard.count("+44741", now - timedelta(minutes=10), now + timedelta(hours=2), sms=3)
+        uow.guard.count("+44741", now, now + timedelta(hours=2), sms=2)
+        uow.commit()
     page = logged_in.get("/admin/guard")
     assert page.status_code == 200
+    assert ('<td data-label="SMS">5</td><td data-label="Judged">3</td>'
+            '<td data-label="Verified">0</td><td data-label="Conversion">0%</td>') in page.text
     csrf = _csrf(page.text)
     bad = logged_in.http.post(logged_in.url + "/admin/guard/clear",
                               data={"csrf": csrf, "prefix": "abc", "confirm": "yes"})

@@ -65,9 +65,9 @@ def test_guard_list_prints_a_table_for_people(pumped):
 
     assert result.exit_code == 0, result.output
     header, first, second, footer = result.output.splitlines()
-    assert header.split()[:5] == ["PREFIX", "SMS", "VERIFIED", "CONVERSION", "STATUS"]
-    assert first.split()[:5] == ["+33612", "4", "0", "0%", "blocked"]
-    assert second.split()[:5] == ["+33698", "1", "1", "100%", "ok"]
+    assert header.split()[:6] == ["PREFIX", "SMS", "JUDGED", "VERIFIED", "CONVERSION", "STATUS"]
+    assert first.split()[:6] == ["+33612", "4", "4", "0", "0%", "blocked"]
+    assert second.split()[:6] == ["+33698", "1", "1", "1", "100%", "ok"]
     assert footer.startswith("Figures of the last 3600 s; a prefix is blocked for 3600 s")
 
 
@@ -83,6 +83,11 @@ def test_guard_list_says_how_old_the_judged_sms_must_be(pumped):
     assert result.output.splitlines()[-1] == (
         "Figures of the last 3600 s; a prefix is blocked for 3600 s from 4 SMS at least "
         "300 s old with less than 50% verified.")
+    # The SMS are seconds old: in the window, none judged yet, so no conversion either.
+    rows = {row["prefix"]: row for row in json.loads(run(config, "list", "--json",
+                                                         *state).output)}
+    assert [(row["sms"], row["judged"], row["verified"], row["conversion"])
+            for row in rows.values()] == [(4, 0, 0, None), (1, 0, 1, None)]
 
 
 def test_guard_clear_lifts_the_block_and_the_prefix_starts_afresh(pumped):

@@ -89,8 +89,18 @@ def test_the_overview_lists_prefixes_with_figures_in_the_window_or_a_kept_block(
         rows = work.guard.overview(T0 - HOUR, T0)
 
     assert [row.prefix for row in rows] == ["+33612", "+44741"]
-    assert rows[0] == PrefixFigures("+33612", 2, 1)
+    assert rows[0] == PrefixFigures("+33612", 2, 1, settled_sms=2)  # no settle time: all
     assert (rows[1].sms, rows[1].blocked_until) == (0, T0 - HOUR)
+
+
+def test_the_overview_counts_apart_the_sms_the_guard_judges(uow):  # noqa: F811
+    counted(uow, "+33612", T0 - 2 * BUCKET, sms=3)
+    counted(uow, "+33612", T0, sms=2, verified=1)
+
+    with uow(read_only=True) as work:
+        [row] = work.guard.overview(T0 - HOUR, T0 + BUCKET, settled=T0 - BUCKET)
+
+    assert (row.sms, row.settled_sms, row.verified) == (5, 3, 1)
 
 
 def test_cleanup_drops_counts_out_of_every_window_and_blocks_ended_a_day_ago(
