@@ -66,12 +66,15 @@ HEADER_TIMEOUT = 5  # seconds for a request head, and for an idle kept-alive con
 BODY_TIMEOUT = 10  # seconds for a body of at most max_body_bytes
 WORKER_CONNECTIONS = 1000  # per process; more wait in the listen backlog
 HEARTBEAT_SECONDS = 1.0  # how often the worker tells the arbiter it is alive
+LINGER_SECONDS = 2.0  # after a refusal, how long what the client still sends is discarded
 # The request limits (gunicorn's defaults): a longer request line gets 414, more or
-# larger header fields 431. A head still incomplete past HEAD_LIMIT bytes gets 431 too.
+# larger header fields 431. So does a whole head over HEAD_LIMIT bytes: the parser keeps
+# a header line until it ends, so without it a line that never ends would grow to the
+# fields' product (800 KB) per connection; 32 KB is nginx's default (4 x 8 KB).
 LIMIT_REQUEST_LINE = 4094
 LIMIT_REQUEST_FIELDS = 100
 LIMIT_REQUEST_FIELD_SIZE = 8190
-HEAD_LIMIT = LIMIT_REQUEST_LINE + LIMIT_REQUEST_FIELDS * (LIMIT_REQUEST_FIELD_SIZE + 4)
+HEAD_LIMIT = 32 * 1024
 # X-Forwarded-Proto and its kin, honoured from trusted proxies only (gunicorn's defaults).
 SECURE_SCHEME_HEADERS = {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_PROTOCOL": "ssl",
                          "HTTP_X_FORWARDED_SSL": "on"}
@@ -258,7 +261,8 @@ class HttpConnection(asyncio.Protocol):
         # The request being received
         self.in_request = False  # a request has begun (bytes of its head came)
         self.head_done = False
-        self.head_bytes = 0
+        self.begun = 0  # requests begun on this connection
+        self.head_bytes = 0  # of the head being received, in the chunks after its first
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
@@ -283,8 +287,7 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
-        if not self.head_done:
-            self.head_bytes += len(data)
+        begun = self.begun
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -295,8 +298,13 @@ class HttpConnection(asyncio.Protocol):
             if not self.closing:
                 self.refuse(parser_refusal(error))
             return
-        if not self.head_done and self.in_request and self.head_bytes > HEAD_LIMIT:
-            self.refuse(Refused(431, "Request header fields too large"))
+        if self.in_request and not self.head_done:
+            # A head still incomplete: count this chunk if the head began before it (one
+            # that began in it is counted from the next, so pipelined requests are not).
+            self.head_bytes = self.head_bytes + len(data) if self.begun == begun else 0
+            if self.head_bytes > HEAD_LIMIT:
+                self.refuse(Refused(431, "Request header fields too large",
+                                    f"head over {HEAD_LIMIT} bytes"))
 
     def eof_received(self) -> bool:
         """The client closed its side: a body cut short is answered 400, a head cut short
@@ -314,7 +322,7 @@ class HttpConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         """The client reads our answers slower than it sends requests: stop reading."""
-        if not self.paused and self.transport is not None:
+        if not self.paused and not self.closing and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
 
@@ -325,6 +333,7 @@ class HttpConnection(asyncio.Protocol):
 
     # -- the parser's callbacks -----------------------------------------------------
     def on_message_begin(self) -> None:
+        self.begun += 1
         self.in_request, self.head_done = True, False
         self.url, self.headers, self.body = b"", [], []
         self.environ, self.skip_body = None, False
@@ -470,15 +479,15 @@ class HttpConnection(asyncio.Protocol):
             head.append(b"Connection: keep-alive\r\n")
         head.append(b"\r\n")
         head.append(content)
-        self._write(b"".join(head), close)
+        self._write(b"".join(head), close, linger=self.skip_body)
         self.server.access(environ, status, len(content))
 
-    def _write(self, data: bytes, close: bool) -> None:
+    def _write(self, data: bytes, close: bool, linger: bool = False) -> None:
         if self.transport is None or self.transport.is_closing():
             return
         self.transport.write(data)
         if close:
-            self.close()
+            self.close(linger)
 
     def refuse(self, refused: Refused) -> None:
         """Answer what the server refuses itself, in JSON, and close."""
@@ -491,7 +500,7 @@ class HttpConnection(asyncio.Protocol):
             self.server.log.info("refused a request from %s: %d %s (%s)", self.peer[0],
                                  refused.status, refused.message, refused.detail[:200])
         self.in_request = False
-        self._write(error_response(refused.status, refused.message), close=True)
+        self._write(error_response(refused.status, refused.message), close=True, linger=True)
 
     # -- timers and closing -----------------------------------------------------------
     def _arm(self, seconds: float, callback) -> None:
@@ -516,12 +525,30 @@ class HttpConnection(asyncio.Protocol):
         if not self.in_request:
             self.close()
 
-    def close(self) -> None:
-        if not self.closing:
-            self.closing = True
-            self._disarm()
-            if self.transport is not None:
-                self.transport.close()  # after what was written is sent
+    def close(self, linger: bool = False) -> None:
+        """Close the connection once what was written is sent. ``linger``: the client may
+        still be sending what was not read (a refused head, a body not read): send our
+        end of the stream (FIN) after the answer and discard what comes for up to
+        LINGER_SECONDS, or until the client closes too. Closing at once with unread bytes
+        would make the kernel reset the connection, and the client could lose the answer
+        before reading it (as nginx's lingering close avoids)."""
+        transport = self.transport
+        if self.closing:
+            if not linger and transport is not None and not transport.is_closing():
+                transport.close()  # the end of a linger (the client closed, or a stop)
+            return
+        self.closing = True
+        self._disarm()
+        if transport is None:
+            return
+        if linger and transport.can_write_eof():
+            transport.write_eof()
+            if self.paused:
+                self.paused = False
+                transport.resume_reading()  # read and discard, so that nothing resets
+            self.timer = self.server.loop.call_later(LINGER_SECONDS, transport.close)
+        else:
+            transport.close()
 
 
 def _no_write(data) -> None:

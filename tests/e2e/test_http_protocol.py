@@ -100,6 +100,39 @@ def test_head_has_the_length_of_get_and_no_body_and_the_next_request_follows(ser
     assert head_length == len(body) == int(headers["content-length"]) > 0
 
 
+def test_a_header_line_that_never_ends_is_refused_once_the_head_passes_32_kb(served):
+    with socket.create_connection(("127.0.0.1", served[1]), timeout=5) as sock:
+        sock.sendall(b"GET /__lbheartbeat__ HTTP/1.1\r\n" + HEAD + b"X-Long: ")
+        time.sleep(0.1)  # the head has begun; its line then grows past the limit
+        started = time.monotonic()
+        try:
+            for _ in range(40):
+                sock.sendall(b"a" * 1024)
+        except OSError:
+            pass  # refused and closed while we were still sending
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    status, headers, body = parse_response(received)
+    assert_json_error(status, headers, body, 431)
+    assert time.monotonic() - started < 2  # not left to the 5 s head timeout
+
+
+def test_a_client_still_sending_a_refused_body_reads_its_answer(served):
+    body = b"{" + b" " * 300_000 + b"}"  # over max_body_bytes: answered without being read
+    with socket.create_connection(("127.0.0.1", served[1]), timeout=5) as sock:
+        sock.sendall(b"POST /v1/msisdn/register HTTP/1.1\r\n" + HEAD
+                     + b"Content-Type: application/json\r\n"
+                     + b"Content-Length: %d\r\n\r\n" % len(body))
+        sock.sendall(body)  # the server discards it instead of resetting the connection
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    status, headers, answer = parse_response(received)
+    assert_json_error(status, headers, answer, 413, errno=113)
+    assert headers["connection"] == "close"
+
+
 def test_every_answer_has_a_date_and_no_server_banner(served):
     status, headers, body = exchange(served[1], b"GET /__lbheartbeat__ HTTP/1.1\r\n" + HEAD
                                      + b"Connection: close\r\n\r\n")
