@@ -122,6 +122,9 @@ def parser_refusal(error: Exception) -> Refused:
     cause = error.__context__
     if isinstance(cause, Refused):
         return cause
+    if cause is not None:  # one of our callbacks failed: ours to fix, not the client's
+        log.error("error reading a request", exc_info=(type(cause), cause, cause.__traceback__))
+        return Refused(500, "Unexpected error", type(cause).__name__)
     detail = str(error)
     if isinstance(error, httptools.HttpParserInvalidMethodError):
         return Refused(400, "Malformed request line", detail)
