@@ -5,9 +5,9 @@ the server's own errors in JSON.
 Why this shape (measurements in README.md, "Speed, memory and storage"): the box may face
 the internet without a proxy, so a socket that sends a header line every 2 s must not hold
 a process, as it held gunicorn's sync workers; and the server's share of a request was the
-largest single cost (about 310 µs of CPU per request through gunicorn's own gevent worker,
-about 60 µs here). So each connection is a protocol object of the loop (a few KB), up to
-``WORKER_CONNECTIONS`` per process, and:
+largest single cost (a request that does nothing took about 310 µs of CPU through
+gunicorn's own gevent worker, Flask and the loopback; 178 µs here). So each connection is
+a protocol object of the loop (a few KB), up to ``WORKER_CONNECTIONS`` per process, and:
 
 - a request head must arrive within ``HEADER_TIMEOUT`` seconds of the connection or of
   the previous response, else the connection is closed without an answer, as nginx does;
@@ -18,9 +18,11 @@ about 60 µs here). So each connection is a protocol object of the loop (a few K
   is never held while a client is slow. A body without ``Content-Length`` (chunked) or
   over the limit is not read: the app is called at once and refuses it (411, 413), and
   the connection is closed after the answer;
-- what the server itself refuses (malformed request line or header, request line or
-  header fields over the limits, an unknown ``Expect``) is answered
-  ``{code, errno, error, message, info}`` with errno 999, and the connection closed;
+- what the server itself refuses (malformed request line or header, request line,
+  header fields or whole head over the limits, an unknown ``Expect``) is answered
+  ``{code, errno, error, message, info}`` with errno 999, and the connection closed
+  lingering (what the client still sends is discarded for LINGER_SECONDS, so that it
+  reads the answer rather than a reset), as after an answer to a body not read;
 - a response goes out in one write, with ``Content-Length`` and ``Date``; pipelined
   requests are answered in order; a client that does not read its answers is not read
   either (the transport's flow control);
