@@ -25,6 +25,7 @@ class ApiServer(BaseApplication):
 
     def load_config(self) -> None:
         settings = self.settings
+        edge_worker.hold_stop_signals_across_forks()  # this process is the arbiter
         self.cfg.set("bind", [f"{settings.host}:{settings.port}"])
         self.cfg.set("workers", settings.effective_workers)
         self.cfg.set("worker_class", f"{edge_worker.__name__}.EdgeWorker")

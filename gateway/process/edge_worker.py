@@ -101,6 +101,26 @@ def error_response(status: int, message: str) -> bytes:
     return head.encode("latin-1") + body
 
 
+#: What the arbiter sends a worker to stop it (graceful, then quick).
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+_HOLDING = False
+
+
+def hold_stop_signals_across_forks() -> None:
+    """In the arbiter: block the stop signals during each fork, until the new worker has
+    installed its handlers (:meth:`EdgeWorker.init_signals`). Until then a worker runs the
+    arbiter's inherited handlers, which only note the signal for an arbiter loop that
+    does not run there: a SIGTERM to a worker just forked was lost, and the worker served
+    on until the arbiter killed it after ``graceful_timeout``. In the arbiter, a stop
+    signal sent during a fork is delivered right after it. Registered once."""
+    global _HOLDING
+    if not _HOLDING:
+        os.register_at_fork(
+            before=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS),
+            after_in_parent=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS))
+        _HOLDING = True
+
+
 def raise_open_files_limit(wanted: int) -> None:
     """Raise the soft limit of open files to ``wanted`` (at most the hard limit): each
     connection is a descriptor, and systemd's default soft limit is 1024."""
@@ -575,6 +595,13 @@ class EdgeWorker(Worker):
     def init_process(self) -> None:
         raise_open_files_limit(WORKER_CONNECTIONS + 256)  # + database, logs, metrics
         super().init_process()
+
+    def init_signals(self) -> None:
+        """gunicorn's handlers, then the stop signals the arbiter blocked around the fork
+        (:func:`hold_stop_signals_across_forks`) let through: one sent meanwhile reaches
+        them now instead of the arbiter's handlers this process inherited."""
+        super().init_signals()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def run(self) -> None:
         loop = uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
