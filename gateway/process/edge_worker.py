@@ -40,6 +40,7 @@ processes instead of all going to the first one awake.
 from __future__ import annotations
 
 import asyncio
+import collections
 import email.utils
 import gc
 import io
@@ -52,6 +53,7 @@ import signal
 import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
 
@@ -69,6 +71,11 @@ BODY_TIMEOUT = 10  # seconds for a body of at most max_body_bytes
 WORKER_CONNECTIONS = 1000  # per process; more wait in the listen backlog
 HEARTBEAT_SECONDS = 1.0  # how often the worker tells the arbiter it is alive
 LINGER_SECONDS = 2.0  # after a refusal, how long what the client still sends is discarded
+#: On a database other than SQLite (PostgreSQL: a round trip per statement), the app runs
+#: on this many threads per process, so that one request waiting for the database does
+#: not hold the others; on SQLite it runs on the loop (nothing to wait for but the lock).
+APP_THREADS = 8
+PIPELINE_DEPTH = 8  # requests read ahead on one connection while the app works
 # The request limits (gunicorn's defaults): a longer request line gets 414, more or
 # larger header fields 431. So does a whole head over HEAD_LIMIT bytes: the parser keeps
 # a header line until it ends, so without it a line that never ends would grow to the
@@ -179,8 +186,11 @@ class HttpDate:
 class Server:
     """One worker process's connections, its listening sockets and its app."""
 
-    def __init__(self, worker: "EdgeWorker", app, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, worker: "EdgeWorker", app, loop: asyncio.AbstractEventLoop,
+                 executor: ThreadPoolExecutor | None = None) -> None:
         self.worker, self.app, self.loop = worker, app, loop
+        #: Threads the app runs on (a database across a network), or None: on the loop.
+        self.executor = executor
         self.log = worker.log
         self.connections: set[HttpConnection] = set()
         self.accepting = False
@@ -270,6 +280,33 @@ class Server:
     def access(self, environ: dict, status: str, sent: int | None) -> None:
         self.log.line(environ, status, sent)
 
+    def call_app(self, environ: dict, body: bytes):
+        """The app's answer to ``environ`` with ``body``: (status, headers, body bytes),
+        or None when the app failed (logged). Runs on the loop or on a thread."""
+        environ["wsgi.input"] = io.BytesIO(body)
+        started: list = []
+
+        def start_response(status, headers, exc_info=None):
+            if exc_info is not None and started:
+                raise exc_info[1].with_traceback(exc_info[2])
+            started[:] = [status, headers]
+            return _no_write
+
+        try:
+            result = self.app(environ, start_response)
+            try:
+                chunks = result if isinstance(result, list) else list(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+            if not started:
+                raise RuntimeError("the app returned without calling start_response")
+        except Exception:  # the app's own handlers answer everything else in JSON
+            log.exception("error handling %s %s", environ.get("REQUEST_METHOD"),
+                          environ.get("PATH_INFO"))
+            return None
+        return started[0], started[1], chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
 
 class HttpConnection(asyncio.Protocol):
     """One client connection: requests parsed as they come, each answered once whole."""
@@ -293,6 +330,12 @@ class HttpConnection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.environ: dict | None = None
         self.skip_body = False  # answered at the end of its head; the body is not read
+        # With the app on threads: requests whole and waiting, one running at a time
+        self.waiting: collections.deque = collections.deque()
+        self.running = False
+        self.held = False  # reading paused: too many requests waiting
+        self.done_reading = False  # a request that closes the connection was read
+        self.eof = False  # the client closed its side while answers were due
 
     # -- the transport's callbacks -------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -310,7 +353,7 @@ class HttpConnection(asyncio.Protocol):
         self._arm(HEADER_TIMEOUT, self._head_timed_out)
 
     def data_received(self, data: bytes) -> None:
-        if self.closing:
+        if self.closing or self.done_reading:
             return
         begun = self.begun
         try:
@@ -336,6 +379,8 @@ class HttpConnection(asyncio.Protocol):
         closes the connection. Returns True to keep the connection open for writing."""
         if self.head_done and self.in_request and not self.closing:
             self.refuse(Refused(400, "Request body shorter than announced"))
+        elif self.running or self.waiting:
+            self.eof = True  # closed once the answers due are sent
         else:
             self.close()
         return True
@@ -406,9 +451,10 @@ class HttpConnection(asyncio.Protocol):
         self.in_request = self.head_done = False
         keep_alive = self.parser.should_keep_alive() and not self.server.stopping
         self._respond(body, close=not keep_alive)
-        if self.closing:
+        if self.closing or self.done_reading:
             raise Refused(0, "answered")  # no more requests from this connection
-        self._arm(HEADER_TIMEOUT, self._head_timed_out)
+        if not self.running:
+            self._arm(HEADER_TIMEOUT, self._head_timed_out)
 
     # -- answering ------------------------------------------------------------------
     def _environ(self) -> dict:
@@ -454,35 +500,59 @@ class HttpConnection(asyncio.Protocol):
         return environ
 
     def _respond(self, body: bytes, close: bool) -> None:
-        """Call the app for the request whose head is ``self.environ`` and write its
-        whole answer; closes the connection after it if ``close``."""
-        environ = self.environ
-        environ["wsgi.input"] = io.BytesIO(body)
-        started: list = []
+        """Answer the request whose head is ``self.environ``, closing the connection after
+        it if ``close``: at once (the app called here), or, when the app runs on threads
+        (Server.executor), once the requests before it on this connection are answered."""
+        environ, linger = self.environ, self.skip_body
+        if self.server.executor is None:
+            self._send(environ, self.server.call_app(environ, body), close, linger)
+            return
+        self.waiting.append((environ, body, close, linger))
+        if close:
+            self.done_reading = True  # nothing after it is read (the parser stops)
+        if len(self.waiting) > PIPELINE_DEPTH and self.transport is not None:
+            self.held = True
+            self.transport.pause_reading()
+        if not self.running:
+            self._next()
 
-        def start_response(status, headers, exc_info=None):
-            if exc_info is not None and started:
-                raise exc_info[1].with_traceback(exc_info[2])
-            started[:] = [status, headers]
-            return _no_write
+    def _next(self) -> None:
+        """Run the app for the oldest waiting request on the server's threads."""
+        environ, body, close, linger = self.waiting.popleft()
+        self.running = True
+        loop = self.server.loop
+        future = self.server.executor.submit(self.server.call_app, environ, body)
+        future.add_done_callback(lambda done: loop.call_soon_threadsafe(
+            self._answered, environ, done.result(), close, linger))
 
-        try:
-            result = self.server.app(environ, start_response)
-            try:
-                chunks = result if isinstance(result, list) else list(result)
-            finally:
-                if hasattr(result, "close"):
-                    result.close()
-            if not started:
-                raise RuntimeError("the app returned without calling start_response")
-        except Exception:  # the app's own handlers answer everything else in JSON
-            log.exception("error handling %s %s", environ.get("REQUEST_METHOD"),
-                          environ.get("PATH_INFO"))
+    def _answered(self, environ: dict, result, close: bool, linger: bool) -> None:
+        """Back on the loop: send the answer, then go on with the next request."""
+        self.running = False
+        if self.transport is None or self.transport.is_closing():
+            self.waiting.clear()  # the client went away: answers to nobody
+            return
+        self._send(environ, result, close, linger)
+        if self.closing:
+            return
+        if self.waiting:
+            self._next()
+            return
+        if self.held:
+            self.held = False
+            self.transport.resume_reading()
+        if self.eof:
+            self.close()
+        elif not self.in_request:
+            self._arm(HEADER_TIMEOUT, self._head_timed_out)
+
+    def _send(self, environ: dict, result, close: bool, linger: bool) -> None:
+        """Write the answer ``result`` (status, headers, body; None after a failure of
+        the app, answered 500) and log its access line."""
+        if result is None:
             self._write(error_response(500, "Unexpected error"), close=True)
             self.server.access(environ, "500", None)
             return
-        status, headers = started
-        content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        status, headers, content = result
         if environ["REQUEST_METHOD"] == "HEAD":
             content = b""
         close = close or self.closing or self.server.stopping
@@ -504,7 +574,7 @@ class HttpConnection(asyncio.Protocol):
             head.append(b"Connection: keep-alive\r\n")
         head.append(b"\r\n")
         head.append(content)
-        self._write(b"".join(head), close, linger=self.skip_body)
+        self._write(b"".join(head), close, linger=linger)
         self.server.access(environ, status, len(content))
 
     def _write(self, data: bytes, close: bool, linger: bool = False) -> None:
@@ -539,6 +609,9 @@ class HttpConnection(asyncio.Protocol):
 
     def _head_timed_out(self) -> None:
         self.timer = None
+        if self.running or self.waiting:  # not idle: answers are being made
+            self._arm(HEADER_TIMEOUT, self._head_timed_out)
+            return
         self.close()  # an idle connection, or a head too slow: no answer, as nginx does
 
     def _body_timed_out(self) -> None:
@@ -547,7 +620,7 @@ class HttpConnection(asyncio.Protocol):
 
     def stop(self) -> None:
         """The worker is stopping: close now if no request has begun, else after it."""
-        if not self.in_request:
+        if not (self.in_request or self.running or self.waiting):
             self.close()
 
     def close(self, linger: bool = False) -> None:
@@ -606,7 +679,10 @@ class EdgeWorker(Worker):
     def run(self) -> None:
         loop = uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        server = Server(self, self.wsgi, loop)
+        executor = None
+        if not self.app.settings.effective_database_url.startswith("sqlite"):
+            executor = ThreadPoolExecutor(APP_THREADS, thread_name_prefix="app")
+        server = Server(self, self.wsgi, loop, executor)
         for sock in self.sockets:
             sock.setblocking(False)
         loop.add_signal_handler(signal.SIGTERM, self._stop, server)
@@ -624,6 +700,8 @@ class EdgeWorker(Worker):
                 connection.close()
             loop.run_until_complete(asyncio.sleep(0))  # let the transports close
             loop.close()
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
 
     def _beat(self, server: Server) -> None:
         """Tell the arbiter this worker is alive; stop if the arbiter died."""
