@@ -519,6 +519,10 @@ class HttpConnection(asyncio.Protocol):
     def _next(self) -> None:
         """Run the app for the oldest waiting request on the server's threads."""
         environ, body, close, linger = self.waiting.popleft()
+        if environ is None:  # an answer the server made itself (a refusal): it ends here
+            self.waiting.clear()
+            self._write(body, close=True, linger=True)
+            return
         self.running = True
         loop = self.server.loop
         future = self.server.executor.submit(self.server.call_app, environ, body)
@@ -528,8 +532,8 @@ class HttpConnection(asyncio.Protocol):
     def _answered(self, environ: dict, result, close: bool, linger: bool) -> None:
         """Back on the loop: send the answer, then go on with the next request."""
         self.running = False
-        if self.transport is None or self.transport.is_closing():
-            self.waiting.clear()  # the client went away: answers to nobody
+        if self.closing or self.transport is None or self.transport.is_closing():
+            self.waiting.clear()  # closed meanwhile (the client, a stop): answers to nobody
             return
         self._send(environ, result, close, linger)
         if self.closing:
@@ -595,7 +599,12 @@ class HttpConnection(asyncio.Protocol):
             self.server.log.info("refused a request from %s: %d %s (%s)", self.peer[0],
                                  refused.status, refused.message, refused.detail[:200])
         self.in_request = False
-        self._write(error_response(refused.status, refused.message), close=True, linger=True)
+        answer = error_response(refused.status, refused.message)
+        if self.running or self.waiting:  # after the answers due before it
+            self.waiting.append((None, answer, True, True))
+            self.done_reading = True
+            return
+        self._write(answer, close=True, linger=True)
 
     # -- timers and closing -----------------------------------------------------------
     def _arm(self, seconds: float, callback) -> None:

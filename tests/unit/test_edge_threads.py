@@ -94,3 +94,15 @@ def test_one_connections_answers_keep_their_order_and_outlive_its_half_close(por
             received += chunk
     bodies = [part.split(b"\r\n\r\n", 1)[1][:2] for part in received.split(b"HTTP/1.1 ")[1:]]
     assert bodies == [b"/0", b"/1", b"/2"]
+
+
+def test_a_request_refused_behind_one_being_answered_is_answered_after_it(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /second HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    first, second = received.split(b"HTTP/1.1 ")[1:]
+    assert first.startswith(b"200 OK") and first.endswith(b"/first")
+    assert second.startswith(b"400 Bad Request") and b'"errno":999' in second
