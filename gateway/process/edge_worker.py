@@ -33,6 +33,11 @@ The arbiter stays gunicorn's: ``--workers``, a worker replaced when it dies or s
 notifying, READY=1 for systemd, and on SIGTERM each worker stops accepting, closes its idle
 connections, and finishes the requests it has begun within ``graceful_timeout``.
 
+On a database other than SQLite (PostgreSQL: a network round trip per statement), the
+app runs on APP_THREADS threads instead of the loop, one request at a time per
+connection, answers in order: a request waiting for the database does not hold the
+others (README, "Serving the API", for the measure).
+
 Accepting: the listening socket is shared by the worker processes; each accepts one
 connection per turn of its loop, so that connections opened at once spread over the
 processes instead of all going to the first one awake.
