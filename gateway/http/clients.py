@@ -39,6 +39,13 @@ def _address(text: str) -> Address | None:
     return address
 
 
+def is_trusted_proxy(peer: str, trusted_proxies: tuple[str, ...]) -> bool:
+    """Whether the address ``peer`` (text) is in ``trusted_proxies`` (an IPv4-mapped IPv6
+    address as its IPv4 address)."""
+    address = _address(peer)
+    return address is not None and any(address in net for net in _networks(trusted_proxies))
+
+
 def _client(request: Request, trusted_proxies: tuple[str, ...]) -> tuple[str, Address | None]:
     """The client's address, as text and parsed (None when it does not parse)."""
     proxies = _networks(trusted_proxies)

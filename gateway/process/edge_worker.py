@@ -49,7 +49,6 @@ import collections
 import email.utils
 import gc
 import io
-import ipaddress
 import json
 import logging
 import os
@@ -160,9 +159,8 @@ def parser_refusal(error: Exception) -> Refused:
         log.error("error reading a request", exc_info=(type(cause), cause, cause.__traceback__))
         return Refused(500, "Unexpected error", type(cause).__name__)
     detail = str(error)
-    if isinstance(error, httptools.HttpParserInvalidMethodError):
-        return Refused(400, "Malformed request line", detail)
-    if isinstance(error, httptools.HttpParserInvalidURLError):
+    if isinstance(error, (httptools.HttpParserInvalidMethodError,
+                          httptools.HttpParserInvalidURLError)):
         return Refused(400, "Malformed request line", detail)
     lowered = detail.lower()
     if "version" in lowered or "method" in lowered or "url" in lowered:
@@ -203,11 +201,8 @@ class Server:
         self.date = HttpDate()
         settings = worker.app.settings
         self.max_body_bytes = settings.max_body_bytes
-        trusted = settings.trusted_proxies or ("127.0.0.1",)
-        self.trusted_proxies = tuple(ipaddress.ip_network(spec, strict=False)
-                                     for spec in trusted)
+        self.trusted_proxies = tuple(settings.trusted_proxies) or ("127.0.0.1",)
         self.multiprocess = worker.cfg.workers > 1
-        self._trusted_cache: dict[str, bool] = {}
 
     # -- accepting -------------------------------------------------------------------
     def start_accepting(self) -> None:
@@ -255,18 +250,10 @@ class Server:
             self.start_accepting()
 
     def is_trusted_proxy(self, address: str) -> bool:
-        known = self._trusted_cache.get(address)
-        if known is None:
-            try:
-                parsed = ipaddress.ip_address(address)
-            except ValueError:
-                known = False
-            else:
-                known = any(parsed in network for network in self.trusted_proxies)
-            if len(self._trusted_cache) > 4096:
-                self._trusted_cache.clear()
-            self._trusted_cache[address] = known
-        return known
+        # Imported here: Flask comes with it, which a worker has and the arbiter must not.
+        from gateway.http.clients import is_trusted_proxy
+
+        return is_trusted_proxy(address, self.trusted_proxies)
 
     # -- stopping --------------------------------------------------------------------
     def stop_gracefully(self) -> None:
@@ -324,7 +311,8 @@ class HttpConnection(asyncio.Protocol):
         self.peer = ("", 0)
         self.local = ("", "")
         self.closing = False
-        self.paused = False
+        self.paused = False  # the client does not read our answers (flow control)
+        self.reading = True  # the transport's reading state, set by _update_reading only
         # The request being received
         self.in_request = False  # a request has begun (bytes of its head came)
         self.head_done = False
@@ -338,7 +326,7 @@ class HttpConnection(asyncio.Protocol):
         # With the app on threads: requests whole and waiting, one running at a time
         self.waiting: collections.deque = collections.deque()
         self.running = False
-        self.held = False  # reading paused: too many requests waiting
+        self.held = False  # too many requests waiting: read no more ahead
         self.done_reading = False  # a request that closes the connection was read
         self.eof = False  # the client closed its side while answers were due
 
@@ -397,14 +385,12 @@ class HttpConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         """The client reads our answers slower than it sends requests: stop reading."""
-        if not self.paused and not self.closing and self.transport is not None:
-            self.paused = True
-            self.transport.pause_reading()
+        self.paused = True
+        self._update_reading()
 
     def resume_writing(self) -> None:
-        if self.paused and self.transport is not None and not self.closing:
-            self.paused = False
-            self.transport.resume_reading()
+        self.paused = False
+        self._update_reading()
 
     # -- the parser's callbacks -----------------------------------------------------
     def on_message_begin(self) -> None:
@@ -515,9 +501,9 @@ class HttpConnection(asyncio.Protocol):
         self.waiting.append((environ, body, close, linger))
         if close:
             self.done_reading = True  # nothing after it is read (the parser stops)
-        if len(self.waiting) > PIPELINE_DEPTH and self.transport is not None:
+        if len(self.waiting) > PIPELINE_DEPTH:
             self.held = True
-            self.transport.pause_reading()
+            self._update_reading()
         if not self.running:
             self._next()
 
@@ -548,7 +534,7 @@ class HttpConnection(asyncio.Protocol):
             return
         if self.held:
             self.held = False
-            self.transport.resume_reading()
+            self._update_reading()
         if self.eof:
             self.close()
         elif not self.in_request:
@@ -611,6 +597,17 @@ class HttpConnection(asyncio.Protocol):
             return
         self._write(answer, close=True, linger=True)
 
+    def _update_reading(self) -> None:
+        """Read while nothing holds it back: the client reading our answers slowly, or
+        requests waiting for the app. A closing connection reads on (and discards)."""
+        wanted = self.closing or not (self.paused or self.held)
+        if wanted != self.reading and self.transport is not None:
+            self.reading = wanted
+            if wanted:
+                self.transport.resume_reading()
+            else:
+                self.transport.pause_reading()
+
     # -- timers and closing -----------------------------------------------------------
     def _arm(self, seconds: float, callback) -> None:
         self._disarm()
@@ -655,9 +652,7 @@ class HttpConnection(asyncio.Protocol):
             return
         if linger and transport.can_write_eof():
             transport.write_eof()
-            if self.paused:
-                self.paused = False
-                transport.resume_reading()  # read and discard, so that nothing resets
+            self._update_reading()  # read and discard, so that nothing resets
             self.timer = self.server.loop.call_later(LINGER_SECONDS, transport.close)
         else:
             transport.close()

@@ -10,11 +10,12 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+# The steps of a wait for the write lock (LOCK_WAITS, then LOCK_WAIT_AFTER) are shared
+# with the API processes' queue for it.
+from gateway.storage.writer_lock import (LOCK_WAIT_AFTER, LOCK_WAITS,  # noqa: F401
+                                         QueuedConnection, lock_wait)
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-# A writer that finds SQLite's write lock taken tries again after these many seconds, then
-# every LOCK_WAIT_AFTER (see begin_immediate), for up to the busy timeout.
-LOCK_WAITS = (0.0001, 0.0002, 0.0005)
-LOCK_WAIT_AFTER = 0.0005
 SQLITE_BUSY = 5  # the primary result code (extended codes keep it in their low byte)
 # Execution option of a connection whose transaction only reads: on SQLite it begins with a
 # plain (deferred) BEGIN, which waits for no writer; elsewhere it changes nothing.
@@ -57,8 +58,6 @@ def make_engine(url: str, queue_writers: bool = False) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         if queue_writers and parsed.database and parsed.database != ":memory:":
-            from gateway.storage.writer_lock import QueuedConnection
-
             connect_args["factory"] = QueuedConnection
         engine = create_engine(parsed, connect_args=connect_args)
     except OSError as exc:
@@ -133,7 +132,7 @@ def begin_immediate(connection: Connection, timeout: float = SQLITE_BUSY_TIMEOUT
                 if not is_busy(error.orig) or monotonic() >= deadline:
                     raise
             sleep = sleep or sleep_between_tries
-            sleep(LOCK_WAITS[waited] if waited < len(LOCK_WAITS) else LOCK_WAIT_AFTER)
+            sleep(lock_wait(waited))
             waited += 1
     finally:
         if queue is not None and not begun:
@@ -151,7 +150,6 @@ def is_busy(error: Exception) -> bool:
     if code is not None:
         return code & 0xFF == SQLITE_BUSY
     return "database is locked" in str(error)
-
 
 
 def execute_on_driver(connection: Connection, sql: str) -> None:

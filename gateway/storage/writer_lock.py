@@ -35,12 +35,22 @@ import time
 log = logging.getLogger(__name__)
 
 SUFFIX = "-writers"
+# A writer that finds the write lock taken (SQLite's in gateway.storage.db.begin_immediate,
+# or this queue outside the main thread) tries again after these many seconds, then
+# every LOCK_WAIT_AFTER, for up to the busy timeout.
+LOCK_WAITS = (0.0001, 0.0002, 0.0005)
+LOCK_WAIT_AFTER = 0.0005
 #: A queued connection checkpoints the WAL after every this many write commits, once it
 #: has let go of the queue; SQLite's automatic checkpoint, which would run inside the
 #: commit (so with the queue held: every other API writer waiting, on a Pi's SD card for
 #: an fsync of tens of ms), is pushed back to this many pages as a backstop.
 CHECKPOINT_EVERY = 100
 AUTOCHECKPOINT_BACKSTOP = 10_000
+
+
+def lock_wait(tries: int) -> float:
+    """Seconds to wait after ``tries`` failed tries at a write lock."""
+    return LOCK_WAITS[tries] if tries < len(LOCK_WAITS) else LOCK_WAIT_AFTER
 
 
 class _Expired(BaseException):
@@ -78,8 +88,7 @@ class WriterLock:
         self.path, self.held = path, False
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
-    def acquire(self, timeout: float, steps=(0.0001, 0.0002, 0.0005),
-                sleep=time.sleep) -> None:
+    def acquire(self, timeout: float) -> None:
         """Take the lock, waiting at most ``timeout`` seconds; raises TimeoutError."""
         if self.held:
             return
@@ -87,7 +96,7 @@ class WriterLock:
             if threading.current_thread() is threading.main_thread():
                 self._wait_with_timer(timeout)
             else:
-                self._wait_in_steps(timeout, steps, sleep)
+                self._wait_in_steps(timeout)
         self.held = True
 
     def release(self) -> None:
@@ -124,12 +133,13 @@ class WriterLock:
             if not self._try():
                 raise TimeoutError(f"{self.path} held for over {timeout:g} s") from None
 
-    def _wait_in_steps(self, timeout: float, steps, sleep) -> None:
+    def _wait_in_steps(self, timeout: float) -> None:
+        """Try again in the steps a wait for SQLite's own lock takes (lock_wait)."""
         deadline, tries = time.monotonic() + timeout, 0
         while not self._try():
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{self.path} held for over {timeout:g} s")
-            sleep(steps[tries] if tries < len(steps) else steps[-1])
+            time.sleep(lock_wait(tries))
             tries += 1
 
 

@@ -5,7 +5,6 @@ they would refuse."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from typing import Sequence
 
 from gateway.guard import admission
@@ -18,12 +17,11 @@ __all__ = ["discover", "network_allowed", "RecentStatuses"]
 
 
 class RecentStatuses:
-    """Every box's modem statuses as this process last read them, for at most ``SECONDS``:
-    discover, the API's busiest read, then needs no database statement at all for most
-    requests (a read transaction and the rows cost about 70 µs, a sixth of a discover).
-    Which of them are fresh (``modem_status_ttl``) is decided at each call with the clock,
-    so only a change the worker published in the last second may be missed. One per app
-    (per API process)."""
+    """The fresh modem statuses of every box as this process last read them
+    (``uow.modems.fresh``), kept at most ``SECONDS``: discover, the API's busiest read,
+    then needs no database statement at all for most requests (a read transaction and the
+    rows cost about 70 µs, a sixth of a discover). A change the workers published, or a
+    status going stale, shows within that second. One per app (per API process)."""
 
     SECONDS = 1.0
 
@@ -33,14 +31,12 @@ class RecentStatuses:
         self._rows: list = []
 
     def fresh(self, uow, now, ttl_seconds: int) -> list:
-        """The statuses written within ``ttl_seconds`` of ``now``, by name then worker, as
-        ``uow.modems.fresh`` answers them, from rows at most SECONDS old."""
+        """``uow.modems.fresh(now, ttl_seconds)``, read at most once every SECONDS."""
         moment = self._monotonic()
         if self._read_at is None or not 0 <= moment - self._read_at < self.SECONDS:
-            self._rows = sorted(uow.modems.all(), key=lambda row: (row.name, row.worker))
+            self._rows = uow.modems.fresh(now, ttl_seconds)
             self._read_at = moment
-        since = now - timedelta(seconds=ttl_seconds)
-        return [row for row in self._rows if row.updated_at >= since]
+        return self._rows
 
 
 def _closest(modems: Sequence, mcc: str, mnc: str | None) -> list:
