@@ -13,7 +13,11 @@ What a worker killed at any instruction (kill -9) leaves, and what the next one 
   (``sim_pending_parts``), in a transaction of its own, before the modem answers
   ``+CMGS``. ``sync`` makes whole messages of the due parts (``sim_phone_messages``) and
   deletes those parts in one transaction: a message reaches its phone exactly once, and
-  parts left by a worker that died are delivered by the next one. (The network in memory
+  parts left by a worker that died are delivered by the next one. A message of one part
+  with no delivery delay (``simulated_delay = 0``, the default) is whole and due at once:
+  the hook stores it in ``sim_phone_messages`` directly, so the phone has it before
+  ``+CMGS`` is answered, without waiting for a pass of ``sync`` (if that write fails, it
+  is kept in memory as a part, as below). (The network in memory
   delivers too, for its delivery reports; its phones' inboxes are not read.)
 - **SMS-MO asked for** (``sim_mo_requests``) are handed to the network, then marked sent:
   at least once. One handed over by a worker that died before marking it is sent again by
@@ -103,10 +107,17 @@ class Simulation:
         part = dict(phone=entry.recipient, sender=entry.sender, text=entry.text,
                     concat_reference=reference, part_number=number, part_count=count,
                     submitted_at=entry.at, due_at=entry.at + timedelta(seconds=delay))
+        at_once = count == 1 and delay <= 0  # a whole message, due now: no pass to wait for
         try:
             with self._deps.uow() as uow:
-                uow.sim.add_parts([part])
+                if not at_once:
+                    uow.sim.add_parts([part])
+                elif self._receives(entry.recipient):
+                    uow.sim.add_messages([dict(phone=entry.recipient, sender=entry.sender,
+                                               text=entry.text, received_at=entry.at)])
                 uow.commit()
+            if at_once:
+                return
         except SQLAlchemyError:
             log.exception("simulated network: an SMS part for %s kept in memory until the "
                           "database answers", mask_number(entry.recipient))

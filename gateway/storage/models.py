@@ -316,7 +316,8 @@ class TextSecurePreKey(Base):
 
 class SimPhoneMessage(Base):
     """--simulate only: an SMS received by a virtual phone (made whole from its
-    ``sim_pending_parts`` by the worker)."""
+    ``sim_pending_parts`` by the worker, or stored at once when it is one part and the
+    network has no delivery delay)."""
 
     __tablename__ = "sim_phone_messages"
 

@@ -68,6 +68,11 @@ class SimMailboxRepository(Repository):
         if parts:
             self._tx.before_write().execute(insert(SimPendingPart), list(parts))
 
+    def add_messages(self, messages: Sequence[dict]) -> None:
+        """Whole messages received by phones, as column values of sim_phone_messages."""
+        if messages:
+            self._tx.before_write().execute(insert(SimPhoneMessage), list(messages))
+
     def record_outcomes(self, outcomes: dict[int, str], now: datetime) -> None:
         """Commands applied: their outcome by id."""
         connection = self._tx.before_write()

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 import modem.sim
-from gateway.pipeline.simulation import REASSEMBLY_TIMEOUT, Mail
+from gateway.pipeline.simulation import FAILED_REPORT, REASSEMBLY_TIMEOUT, Mail
 from gateway.storage.models import InboxMessage, OutboundSms, SimMoRequest, SimPendingPart
 from gateway.storage.sim_repository import SimMailboxRepository
 from pipeline_harness import pipeline, rows  # noqa: F401 (pipeline: a fixture)
@@ -55,26 +55,54 @@ def test_an_sms_the_network_accepted_reaches_its_phone_once_though_the_worker_di
     assert rows(gw, SimPendingPart) == []
 
 
-def test_a_part_the_database_could_not_take_is_stored_by_the_next_pass(pipeline,
-                                                                      monkeypatch):
-    gw, worker = pipeline()
-    real = SimMailboxRepository.add_parts
+@pytest.mark.parametrize("delay, write", [(0.0, "add_messages"), (DELAY, "add_parts")])
+def test_a_part_the_database_could_not_take_is_stored_by_the_next_pass(pipeline, monkeypatch,
+                                                                      delay, write):
+    """Without a delay a one-part SMS is stored as received at once (add_messages), with
+    one as a pending part (add_parts): either write failing keeps the part for a pass."""
+    clock = modem.sim.ManualClock()
+    gw, worker = pipeline(clock=clock, simulated_delay=delay)
+    real = getattr(SimMailboxRepository, write)
     failures = []
 
-    def add_parts_once_failing(self, parts):
+    def failing_once(self, values):
         if not failures:
-            failures.append(parts)
+            failures.append(values)
             raise OperationalError("INSERT", {}, Exception("database is locked"))
-        real(self, parts)
+        real(self, values)
 
-    monkeypatch.setattr(SimMailboxRepository, "add_parts", add_parts_once_failing)
+    monkeypatch.setattr(SimMailboxRepository, write, failing_once)
     mt_verify(gw)
     text = gw.last_sms_to(PHONE)
     assert worker.send_due() == 1  # the modem answered all the same
     assert rows(gw, OutboundSms)[0].status in ("sent", "delivered") and failures
+    assert phone(gw) == []
+    clock.advance(delay)
     worker.sync()
     worker.sync()
     assert phone(gw) == [text]
+    assert rows(gw, SimPendingPart) == []
+
+
+def test_without_a_delay_a_one_part_sms_is_on_the_phone_when_the_modem_answers(pipeline):
+    """No pass of the simulation's pump in between: the phone has it before +CMGS."""
+    gw, worker = pipeline()
+    mt_verify(gw)
+    text = gw.last_sms_to(PHONE)
+    assert worker.send_due() == 1
+    assert phone(gw) == [text]
+    assert rows(gw, SimPendingPart) == []
+    worker.sync()
+    assert phone(gw) == [text]  # once
+
+
+def test_without_a_delay_a_phone_that_refuses_sms_gets_nothing(pipeline):
+    gw, worker = pipeline()
+    worker.simulation.network.phone(PHONE).report_status = FAILED_REPORT
+    mt_verify(gw)
+    assert worker.send_due() == 1
+    worker.sync()
+    assert phone(gw) == [] and rows(gw, SimPendingPart) == []
 
 
 def test_an_sms_mo_handed_over_by_a_worker_that_died_before_recording_it_is_stored_once(
