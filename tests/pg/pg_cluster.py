@@ -123,6 +123,17 @@ class Cluster:
         self._admin(f'CREATE SCHEMA "{name}"', database)
         return name
 
+    def terminate_connections(self, database: str) -> int:
+        """Close, server side, every connection to ``database`` (what a restart or a
+        failover does to a pool); returns how many."""
+        import psycopg
+
+        with psycopg.connect(host=str(self.socket_dir), port=PORT, user="postgres",
+                             dbname="postgres", autocommit=True) as connection:
+            return len(connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchall())
+
     def drop_database(self, name: str) -> None:
         """Drop ``name``, terminating the connections still open to it."""
         self._admin(f'DROP DATABASE "{name}" WITH (FORCE)')

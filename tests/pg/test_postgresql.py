@@ -24,6 +24,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy import inspect as inspect_schema
 from sqlalchemy.engine import make_url
 
+import gateway.storage.db
 from gateway.storage.db import make_engine
 from gateway.storage.migrate import alembic_config, current_revision, upgrade
 from gateway.storage.models import (Base, HawkNonce, OutboundSms, RateCounter,
@@ -325,6 +326,44 @@ def test_a_dropped_postgresql_database_is_a_503_and_the_heartbeat_says_so(
     assert_error(gw.post("/v1/msisdn/register"), 503, 201)
     heartbeat = gw.get("/__heartbeat__")
     assert heartbeat.status_code == 503 and heartbeat.json()["database"] != "ok"
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced_without_an_error(
+        start_pg_gateway, pg_url, pg_cluster, monkeypatch):
+    gw = start_pg_gateway(database_url=pg_url)
+    assert gw.post("/v1/msisdn/register").status_code == 200
+    assert pg_cluster.terminate_connections(database_name(gw)) >= 1
+    monkeypatch.setattr(gateway.storage.db, "PING_AFTER_IDLE", 0.0)  # "idle long enough"
+
+    assert gw.post("/v1/msisdn/register").status_code == 200
+    assert gw.get("/__heartbeat__").status_code == 200
+
+
+def test_a_connection_the_server_dropped_while_in_use_fails_one_request_not_the_next(
+        start_pg_gateway, pg_url, pg_cluster, monkeypatch):
+    """The price of pinging only idle connections (gateway.storage.db.PING_AFTER_IDLE)."""
+    gw = start_pg_gateway(database_url=pg_url)
+    assert gw.post("/v1/msisdn/register").status_code == 200
+    assert pg_cluster.terminate_connections(database_name(gw)) >= 1
+    monkeypatch.setattr(gateway.storage.db, "PING_AFTER_IDLE", 3600.0)  # "just used"
+
+    assert_error(gw.post("/v1/msisdn/register"), 503, 201)
+    assert gw.post("/v1/msisdn/register").status_code == 200
+
+
+def test_only_a_connection_idle_past_the_limit_is_pinged_at_checkout(pg_engine, monkeypatch):
+    pings = []
+    real_ping = pg_engine.dialect.do_ping
+    monkeypatch.setattr(pg_engine.dialect, "do_ping",
+                        lambda connection: pings.append(1) or real_ping(connection))
+    for _ in range(5):
+        with pg_engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    assert pings == []  # one round trip fewer per transaction
+    monkeypatch.setattr(gateway.storage.db, "PING_AFTER_IDLE", 0.0)
+    with pg_engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    assert pings == [1]
 
 
 def test_concurrent_requests_on_postgresql_each_count_once_in_their_one_transaction(
