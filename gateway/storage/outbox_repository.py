@@ -28,6 +28,24 @@ _LEASE_ENDED = ((OUTBOX.c.status == "sending")
                 & or_(OUTBOX.c.lease_expires_at < bindparam("now"),
                       OUTBOX.c.lease_expires_at.is_(None)))
 _ANY_LEASE_ENDED = select(OUTBOX.c.id).where(_LEASE_ENDED).limit(1)
+# The claim, built once (a statement built per call, and the ORM's bulk update that keeps
+# the session's objects in step, cost the worker about 1 ms per claim).
+_DUE = (select(OUTBOX.c.id)
+        .where(OUTBOX.c.status == "queued", OUTBOX.c.next_attempt_at <= bindparam("now"),
+               OUTBOX.c.expires_at > bindparam("now"))
+        .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id).limit(bindparam("limit")))
+_DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True)  # PostgreSQL
+# Loaded after the claim's update, so that the objects hold the claimed values (also the
+# object of a row this session loaded earlier).
+_CLAIMED = (select(OutboundSms).where(OutboundSms.id.in_(bindparam("ids", expanding=True)))
+            .order_by(OutboundSms.id).execution_options(populate_existing=True))
+_SESSIONS = VerificationSession.__table__
+_SESSION_DIGESTS = (select(_SESSIONS.c.id, _SESSIONS.c.hawk_id_digest)
+                    .where(_SESSIONS.c.id.in_(bindparam("ids", expanding=True))))
+_CLAIM = (update(OUTBOX).where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+          .values(status="sending", attempts=OUTBOX.c.attempts + 1,
+                  claimed_by=bindparam("worker"), updated_at=bindparam("now"),
+                  lease_expires_at=bindparam("lease_until")))
 DEFAULT_LEASE_SECONDS = 30  # the worker_lease setting's default
 
 
@@ -55,24 +73,14 @@ class OutboxRepository(Repository):
         """Mark up to ``limit`` due rows ``sending`` for ``worker`` (one attempt more),
         under a lease of ``lease_seconds`` (see ``renew_leases``), and return them. On
         PostgreSQL concurrent workers skip each other's rows."""
-        self._tx.before_write()
-        query = (select(OutboundSms.id).where(OutboundSms.status == "queued",
-                                              OutboundSms.next_attempt_at <= now,
-                                              OutboundSms.expires_at > now)
-                 .order_by(OutboundSms.next_attempt_at, OutboundSms.id).limit(limit))
-        if self._db.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list(self._db.scalars(query))
+        connection = self._tx.before_write()
+        query = _DUE_SKIP_LOCKED if connection.dialect.name == "postgresql" else _DUE
+        ids = list(connection.execute(query, {"now": now, "limit": limit}).scalars())
         if not ids:
             return []
-        self._db.execute(update(OutboundSms).where(OutboundSms.id.in_(ids))
-                         .values(status="sending", attempts=OutboundSms.attempts + 1,
-                                 claimed_by=worker, updated_at=now,
-                                 lease_expires_at=now + timedelta(seconds=lease_seconds)))
-        rows = self._db.scalars(select(OutboundSms).where(OutboundSms.id.in_(ids))
-                                .order_by(OutboundSms.id).execution_options(
-                                    populate_existing=True))
-        return list(rows)
+        connection.execute(_CLAIM, {"ids": ids, "worker": worker, "now": now,
+                                    "lease_until": now + timedelta(seconds=lease_seconds)})
+        return list(self._db.scalars(_CLAIMED, {"ids": ids}))
 
     def get(self, row_id: int) -> OutboundSms | None:
         return self._db.get(OutboundSms, row_id)
@@ -153,10 +161,9 @@ class OutboxRepository(Repository):
     def session_bindings(self, rows: list[OutboundSms]) -> dict[int, str | None]:
         """For each row, the hawk id digest of its session (part of its sealing key,
         gateway.crypto.sealing), or None: no session, or the session is gone."""
-        ids = {row.session_id for row in rows if row.session_id is not None}
-        digests = dict(self._db.execute(
-            select(VerificationSession.id, VerificationSession.hawk_id_digest)
-            .where(VerificationSession.id.in_(ids))).all()) if ids else {}
+        ids = sorted({row.session_id for row in rows if row.session_id is not None})
+        digests = dict(self._tx.connection().execute(
+            _SESSION_DIGESTS, {"ids": ids}).all()) if ids else {}
         return {row.id: digests.get(row.session_id) for row in rows}
 
     def forget_session(self, session_id: int, now: datetime) -> None:
