@@ -106,6 +106,9 @@ class Dispatcher:
             free = self._slots - self._busy
             if free <= 0:
                 return []
+            with self._deps.uow(read_only=True) as uow:  # no write lock when nothing is due
+                if not uow.outbox.any_due(self._deps.now()):
+                    return []
             with self._deps.uow() as uow:
                 rows = uow.outbox.claim_due(self._deps.now(), free, self._worker,
                                             self._deps.settings.worker_lease)

@@ -82,6 +82,11 @@ class OutboxRepository(Repository):
                                     "lease_until": now + timedelta(seconds=lease_seconds)})
         return list(self._db.scalars(_CLAIMED, {"ids": ids}))
 
+    def any_due(self, now: datetime) -> bool:
+        """Whether a row is due (a read: the worker asks before it claims, so that a pass
+        with nothing to send takes no write lock)."""
+        return self._tx.connection().execute(_DUE, {"now": now, "limit": 1}).first() is not None
+
     def get(self, row_id: int) -> OutboundSms | None:
         return self._db.get(OutboundSms, row_id)
 

@@ -6,6 +6,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+import gateway.storage.db
 import modem.sim
 from gateway.pipeline import reports
 from gateway.storage.models import InboxMessage, OutboundPart, OutboundSms
@@ -317,3 +318,19 @@ def test_a_restarted_worker_remembers_what_its_modems_sent_today(pipeline):
         assert restarted.pool.health()[0].sent_today == 2
     finally:
         restarted.stop()
+
+
+def test_a_dispatch_pass_with_nothing_due_takes_no_write_lock(pipeline, monkeypatch):
+    """The worker's dispatch pump runs after every send and at every poll: with nothing to
+    send it only reads, so the API's writers never wait on it (no BEGIN IMMEDIATE)."""
+    gw, worker = pipeline()
+    locks = []
+    real = gateway.storage.db.begin_immediate
+    monkeypatch.setattr(gateway.storage.db, "begin_immediate",
+                        lambda connection, **kw: locks.append(1) or real(connection, **kw))
+    assert worker.send_due() == 0
+    assert locks == []
+    mt_verify(gw, gw.register())
+    locks.clear()
+    assert worker.send_due() == 1
+    assert locks  # the claim, and the send's outcome
