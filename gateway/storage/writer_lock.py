@@ -13,8 +13,10 @@ is let go, and only then does it BEGIN IMMEDIATE, which then mostly succeeds at 
   time, as before.
 - The wait is bounded: in the main thread (where an API process runs its app) by a timer
   signal (``SIGALRM``, whose handler this module installs and keeps) after ``timeout``
-  seconds, elsewhere by tries in the same short steps as SQLite's lock. Past it the writer gets "database is locked" (503), as it would
-  from SQLite.
+  seconds, elsewhere by tries in the same short steps as SQLite's lock. Past it the
+  writer gets "database is locked" (503), as it would from SQLite. A process where
+  something else handles ``SIGALRM`` (a watchdog, pytest-timeout's signal method) keeps
+  its handler and its timer: its main thread waits in steps too.
 - A process that dies lets go of its ``flock`` with its descriptors: nothing to clean.
 - The lock is let go when the transaction ends (commit, rollback, or the connection's
   close): :class:`QueuedConnection` is the sqlite3 connection class that does it.
@@ -72,10 +74,18 @@ class _Timer:
             raise _Expired()
 
     @classmethod
-    def install(cls) -> None:
-        if not cls.installed:
-            signal.signal(signal.SIGALRM, cls.handle)
-            cls.installed = True
+    def usable(cls) -> bool:
+        """Whether a wait may use the timer: SIGALRM is ours (installed now if nobody
+        else's handler is there). Someone else's handler, and the ITIMER_REAL that goes
+        with it, are left alone."""
+        current = signal.getsignal(signal.SIGALRM)
+        if cls.installed and current == cls.handle:
+            return True
+        if current not in (signal.SIG_DFL, signal.SIG_IGN, None):
+            return False
+        signal.signal(signal.SIGALRM, cls.handle)
+        cls.installed = True
+        return True
 
 
 class WriterLock:
@@ -93,7 +103,7 @@ class WriterLock:
         if self.held:
             return
         if not self._try():
-            if threading.current_thread() is threading.main_thread():
+            if threading.current_thread() is threading.main_thread() and _Timer.usable():
                 self._wait_with_timer(timeout)
             else:
                 self._wait_in_steps(timeout)
@@ -118,7 +128,6 @@ class WriterLock:
             return False
 
     def _wait_with_timer(self, timeout: float) -> None:
-        _Timer.install()
         try:
             _Timer.waiting = True
             signal.setitimer(signal.ITIMER_REAL, max(timeout, 0.001))

@@ -133,6 +133,32 @@ def test_past_its_timeout_a_queued_writer_gets_database_is_locked_and_holds_noth
     assert rows(waiter) == [1, 3]
 
 
+def test_a_queued_writer_leaves_someone_elses_sigalrm_handler_and_timer_alone(engines):
+    """In a process where something else uses SIGALRM (a watchdog, pytest-timeout's signal
+    method), the main thread's wait goes in steps: that handler stays, its timer runs on."""
+    holder, waiter = engines
+    fired = []
+
+    def watchdog(signum, frame):
+        fired.append(signum)
+
+    previous = signal.signal(signal.SIGALRM, watchdog)
+    signal.setitimer(signal.ITIMER_REAL, 60)
+    let_go = threading.Event()
+    thread = hold_in_a_thread(holder, let_go)
+    try:
+        with waiter.connect() as connection:
+            with pytest.raises(OperationalError, match="database is locked"):
+                begin_immediate(connection, timeout=0.2)
+        assert signal.getsignal(signal.SIGALRM) is watchdog
+        assert 50 < signal.getitimer(signal.ITIMER_REAL)[0] <= 60 and fired == []
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        let_go.set()
+        thread.join(5)
+
+
 HOLD_AND_WAIT = """
 import sys, time
 from sqlalchemy import text
