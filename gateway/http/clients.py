@@ -30,6 +30,13 @@ def _networks(specs: tuple[str, ...]) -> tuple[Network, ...]:
 
 
 def _address(text: str) -> Address | None:
+    """``text`` as an IP address (an IPv4-mapped IPv6 address as its IPv4 address), or
+    None. Parsed once per process for a text the length of an address: the peer's
+    address is looked at several times per request, and comes again and again."""
+    return _parsed(text) if len(text) <= _LONGEST_ADDRESS else _parse(text)
+
+
+def _parse(text: str) -> Address | None:
     try:
         address = ipaddress.ip_address(text.strip())
     except ValueError:
@@ -39,27 +46,35 @@ def _address(text: str) -> Address | None:
     return address
 
 
+_LONGEST_ADDRESS = 64  # an IPv6 address with a scope and spaces around still fits
+_parsed = lru_cache(maxsize=4096)(_parse)
+
+
+@lru_cache(maxsize=4096)
+def _in(address: Address, specs: tuple[str, ...]) -> bool:
+    return any(address in net for net in _networks(specs))
+
+
 def is_trusted_proxy(peer: str, trusted_proxies: tuple[str, ...]) -> bool:
     """Whether the address ``peer`` (text) is in ``trusted_proxies`` (an IPv4-mapped IPv6
     address as its IPv4 address)."""
     address = _address(peer)
-    return address is not None and any(address in net for net in _networks(trusted_proxies))
+    return address is not None and _in(address, trusted_proxies)
 
 
 def _client(request: Request, trusted_proxies: tuple[str, ...]) -> tuple[str, Address | None]:
     """The client's address, as text and parsed (None when it does not parse)."""
-    proxies = _networks(trusted_proxies)
     peer = request.remote_addr or ""
     address = _address(peer)
     peer_client = (str(address) if address is not None else peer), address
-    if address is None or not proxies or not any(address in net for net in proxies):
+    if address is None or not trusted_proxies or not _in(address, trusted_proxies):
         return peer_client
     forwarded = request.headers.get("X-Forwarded-For", "").split(",")
     for hop in reversed(forwarded):
         address = _address(hop)
         if address is None:
             return peer_client
-        if not any(address in net for net in proxies):
+        if not _in(address, trusted_proxies):
             return str(address), address
     return peer_client
 
@@ -77,7 +92,7 @@ def _client_key(request: Request, settings) -> str | None:
     if address is None:
         return text
     exempt = settings.rate_limit_exempt_networks
-    if exempt and any(address in net for net in _networks(exempt)):
+    if exempt and _in(address, exempt):
         return None
     if address.version == 6:
         return str(ipaddress.ip_network((address, IPV6_CLIENT_PREFIX), strict=False))
