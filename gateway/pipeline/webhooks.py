@@ -62,9 +62,13 @@ class WebhookSender:
         nothing pending). Thread: the ``webhooks`` pump."""
         deps, settings = self.deps, self.deps.settings
         lease = settings.webhook_timeout * 2 + 5
-        with deps.uow() as uow:
-            rows = uow.webhooks.claim_due(deps.now(), BATCH, lease)
-            uow.commit()
+        with deps.uow(read_only=True) as uow:  # no write lock when nothing is due
+            due_now = uow.webhooks.any_due(deps.now())
+        rows = []
+        if due_now:
+            with deps.uow() as uow:
+                rows = uow.webhooks.claim_due(deps.now(), BATCH, lease)
+                uow.commit()
         for row in rows:
             self._deliver(row)
         with deps.uow(read_only=True) as uow:

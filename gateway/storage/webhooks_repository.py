@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, update
 
 from gateway.storage.models import WebhookEvent
 from gateway.storage.transaction import Repository
+
+
+EVENTS = WebhookEvent.__table__
+# Pending, due, and not claimed (or its claim lapsed: a worker died mid-delivery).
+_CLAIMABLE = (select(EVENTS.c.id)
+              .where(EVENTS.c.status == "pending", EVENTS.c.next_attempt_at <= bindparam("now"),
+                     or_(EVENTS.c.claimed_until.is_(None),
+                         EVENTS.c.claimed_until <= bindparam("now")))
+              .order_by(EVENTS.c.next_attempt_at, EVENTS.c.id).limit(bindparam("limit")))
+_CLAIMABLE_SKIP_LOCKED = _CLAIMABLE.with_for_update(skip_locked=True)  # PostgreSQL
+# When a pending event may next be claimed: when it is due, or when its claim lapses.
+_NEXT_CLAIMABLE = select(func.min(case(
+    (EVENTS.c.claimed_until > EVENTS.c.next_attempt_at, EVENTS.c.claimed_until),
+    else_=EVENTS.c.next_attempt_at))).where(EVENTS.c.status == "pending")
 
 
 class WebhooksRepository(Repository):
@@ -22,14 +36,9 @@ class WebhooksRepository(Repository):
         """Claim up to ``limit`` pending events that are due and not claimed (or whose
         claim lapsed: a worker died mid-delivery) until ``now + lease_seconds``; one
         attempt more each. On PostgreSQL concurrent workers skip each other's rows."""
-        self._tx.before_write()
-        query = (select(WebhookEvent.id).where(
-            WebhookEvent.status == "pending", WebhookEvent.next_attempt_at <= now,
-            or_(WebhookEvent.claimed_until.is_(None), WebhookEvent.claimed_until <= now))
-            .order_by(WebhookEvent.next_attempt_at, WebhookEvent.id).limit(limit))
-        if self._db.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list(self._db.scalars(query))
+        connection = self._tx.before_write()
+        query = _CLAIMABLE_SKIP_LOCKED if connection.dialect.name == "postgresql" else _CLAIMABLE
+        ids = list(connection.execute(query, {"now": now, "limit": limit}).scalars())
         if not ids:
             return []
         self._db.execute(update(WebhookEvent).where(WebhookEvent.id.in_(ids)).values(
@@ -39,9 +48,16 @@ class WebhooksRepository(Repository):
                                      .order_by(WebhookEvent.id)
                                      .execution_options(populate_existing=True)))
 
+    def any_due(self, now: datetime) -> bool:
+        """Whether an event can be claimed now (a read: the sender asks before it claims,
+        so that a pass with nothing to deliver takes no write lock)."""
+        return self._tx.connection().execute(_CLAIMABLE, {"now": now, "limit": 1}).first() \
+            is not None
+
     def next_due(self) -> datetime | None:
-        return self._db.scalar(select(WebhookEvent.next_attempt_at).where(
-            WebhookEvent.status == "pending").order_by(WebhookEvent.next_attempt_at).limit(1))
+        """When a pending event may next be claimed: when it is due, or, when another
+        worker holds its claim, when that claim lapses (None: nothing pending)."""
+        return self._tx.connection().execute(_NEXT_CLAIMABLE).scalar()
 
     def update(self, row_id: int, **values) -> None:
         self._tx.before_write()

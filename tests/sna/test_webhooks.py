@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 import pytest
 
+import gateway.storage.db
 from gateway.pipeline.webhooks import WebhookSender
 from gateway.verification import webhooks
 from gateway.verification.webhooks import WebhookRefused
@@ -141,12 +142,28 @@ def test_a_claim_left_by_a_killed_worker_lapses_and_the_event_is_sent_again(setu
         [claimed] = uow.webhooks.claim_due(gw.clock.now(), 10, 15)
         uow.commit()
     sender = WebhookSender(gw.deps)
-    sender.deliver_due()
-    assert receiver.requests == []  # still claimed
+    # Still claimed: the sender comes back when the claim lapses, not at once (it would
+    # spin on an event another worker is delivering).
+    assert sender.deliver_due() == pytest.approx(15)
+    assert receiver.requests == []
     gw.clock.advance(16)
     sender.deliver_due()
     [(headers, _body)] = receiver.requests
     assert headers["Webhook-Id"] == claimed.event_id
+
+
+def test_a_pass_with_nothing_to_deliver_takes_no_write_lock(setup, monkeypatch):
+    gw, app, receiver = setup
+    locks = []
+    real = gateway.storage.db.begin_immediate
+    monkeypatch.setattr(gateway.storage.db, "begin_immediate",
+                        lambda connection, **kw: locks.append(1) or real(connection, **kw))
+    assert WebhookSender(gw.deps).deliver_due() is None
+    assert locks == []
+    completed(gw, app)
+    locks.clear()
+    WebhookSender(gw.deps).deliver_due()
+    assert len(receiver.requests) == 1 and locks  # claimed, then recorded
 
 
 def test_gives_up_after_the_last_attempt(start_gateway, receiver):
