@@ -35,7 +35,7 @@ from gateway.crypto.tokens import SealError
 from gateway.deps import Deps
 from gateway.pipeline.late_receipts import LateReceipts
 from gateway.pipeline.reports import recipient_digest
-from gateway.storage.models import OutboundPart, OutboundSms
+from gateway.storage.models import OutboundSms
 from modem.numbers import mask_number
 from modem.exceptions import ModemError, NoModemAvailable, SendOutcomeUnknown, SendRejected
 from modem.pool import ModemPool
@@ -197,21 +197,17 @@ class Dispatcher:
     def _finish(self, sms: Outgoing, status: str, error: str | None, *, receipts=(),
                 modem: str | None = None) -> None:
         now = self._deps.now()
+        parts = [dict(outbox_id=sms.id, part_number=receipt.part_number,
+                      part_count=receipt.part_count, modem=receipt.modem,
+                      reference=receipt.reference, status="sent",
+                      submitted_at=receipt.submitted_at) for receipt in receipts]
+        digest = recipient_digest(self._deps.secret, sms.recipient) if receipts else None
         with self._deps.uow() as uow:
-            row = uow.outbox.get(sms.id)
-            make_final(row, status, error, now)
-            row.modem = modem or (receipts[0].modem if receipts else row.modem)
-            if receipts:
-                row.sent_at = now
-                row.recipient_digest = recipient_digest(self._deps.secret, sms.recipient)
-            for receipt in receipts:
-                uow.outbox.add_part(OutboundPart(
-                    outbox_id=sms.id, part_number=receipt.part_number,
-                    part_count=receipt.part_count, modem=receipt.modem,
-                    reference=receipt.reference, status="sent",
-                    submitted_at=receipt.submitted_at))
+            row_modem = uow.outbox.finish(
+                sms.id, status, error, now, parts=parts, recipient_digest=digest,
+                modem=modem or (receipts[0].modem if receipts else None))
             uow.commit()
-        metrics.outbox_finished(status, row.modem)
+        metrics.outbox_finished(status, row_modem)
         if receipts:
             self._on_recorded()  # reports that overtook this commit can match now
         if status != "sent":

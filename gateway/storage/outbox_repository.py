@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Sequence
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
 
@@ -39,6 +40,19 @@ _DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True)  # PostgreSQL
 # object of a row this session loaded earlier).
 _CLAIMED = (select(OutboundSms).where(OutboundSms.id.in_(bindparam("ids", expanding=True)))
             .order_by(OutboundSms.id).execution_options(populate_existing=True))
+# A delivery report's candidates: the parts its modem sent with its TP-MR, newest first.
+_PARTS_FOR_REPORT = (select(OutboundPart, OutboundSms.recipient_digest).join(OutboundSms)
+                     .where(OutboundPart.modem == bindparam("modem"),
+                            OutboundPart.reference == bindparam("reference"),
+                            OutboundPart.submitted_at >= bindparam("since"),
+                            OutboundPart.status.in_(("sent", "temporary_failure")))
+                     .order_by(OutboundPart.id.desc()))
+_PARTS_FOR_REPORT_OF_WORKER = _PARTS_FOR_REPORT.where(
+    OutboundSms.claimed_by == bindparam("worker"))
+# A send's outcome: the columns set are those given (the statement is compiled once per set).
+_FINISH = update(OUTBOX).where(OUTBOX.c.id == bindparam("row_id"))
+_INSERT_PART = insert(OutboundPart.__table__)
+_MODEM_OF = select(OUTBOX.c.modem).where(OUTBOX.c.id == bindparam("row_id"))
 _SESSIONS = VerificationSession.__table__
 _SESSION_DIGESTS = (select(_SESSIONS.c.id, _SESSIONS.c.hawk_id_digest)
                     .where(_SESSIONS.c.id.in_(bindparam("ids", expanding=True))))
@@ -135,6 +149,28 @@ class OutboxRepository(Repository):
             query = query.join(OutboundSms).where(OutboundSms.claimed_by == worker)
         return dict(self._db.execute(query).all())
 
+    def finish(self, row_id: int, status: str, error: str | None, now: datetime, *,
+               modem: str | None = None, parts: Sequence[dict] = (),
+               recipient_digest: str | None = None) -> str | None:
+        """The send of row ``row_id`` is over: its final ``status`` (its sealed number and
+        text scrubbed in the same write, as ``gateway.pipeline.dispatch.make_final``
+        does), the ``modem`` that took it (None: left as it is), and when ``parts`` (column
+        values of outbox_parts) were accepted, those parts, the time sent and the
+        recipient's digest. Core, in two statements; returns the row's modem."""
+        values = {"row_id": row_id, "status": status, "last_error": error, "updated_at": now,
+                  "sealed": None}
+        if modem is not None:
+            values["modem"] = modem
+        if parts:
+            values.update(sent_at=now, recipient_digest=recipient_digest)
+        connection = self._tx.before_write()
+        connection.execute(_FINISH, values)
+        if parts:
+            connection.execute(_INSERT_PART, list(parts))
+        if modem is None:
+            return connection.execute(_MODEM_OF, {"row_id": row_id}).scalar()
+        return modem
+
     def add_part(self, part: OutboundPart) -> None:
         self._tx.before_write()
         self._db.add(part)
@@ -150,14 +186,9 @@ class OutboxRepository(Repository):
         ``recipient_digest`` is ``recipient_digest`` (the keyed hash of the number's last
         digits, so that a report in national form matches; None, for a report without a
         number, matches any)."""
-        query = (select(OutboundPart, OutboundSms.recipient_digest).join(OutboundSms)
-                 .where(OutboundPart.modem == modem, OutboundPart.reference == reference,
-                        OutboundPart.submitted_at >= since,
-                        OutboundPart.status.in_(("sent", "temporary_failure")))
-                 .order_by(OutboundPart.id.desc()))
-        if worker is not None:
-            query = query.where(OutboundSms.claimed_by == worker)
-        candidates = self._db.execute(query)
+        query = _PARTS_FOR_REPORT if worker is None else _PARTS_FOR_REPORT_OF_WORKER
+        candidates = self._db.execute(query, {"modem": modem, "reference": reference,
+                                              "since": since, "worker": worker})
         for part, digest in candidates:
             if recipient_digest is None or digest == recipient_digest:
                 return part
