@@ -35,6 +35,9 @@ def upsert_row(connection: Connection, table: Table, values: dict) -> None:
         connection.execute(insert(table).values(values))
 
 
+_FRESH_KEY = ("modems.fresh",)  # in the transaction's cache: (cut-off, rows read)
+
+
 class ModemStatusRepository(Repository):
     """What each worker last published about its modems (the API reads it)."""
 
@@ -42,6 +45,7 @@ class ModemStatusRepository(Repository):
         """Write one modem's status; ``values`` has ModemStatus's columns, ``worker`` and
         ``name`` included."""
         upsert_row(self._tx.before_write(), STATUSES, values)
+        self._forget()
 
     def remove_except(self, worker: str, names: list[str]) -> int:
         """Remove ``worker``'s rows of modems not in ``names`` (no longer configured);
@@ -49,20 +53,33 @@ class ModemStatusRepository(Repository):
         condition = [STATUSES.c.worker == worker]
         if names:
             condition.append(STATUSES.c.name.not_in(names))
+        self._forget()
         return self._tx.before_write().execute(delete(STATUSES).where(*condition)).rowcount
 
     def remove_stale(self, now: datetime, ttl_seconds: int) -> int:
         """Remove every worker's rows older than ``ttl_seconds`` (a worker that stopped
         reporting: nobody trusts them any more); returns how many went."""
         since = now - timedelta(seconds=ttl_seconds)
+        self._forget()
         return self._tx.before_write().execute(
             delete(STATUSES).where(STATUSES.c.updated_at < since)).rowcount
 
     def fresh(self, now: datetime, ttl_seconds: int) -> list[Row]:
         """Every worker's statuses written within ``ttl_seconds``, by name then worker:
-        read-only rows (Core) with the columns of ModemStatus as attributes."""
+        read-only rows (Core) with the columns of ModemStatus as attributes. Read once per
+        transaction (an SMS's admission asks twice: the capacity, the destination
+        countries): a later ask with a later or equal cut-off filters what was read; a
+        write of statuses in the transaction makes the next ask read again."""
         since = now - timedelta(seconds=ttl_seconds)
-        return self._tx.connection().execute(_FRESH, {"since": since}).all()
+        read = self._tx.cache.get(_FRESH_KEY)
+        if read is not None and since >= read[0]:
+            return [row for row in read[1] if row.updated_at >= since]
+        rows = self._tx.connection().execute(_FRESH, {"since": since}).all()
+        self._tx.cache[_FRESH_KEY] = (since, rows)
+        return rows
+
+    def _forget(self) -> None:
+        self._tx.cache.pop(_FRESH_KEY, None)
 
     def all(self) -> list[Row]:
         """Every published status, however old, by worker then name (read-only rows)."""

@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from fakes import FakeClock
 from gateway.storage.db import DatabaseUrlError, make_engine
@@ -133,6 +133,34 @@ def test_a_core_write_is_committed_when_the_orm_session_was_only_opened(engine):
     with factory() as check:
         assert check.db.get(RateCounter, "core-then-orm").count == 1
         assert check.db.get(RateCounter, "core-then-orm-rolled-back") is None
+
+
+def test_the_modem_statuses_are_read_once_per_transaction_and_again_after_a_write(engine):
+    """An SMS's admission asks for them twice (its capacity, its destination countries)."""
+    upgrade(engine)
+    uow = uow_factory(engine)
+    statements = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, *args: statements.append(sql))
+    status = {"worker": "box-a", "name": "m0", "url": "/dev/gsm-m0", "state": "ready",
+              "healthy": True, "updated_at": T0}
+    with uow() as unit:
+        unit.modems.upsert(status)
+        unit.commit()
+    with uow() as unit:
+        statements.clear()
+        first = unit.modems.fresh(T0, 60)
+        assert unit.modems.fresh(T0, 60) == first and len(statements) == 1
+        assert unit.modems.fresh(T0 + timedelta(seconds=61), 60) == []  # stale by then
+        assert len(statements) == 1  # filtered from what was read
+        unit.modems.upsert({**status, "healthy": False})
+        [row] = unit.modems.fresh(T0, 60)
+        assert row.healthy is False
+        unit.commit()
+    with uow() as unit:
+        statements.clear()
+        assert [r.healthy for r in unit.modems.fresh(T0, 60)] == [False]
+        assert len(statements) == 1  # a new transaction reads again
 
 
 @pytest.mark.parametrize("url", ["not a database url", "", "://nothing"])
