@@ -364,17 +364,6 @@ class FakeCounterRepository:
     def __init__(self, transaction: _Transaction) -> None:
         self._tx = transaction
 
-    def hit(self, key: str, expires_at: datetime) -> int:
-        """Add one to the counter and return it; a counter keeps its first ``expires_at``
-        and counts on until delete_expired removes it."""
-        self._tx.write()
-        row = self._tx.rows(RateCounter).get(key)
-        if row is None:
-            self._tx.insert(RateCounter(key=key, count=1, expires_at=expires_at))
-            return 1
-        row.count += 1
-        return row.count
-
     def admit(self, key: str, now: datetime, windows) -> datetime | None:
         """As gateway.storage.rate_windows.admit: the head counts the event and keeps the
         later expiry, each window's slot of the event N before decides; None when

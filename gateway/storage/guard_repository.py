@@ -77,7 +77,7 @@ _BLOCKS = select(BLOCKS).where(BLOCKS.c.expires_at > bindparam("now"))
 
 
 def add_counts_portably(session: Session, values: dict) -> None:
-    """GuardRepository.count for any dialect, as repositories.hit_counter_portably: UPDATE
+    """GuardRepository.count for any dialect, as rate_windows.admit_portably: UPDATE
     the bucket's row; when there was none, INSERT it inside a SAVEPOINT, and when a
     concurrent transaction inserted it first (IntegrityError), UPDATE again."""
     key = {"count_prefix": values["prefix"], "bucket": values["bucket_start"],

@@ -32,7 +32,8 @@ A slot whose event left its window is free whether it is still there or not.
 ``admit`` runs these statements through SQLAlchemy Core (PostgreSQL); ``admit_on_sqlite``
 runs the same SQL on the sqlite3 connection (the hot path of the default deployment);
 dialects without ``INSERT .. ON CONFLICT`` (MySQL, MariaDB) use ``admit_portably``: the
-same steps with UPDATE-then-INSERT, as repositories.hit_counter_portably.
+same steps with UPDATE-then-INSERT: UPDATE the head; when there was none, INSERT it inside a
+SAVEPOINT, and when a concurrent transaction inserted it first, UPDATE again.
 """
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ HEADS = RateCounter.__table__
 SLOTS = RateEvent.__table__
 
 # A concurrent first event of a key makes our INSERT of its head fail; we then UPDATE the
-# row it created (as repositories.COUNTER_INSERT_RACES).
+# row it created. Losing that race more than a few times in a row means something else
+# is wrong.
 HEAD_INSERT_RACES = 5
 
 

@@ -41,11 +41,6 @@ def on_conflict_insert(dialect: str):
 # The default of the inbox_retention setting (gateway.config.settings): 30 days.
 DEFAULT_INBOX_RETENTION = 30 * 86400
 
-# A concurrent first hit on a counter makes our INSERT fail; we then UPDATE the row it
-# created. Losing that race more than a few times in a row means something else is wrong.
-COUNTER_INSERT_RACES = 5
-
-
 def remember_nonce_portably(session: Session, digest: str, expires_at: datetime) -> bool:
     """NonceRepository.remember for any dialect: a plain INSERT inside a SAVEPOINT; the
     primary key refusing it (IntegrityError) means the nonce was seen. Only the savepoint
@@ -58,33 +53,6 @@ def remember_nonce_portably(session: Session, digest: str, expires_at: datetime)
     return True
 
 
-def hit_counter_portably(session: Session, key: str, expires_at: datetime) -> int:
-    """CounterRepository.hit for any dialect: UPDATE count = count + 1; when no row was
-    there, INSERT it with count 1 inside a SAVEPOINT. An IntegrityError there means a
-    concurrent transaction inserted the key first (our INSERT waited for it to commit):
-    roll back the savepoint and UPDATE again, which now finds the committed row.
-
-    The UPDATE row lock is held until the caller commits, so the SELECT that follows it
-    reads our own increment. Raises RuntimeError after COUNTER_INSERT_RACES lost races.
-    On MySQL/MariaDB at REPEATABLE READ (InnoDB's default) an UPDATE that finds no row
-    takes a gap lock, so two racing first hits may deadlock instead (one transaction is
-    rolled back with an OperationalError); READ COMMITTED has no such gap locks."""
-    for _ in range(COUNTER_INSERT_RACES):
-        updated = session.execute(update(RateCounter).where(RateCounter.key == key)
-                                  .values(count=RateCounter.count + 1))
-        if updated.rowcount:
-            return session.scalar(select(RateCounter.count).where(RateCounter.key == key))
-        try:
-            with session.begin_nested():
-                session.execute(insert(RateCounter)
-                                .values(key=key, count=1, expires_at=expires_at))
-        except IntegrityError:
-            continue
-        return 1
-    raise RuntimeError(f"counter {key!r}: the INSERT lost {COUNTER_INSERT_RACES} races "
-                       "in a row and the UPDATE still found no row")
-
-
 def _columns(table, record_type) -> list:
     return [table.c[name] for name in field_names(record_type)]
 
@@ -92,7 +60,6 @@ def _columns(table, record_type) -> list:
 SESSIONS = VerificationSession.__table__
 CODES = VerificationCode.__table__
 NONCES = HawkNonce.__table__
-COUNTERS = RateCounter.__table__
 
 # Statements built once (building one costs more than running it); parameters are given
 # at execution, so each compiles once per dialect and is then taken from the cache.
@@ -122,17 +89,6 @@ def _remember_nonce(dialect: str):
         return None
     return (upsert(NONCES).on_conflict_do_nothing(index_elements=["digest"])
             .returning(NONCES.c.digest))
-
-
-@functools.cache
-def _hit_counter(dialect: str):
-    """INSERT .. ON CONFLICT DO UPDATE count + 1 RETURNING count, or None."""
-    upsert = on_conflict_insert(dialect)
-    if upsert is None:
-        return None
-    return (upsert(COUNTERS).on_conflict_do_update(index_elements=["key"],
-                                                   set_={"count": COUNTERS.c.count + 1})
-            .returning(COUNTERS.c.count))
 
 
 class SessionRepository(Repository):
@@ -220,15 +176,6 @@ class NonceRepository(Repository):
 
 
 class CounterRepository(Repository):
-    def hit(self, key: str, expires_at: datetime) -> int:
-        """Add one to the counter ``key`` and return its new value (atomic upsert)."""
-        connection = self._tx.before_write()
-        statement = _hit_counter(connection.dialect.name)
-        if statement is None:
-            return hit_counter_portably(self._tx.db, key, expires_at)
-        return connection.execute(statement, {"key": key, "count": 1,
-                                              "expires_at": expires_at}).scalar_one()
-
     def admit(self, key: str, now: datetime, windows: Sequence[Window]) -> datetime | None:
         """Count one event of the sliding windows ``key`` at ``now`` (gateway.storage.
         rate_windows): None when every window admits it, else the first time at which an

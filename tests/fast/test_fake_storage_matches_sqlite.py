@@ -17,6 +17,7 @@ from gateway.storage import (inbox_repository, modem_status_repository, outbox_r
 from gateway.storage.db import make_engine
 from gateway.storage.migrate import upgrade
 from gateway.storage.models import Base, InboxMessage, OutboundSms
+from gateway.storage.rate_windows import Window
 from gateway.storage.records import CodeRecord, SessionRecord
 from gateway.storage.uow import NestedUnitOfWork, ReadOnlyViolation, SqlUnitOfWork, uow_factory
 
@@ -83,21 +84,25 @@ def test_a_nonce_is_new_once_and_a_repeat_is_refused_until_it_is_deleted(uow):
         assert unit.nonces.remember("n1", LATER) is True
 
 
-def test_a_counter_counts_across_transactions_until_its_expired_row_is_deleted(uow):
-    for expected in (1, 2):
+def test_a_window_counts_across_transactions_until_its_expired_head_is_deleted(uow):
+    windows = (Window(limit=2, period=60),)
+    for _ in range(2):
         with uow() as unit:
-            assert unit.counters.hit("k", LATER) == expected
+            assert unit.counters.admit("k", T0, windows) is None
             unit.commit()
+    with uow() as unit:  # full: refused until the first event leaves the window
+        assert unit.counters.admit("k", T0, windows) == T0 + timedelta(seconds=60)
     with uow() as unit:
-        assert unit.counters.hit("k", LATER) == 3  # rolled back
-    with uow() as unit:
-        assert unit.counters.hit("k", T0) == 3  # the first expiry stays
-        assert unit.delete_expired(LATER - timedelta(seconds=1), 3600)["rate_counters"] == 0
-        assert unit.counters.hit("other", LATER) == 1
+        assert unit.counters.admit("other", T0 + timedelta(seconds=30), windows) is None
         unit.commit()
     with uow() as unit:
-        assert unit.delete_expired(LATER, 3600)["rate_counters"] == 2
-        assert unit.counters.hit("k", LATER) == 1
+        removed = unit.delete_expired(T0 + timedelta(seconds=59), 3600)
+        assert (removed["rate_counters"], removed["rate_events"]) == (0, 0)
+        removed = unit.delete_expired(T0 + timedelta(seconds=60), 3600)
+        assert (removed["rate_counters"], removed["rate_events"]) == (1, 2)
+        unit.commit()
+    with uow() as unit:  # the key starts again
+        assert unit.counters.admit("k", T0 + timedelta(seconds=60), windows) is None
 
 
 def test_a_session_gets_an_id_is_found_by_its_digest_and_goes_with_its_code(uow):
@@ -241,25 +246,25 @@ def test_leaving_without_commit_leaves_nothing_behind(uow):
         unit.sessions.update(session_id, method="sms/momt")
         unit.sessions.add(session_row("b" * 64))
         unit.outbox.add(sms_row())
-        unit.counters.hit("k", LATER)
+        unit.nonces.remember("k", LATER)
     with uow() as unit:
         assert unit.sessions.by_digest("a" * 64).method is None
         assert unit.sessions.by_digest("b" * 64) is None
         assert unit.outbox.pending_parts_estimate(T0) == 0
-        assert unit.counters.hit("k", LATER) == 1
+        assert unit.nonces.remember("k", LATER) is True  # the first write was undone
         assert unit.sessions.by_digest("a" * 64).id == session_id
 
 
 def test_a_failed_savepoint_undoes_only_what_was_done_inside_it(uow):
     session_id = stored_session(uow)
     with uow() as unit:
-        unit.counters.hit("before", LATER)
+        unit.nonces.remember("before", LATER)
         with pytest.raises(LookupError):
             with unit.savepoint():
                 unit.sessions.update(session_id, method="sms/mt")
                 unit.outbox.add(sms_row())
-                unit.counters.hit("before", LATER)
-                unit.counters.hit("inside", LATER)
+                unit.nonces.remember("before", LATER)
+                unit.nonces.remember("inside", LATER)
                 raise LookupError("refused")
         assert unit.sessions.by_digest("a" * 64).method is None
         assert unit.outbox.pending_parts_estimate(T0) == 0
@@ -267,8 +272,8 @@ def test_a_failed_savepoint_undoes_only_what_was_done_inside_it(uow):
             unit.sessions.update(session_id, short_code=True)
         unit.commit()
     with uow() as unit:
-        assert unit.counters.hit("before", LATER) == 2
-        assert unit.counters.hit("inside", LATER) == 1
+        assert unit.nonces.remember("before", LATER) is False  # kept
+        assert unit.nonces.remember("inside", LATER) is True  # undone with the savepoint
         row = unit.sessions.by_digest("a" * 64)
         assert (row.method, row.short_code) == (None, True)
 
@@ -292,7 +297,7 @@ def test_the_flush_refuses_a_missing_required_value(uow):
 def test_a_naive_datetime_is_refused_and_times_come_back_in_utc(uow):
     paris = timezone(timedelta(hours=1))
     with uow() as unit:
-        unit.counters.hit("k", datetime(2026, 1, 1, 1, 0, tzinfo=paris))
+        unit.nonces.remember("k", datetime(2026, 1, 1, 1, 0, tzinfo=paris))
         unit.sessions.add(session_row(verified_at=datetime(2026, 1, 1, 1, 0, tzinfo=paris)))
         unit.commit()
     with uow() as unit:
@@ -336,25 +341,26 @@ def test_an_sms_is_stored_once_and_a_redelivery_is_recognised(uow):
 
 
 def counts(uow, *keys) -> list[int]:
-    """The counters' values (0 for none), read without changing them."""
+    """1 for each key written (a nonce remembered) and committed, else 0; read without
+    changing anything."""
     with uow() as unit:
-        return [unit.counters.hit(key, LATER) - 1 for key in keys]  # rolled back
+        return [0 if unit.nonces.remember(key, LATER) else 1 for key in keys]  # rolled back
 
 
 def test_nested_units_of_work_commit_into_the_ambient_one_or_undo_only_their_own_work(uow):
     with uow.ambient() as outer:
-        outer.counters.hit("client", LATER)
+        outer.nonces.remember("client", LATER)
         with uow() as nested:
-            nested.counters.hit("kept", LATER)
+            nested.nonces.remember("kept", LATER)
             nested.commit()
         with pytest.raises(LookupError), uow() as refused:
-            refused.counters.hit("client", LATER)
-            refused.counters.hit("refused", LATER)
+            refused.nonces.remember("client", LATER)
+            refused.nonces.remember("refused", LATER)
             raise LookupError("refused")
         with uow() as left:
-            left.counters.hit("left", LATER)  # and no commit
+            left.nonces.remember("left", LATER)  # and no commit
         with pytest.raises(LookupError), uow() as failed_after_commit:
-            failed_after_commit.counters.hit("committed-then-refused", LATER)
+            failed_after_commit.nonces.remember("committed-then-refused", LATER)
             failed_after_commit.commit()
             raise LookupError("a wrong code: the try is counted, then refused")
         outer.commit()
@@ -365,18 +371,18 @@ def test_nested_units_of_work_commit_into_the_ambient_one_or_undo_only_their_own
 def test_a_nested_unit_of_work_that_begins_the_transaction_is_undone_alone(uow):
     with uow.ambient() as outer:
         with uow() as first:
-            first.counters.hit("first", LATER)  # no commit: the whole transaction goes
+            first.nonces.remember("first", LATER)  # no commit: the whole transaction goes
         with uow() as second:
-            second.counters.hit("second", LATER)
+            second.nonces.remember("second", LATER)
             second.commit()
-        outer.counters.hit("after", LATER)
+        outer.nonces.remember("after", LATER)
         outer.commit()
     assert counts(uow, "first", "second", "after") == [0, 1, 1]
 
 
 def test_a_unit_of_work_opened_outside_the_ambient_context_is_its_own(uow):
     with uow() as unit:
-        unit.counters.hit("alone", LATER)
+        unit.nonces.remember("alone", LATER)
         unit.commit()
     assert counts(uow, "alone") == [1]
 
@@ -385,9 +391,9 @@ def test_a_read_only_unit_of_work_refuses_to_write(uow):
     with uow(read_only=True) as unit:
         assert unit.modems.fresh(T0, 60) == []
         with pytest.raises(ReadOnlyViolation):
-            unit.counters.hit("k", LATER)
+            unit.nonces.remember("k", LATER)
     with uow.ambient() as outer:
-        outer.counters.hit("client", LATER)
+        outer.nonces.remember("client", LATER)
         with uow(read_only=True) as reader:
             assert reader.sessions.by_digest("a" * 64) is None
             with pytest.raises(ReadOnlyViolation):
@@ -401,9 +407,9 @@ def test_a_transaction_begun_by_a_read_only_unit_of_work_stays_read_only(uow):
         with uow(read_only=True) as reader:
             reader.modems.fresh(T0, 60)
         with pytest.raises(ReadOnlyViolation):
-            outer.counters.hit("k", LATER)
+            outer.nonces.remember("k", LATER)
         outer.commit()
-        outer.counters.hit("k", LATER)  # a new transaction: a write one
+        outer.nonces.remember("k", LATER)  # a new transaction: a write one
         outer.commit()
     assert counts(uow, "k") == [1]
 

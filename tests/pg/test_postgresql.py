@@ -10,7 +10,7 @@ import importlib
 import inspect
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.hazmat.primitives.asymmetric import rsa
 from requests_hawk import HawkAuth
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy import inspect as inspect_schema
 from sqlalchemy.engine import make_url
 
@@ -29,7 +29,7 @@ from gateway.storage.db import make_engine
 from gateway.storage.migrate import alembic_config, current_revision, upgrade
 from gateway.storage.models import (Base, HawkNonce, OutboundSms, RateCounter,
                                     VerificationCode, VerificationSession)
-from gateway.storage.repositories import hit_counter_portably, remember_nonce_portably
+from gateway.storage.repositories import remember_nonce_portably
 from gateway.storage.uow import uow_factory
 from gateway.process.worker import OUTBOX_RETENTION_SECONDS, cleanup
 
@@ -398,20 +398,6 @@ def client_hits(gw) -> int:
                              .where(RateCounter.key.like("client:%")))
 
 
-# --- the portable upserts (tests/pg/test_portable_upserts.py) under real concurrency ---------
-
-def test_a_seen_nonce_leaves_the_postgresql_transaction_usable(pg_engine):
-    """PostgreSQL aborts a transaction on any error: only the savepoint keeps it alive."""
-    with uow_factory(pg_engine)() as uow:
-        assert remember_nonce_portably(uow.db, "n", EXPIRES) is True
-        assert remember_nonce_portably(uow.db, "n", EXPIRES) is False
-        assert hit_counter_portably(uow.db, "k", EXPIRES) == 1
-        uow.commit()
-    with uow_factory(pg_engine)() as uow:
-        assert uow.db.get(RateCounter, "k").count == 1
-        assert remember_nonce_portably(uow.db, "n", EXPIRES) is False
-
-
 def run_threads(target, count: int) -> None:
     errors: list[BaseException] = []
 
@@ -431,66 +417,15 @@ def run_threads(target, count: int) -> None:
     assert not errors, errors
 
 
-def test_two_first_hits_racing_on_postgresql_both_count(pg_engine, pg_schema_url):
-    """Both transactions find no row, both INSERT; the second waits for the first to
-    commit, gets the IntegrityError, and its retried UPDATE counts on the committed row."""
-    engines = [pg_engine, make_engine(pg_schema_url)]
-    both_found_nothing = threading.Barrier(2)
-    statements: list[str] = []
-    results: list[int] = []
+# --- the portable nonce insert (tests/pg/test_portable_upserts.py) on PostgreSQL -------------
 
-    def record(conn, cursor, statement, *rest):
-        statements.append(statement.split()[0])
-
-    def meet(conn, cursor, statement, *rest):
-        if statement.startswith("UPDATE rate_counters") and cursor.rowcount == 0 \
-                and not conn.info.get("met"):
-            conn.info["met"] = True
-            both_found_nothing.wait(timeout=10)
-
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-        event.listen(engine, "after_cursor_execute", meet)
-
-    def first_hit(index):
-        with uow_factory(engines[index])() as uow:
-            results.append(hit_counter_portably(uow.db, "first", EXPIRES))
-            uow.commit()
-
-    try:
-        run_threads(first_hit, 2)
-    finally:
-        engines[1].dispose()
-        event.remove(pg_engine, "before_cursor_execute", record)
-        event.remove(pg_engine, "after_cursor_execute", meet)
-
-    assert sorted(results) == [1, 2]
-    assert statements.count("UPDATE") == 3 and statements.count("INSERT") == 2
+def test_a_seen_nonce_leaves_the_postgresql_transaction_usable(pg_engine):
+    """PostgreSQL aborts a transaction on any error: only the savepoint keeps it alive."""
     with uow_factory(pg_engine)() as uow:
-        assert uow.db.get(RateCounter, "first").count == 2
-
-
-def test_many_hits_racing_on_postgresql_lose_no_increment(pg_engine, pg_schema_url):
-    threads, hits = 4, 25
-    engines = [pg_engine] + [make_engine(pg_schema_url) for _ in range(threads - 1)]
-    start = threading.Barrier(threads)
-    seen: list[int] = []
-
-    def worker(index):
-        factory = uow_factory(engines[index])
-        start.wait(timeout=10)
-        for _ in range(hits):
-            with factory() as uow:
-                count = hit_counter_portably(uow.db, "busy", EXPIRES + timedelta(minutes=1))
-                uow.commit()
-            seen.append(count)
-
-    try:
-        run_threads(worker, threads)
-    finally:
-        for engine in engines[1:]:
-            engine.dispose()
-
-    assert sorted(seen) == list(range(1, threads * hits + 1))
+        assert remember_nonce_portably(uow.db, "n", EXPIRES) is True
+        assert remember_nonce_portably(uow.db, "n", EXPIRES) is False
+        assert remember_nonce_portably(uow.db, "m", EXPIRES) is True  # the transaction lives
+        uow.commit()
     with uow_factory(pg_engine)() as uow:
-        assert uow.db.get(RateCounter, "busy").count == threads * hits
+        assert remember_nonce_portably(uow.db, "m", EXPIRES) is False
+        assert remember_nonce_portably(uow.db, "n", EXPIRES) is False

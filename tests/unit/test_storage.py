@@ -95,26 +95,26 @@ def test_a_read_only_unit_of_work_on_sqlite_takes_no_write_lock(engine):
     with factory(read_only=True) as reader:
         assert reader.modems.fresh(T0, 60) == []  # its transaction is open
         with factory() as writer:  # would wait for the lock (busy timeout) otherwise
-            writer.counters.hit("k", T0)
+            assert writer.nonces.remember("k", T0) is True
             writer.commit()
         with pytest.raises(ReadOnlyViolation):
-            reader.counters.hit("k", T0)
+            reader.nonces.remember("other", T0)
 
 
 def test_a_nested_unit_of_work_on_sqlite_undoes_only_its_own_writes(engine):
     upgrade(engine)
     factory = uow_factory(engine)
     with factory.ambient() as outer:
-        outer.counters.hit("outer", T0)
+        assert outer.nonces.remember("outer", T0) is True
         with pytest.raises(LookupError), factory() as nested:
-            nested.counters.hit("nested", T0)
-            nested.counters.hit("outer", T0)
+            assert nested.nonces.remember("nested", T0) is True
+            assert nested.nonces.remember("outer", T0) is False  # the outer write is seen
             raise LookupError("refused")
-        assert outer.counters.hit("outer", T0) == 2
+        assert outer.nonces.remember("outer", T0) is False  # its own write stays
         outer.commit()
     with factory() as check:
-        assert check.db.get(RateCounter, "nested") is None
-        assert check.db.get(RateCounter, "outer").count == 2
+        assert check.db.get(HawkNonce, "nested") is None
+        assert check.db.get(HawkNonce, "outer") is not None
 
 
 def test_a_core_write_is_committed_when_the_orm_session_was_only_opened(engine):
@@ -123,16 +123,16 @@ def test_a_core_write_is_committed_when_the_orm_session_was_only_opened(engine):
     upgrade(engine)
     factory = uow_factory(engine)
     with factory() as uow:
-        uow.counters.hit("core-then-orm", T0)
+        uow.nonces.remember("core-then-orm", T0)
         uow.db
         uow.commit()
     with factory() as uow:
-        uow.counters.hit("core-then-orm-rolled-back", T0)
+        uow.nonces.remember("core-then-orm-rolled-back", T0)
         uow.db
         uow.rollback()
     with factory() as check:
-        assert check.db.get(RateCounter, "core-then-orm").count == 1
-        assert check.db.get(RateCounter, "core-then-orm-rolled-back") is None
+        assert check.db.get(HawkNonce, "core-then-orm") is not None
+        assert check.db.get(HawkNonce, "core-then-orm-rolled-back") is None
 
 
 def test_the_modem_statuses_are_read_once_per_transaction_and_again_after_a_write(engine):
