@@ -48,21 +48,20 @@ def record_report(deps: Deps, report: DeliveryReport, quiet: bool = False,
                 log.info("delivery report from %s (TP-MR %s) matches no sent SMS yet",
                          report.modem, report.reference)
             return False
-        part.status, part.reported_at = PART_STATUS[report.outcome], now
-        row = uow.outbox.get(part.outbox_id)
-        before = row.status
-        parts = uow.outbox.parts_of(row.id)
-        statuses = {p.status for p in parts}
+        before, parts = uow.outbox.report_part(part.id, part.outbox_id,
+                                               PART_STATUS[report.outcome], now)
+        statuses = set(parts)
+        values = {"updated_at": now}
         if "failed" in statuses:
-            row.status = "failed"
-            row.last_error = f"not delivered (TP-Status 0x{report.status:02x})"
+            values.update(status="failed",
+                          last_error=f"not delivered (TP-Status 0x{report.status:02x})")
         elif len(parts) == part.part_count and statuses == {"delivered"}:
-            row.status, row.delivered_at = "delivered", now
+            values.update(status="delivered", delivered_at=now)
         elif report.outcome == "temporary_failure":
-            row.last_error = f"the SMSC is still trying (TP-Status 0x{report.status:02x})"
-        row.updated_at = now
+            values["last_error"] = f"the SMSC is still trying (TP-Status 0x{report.status:02x})"
+        uow.outbox.update_row(part.outbox_id, **values)
         uow.commit()
-    metrics.report_applied(before, row.status, part.modem)
+    metrics.report_applied(before, values.get("status", before), part.modem)
     return True
 
 

@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Sequence
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import Row, bindparam, func, insert, or_, select, update
 
 from gateway.storage.models import OutboundPart, OutboundSms, VerificationSession
 from gateway.storage.transaction import Repository
@@ -41,16 +41,24 @@ _DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True)  # PostgreSQL
 _CLAIMED = (select(OutboundSms).where(OutboundSms.id.in_(bindparam("ids", expanding=True)))
             .order_by(OutboundSms.id).execution_options(populate_existing=True))
 # A delivery report's candidates: the parts its modem sent with its TP-MR, newest first.
-_PARTS_FOR_REPORT = (select(OutboundPart, OutboundSms.recipient_digest).join(OutboundSms)
-                     .where(OutboundPart.modem == bindparam("modem"),
-                            OutboundPart.reference == bindparam("reference"),
-                            OutboundPart.submitted_at >= bindparam("since"),
-                            OutboundPart.status.in_(("sent", "temporary_failure")))
-                     .order_by(OutboundPart.id.desc()))
+PARTS = OutboundPart.__table__
+_PARTS_FOR_REPORT = (select(PARTS.c.id, PARTS.c.outbox_id, PARTS.c.part_count, PARTS.c.modem,
+                            OUTBOX.c.recipient_digest)
+                     .select_from(PARTS.join(OUTBOX, PARTS.c.outbox_id == OUTBOX.c.id))
+                     .where(PARTS.c.modem == bindparam("modem"),
+                            PARTS.c.reference == bindparam("reference"),
+                            PARTS.c.submitted_at >= bindparam("since"),
+                            PARTS.c.status.in_(("sent", "temporary_failure")))
+                     .order_by(PARTS.c.id.desc()))
 _PARTS_FOR_REPORT_OF_WORKER = _PARTS_FOR_REPORT.where(
-    OutboundSms.claimed_by == bindparam("worker"))
-# A send's outcome: the columns set are those given (the statement is compiled once per set).
-_FINISH = update(OUTBOX).where(OUTBOX.c.id == bindparam("row_id"))
+    OUTBOX.c.claimed_by == bindparam("worker"))
+_SET_PART_STATUS = (update(PARTS).where(PARTS.c.id == bindparam("part_id"))
+                    .values(status=bindparam("status"), reported_at=bindparam("reported_at")))
+_ROW_AND_PART_STATUSES = (select(OUTBOX.c.status, PARTS.c.status)
+                          .select_from(OUTBOX.join(PARTS, PARTS.c.outbox_id == OUTBOX.c.id))
+                          .where(OUTBOX.c.id == bindparam("row_id")))
+# A row's columns set to the values given (the statement is compiled once per set of them).
+_UPDATE_ROW = update(OUTBOX).where(OUTBOX.c.id == bindparam("row_id"))
 _INSERT_PART = insert(OutboundPart.__table__)
 _MODEM_OF = select(OUTBOX.c.modem).where(OUTBOX.c.id == bindparam("row_id"))
 _SESSIONS = VerificationSession.__table__
@@ -164,7 +172,7 @@ class OutboxRepository(Repository):
         if parts:
             values.update(sent_at=now, recipient_digest=recipient_digest)
         connection = self._tx.before_write()
-        connection.execute(_FINISH, values)
+        connection.execute(_UPDATE_ROW, values)
         if parts:
             connection.execute(_INSERT_PART, list(parts))
         if modem is None:
@@ -180,19 +188,35 @@ class OutboxRepository(Repository):
                                      .order_by(OutboundPart.part_number)))
 
     def part_for_report(self, modem: str, reference: int, recipient_digest: str | None,
-                        since: datetime, worker: str | None = None) -> OutboundPart | None:
+                        since: datetime, worker: str | None = None) -> Row | None:
         """The newest part sent by ``modem`` (of ``worker``, when given: modem names
         repeat across boxes) with TP-MR ``reference`` since ``since`` to a row whose
         ``recipient_digest`` is ``recipient_digest`` (the keyed hash of the number's last
         digits, so that a report in national form matches; None, for a report without a
-        number, matches any)."""
+        number, matches any): a read-only row with its ``id``, ``outbox_id``,
+        ``part_count`` and ``modem``."""
         query = _PARTS_FOR_REPORT if worker is None else _PARTS_FOR_REPORT_OF_WORKER
-        candidates = self._db.execute(query, {"modem": modem, "reference": reference,
-                                              "since": since, "worker": worker})
-        for part, digest in candidates:
-            if recipient_digest is None or digest == recipient_digest:
+        candidates = self._tx.connection().execute(
+            query, {"modem": modem, "reference": reference, "since": since, "worker": worker})
+        for part in candidates:
+            if recipient_digest is None or part.recipient_digest == recipient_digest:
                 return part
         return None
+
+    def report_part(self, part_id: int, row_id: int, status: str,
+                    now: datetime) -> tuple[str, list[str]]:
+        """A delivery report for part ``part_id`` of row ``row_id``: its ``status``,
+        reported at ``now``. Returns the row's status and the statuses of all its parts,
+        this one's included."""
+        connection = self._tx.before_write()
+        connection.execute(_SET_PART_STATUS,
+                           {"part_id": part_id, "status": status, "reported_at": now})
+        rows = connection.execute(_ROW_AND_PART_STATUSES, {"row_id": row_id}).all()
+        return rows[0][0], [part_status for _row_status, part_status in rows]
+
+    def update_row(self, row_id: int, **values) -> None:
+        """Set the given columns of outbox row ``row_id``."""
+        self._tx.before_write().execute(_UPDATE_ROW, {"row_id": row_id, **values})
 
     def session_bindings(self, rows: list[OutboundSms]) -> dict[int, str | None]:
         """For each row, the hawk id digest of its session (part of its sealing key,
