@@ -17,13 +17,15 @@ from gateway.deps import Deps
 
 
 def build_deps(settings: Settings, engine: Engine, clock: Clock | None = None,
-               keys: Keys | None = None) -> Deps:
+               keys: Keys | None = None, keep_connections: bool = False) -> Deps:
     """The use cases' dependencies over ``engine``; the keys are read from the settings'
     files unless given (already loaded). Each commit that queues work for the worker rings
-    its doorbell (gateway.pipeline.doorbell). Raises SettingsError for missing or bad keys."""
+    its doorbell (gateway.pipeline.doorbell). ``keep_connections``: see uow_factory.
+    Raises SettingsError for missing or bad keys."""
     keys = keys or load_keys(settings)
     return Deps(settings=settings, clock=clock or SystemClock(), secret=keys.secret,
-                uow=uow_factory(engine, wake_worker=worker_bell(settings)),
+                uow=uow_factory(engine, wake_worker=worker_bell(settings),
+                                keep_connections=keep_connections),
                 signing_key=keys.signing_key)
 
 
@@ -46,6 +48,8 @@ def prepare_database(settings: Settings) -> Engine:
 def build_app(settings: Settings, clock: Clock | None = None):
     from gateway.api.app import create_app
 
-    # The API processes queue for SQLite's write lock (gateway.storage.writer_lock).
+    # The API processes queue for SQLite's write lock (gateway.storage.writer_lock), and
+    # on SQLite keep a connection per thread (gateway.storage.transaction.KeptConnections).
     engine = make_engine(settings.effective_database_url, queue_writers=True)
-    return create_app(build_deps(settings, engine, clock), engine)
+    keep = engine.dialect.name == "sqlite"
+    return create_app(build_deps(settings, engine, clock, keep_connections=keep), engine)

@@ -51,7 +51,8 @@ from gateway.storage.sna_repository import SnaRepository
 from gateway.storage.webhooks_repository import WebhooksRepository
 from gateway.storage.guard_repository import GuardRepository
 from gateway.storage.worker_repository import WorkerRepository
-from gateway.storage.transaction import ReadOnlyViolation, Transaction
+from gateway.storage.transaction import (Connections, KeptConnections, ReadOnlyViolation,
+                                         Transaction)
 
 __all__ = ["UnitOfWork", "UnitOfWorkFactory", "SqlUnitOfWork", "NestedUnitOfWork",
            "SqlUnitOfWorkFactory", "AmbientScope", "ReadOnlyViolation", "uow_factory"]
@@ -117,14 +118,14 @@ class SqlUnitOfWork:
     """The unit of work over one connection (see the module docstring and
     gateway.storage.transaction)."""
 
-    def __init__(self, engine: Engine, sessions: sessionmaker,
+    def __init__(self, connections: Connections, sessions: sessionmaker,
                  read_only: bool | None = False,
                  wake_worker: Callable[[], None] | None = None) -> None:
-        self._engine, self._sessions = engine, sessions
+        self._connections, self._sessions = connections, sessions
         self._read_only, self._wake_worker = read_only, wake_worker
 
     def __enter__(self) -> SqlUnitOfWork:
-        self._tx = Transaction(self._engine, self._sessions, self._read_only,
+        self._tx = Transaction(self._connections, self._sessions, self._read_only,
                                self._wake_worker)
         return self
 
@@ -280,9 +281,10 @@ class NestedUnitOfWork:
 class SqlUnitOfWorkFactory:
     """``Deps.uow`` over an engine (see the module docstring)."""
 
-    def __init__(self, engine: Engine,
-                 wake_worker: Callable[[], None] | None = None) -> None:
+    def __init__(self, engine: Engine, wake_worker: Callable[[], None] | None = None,
+                 keep_connections: bool = False) -> None:
         self._engine, self._wake_worker = engine, wake_worker
+        self._connections = (KeptConnections if keep_connections else Connections)(engine)
         # ORM sessions are bound to a unit of work's connection and own its transaction.
         self._sessionmaker = sessionmaker(expire_on_commit=False,
                                           join_transaction_mode="control_fully")
@@ -293,12 +295,13 @@ class SqlUnitOfWorkFactory:
         ambient = self._ambient.get()
         if ambient is not None:
             return ambient.nested(read_only)
-        return SqlUnitOfWork(self._engine, self._sessionmaker, read_only, self._wake_worker)
+        return SqlUnitOfWork(self._connections, self._sessionmaker, read_only,
+                             self._wake_worker)
 
     def ambient(self) -> AmbientScope:
         return AmbientScope(self._ambient,
-                            SqlUnitOfWork(self._engine, self._sessionmaker, read_only=None,
-                                          wake_worker=self._wake_worker))
+                            SqlUnitOfWork(self._connections, self._sessionmaker,
+                                          read_only=None, wake_worker=self._wake_worker))
 
 
 class AmbientScope:
@@ -324,8 +327,10 @@ class AmbientScope:
             self._variable.reset(self._token)
 
 
-def uow_factory(engine: Engine,
-                wake_worker: Callable[[], None] | None = None) -> SqlUnitOfWorkFactory:
+def uow_factory(engine: Engine, wake_worker: Callable[[], None] | None = None,
+                keep_connections: bool = False) -> SqlUnitOfWorkFactory:
     """The unit-of-work factory (``Deps.uow``) bound to ``engine``. ``wake_worker`` runs
-    after each commit that gave the worker something to do (gateway.storage.transaction)."""
-    return SqlUnitOfWorkFactory(engine, wake_worker)
+    after each commit that gave the worker something to do (gateway.storage.transaction).
+    ``keep_connections``: each thread keeps its connection between transactions
+    (gateway.storage.transaction.KeptConnections)."""
+    return SqlUnitOfWorkFactory(engine, wake_worker, keep_connections)
