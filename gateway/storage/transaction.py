@@ -93,42 +93,44 @@ class Connections:
 
 
 class KeptConnections(Connections):
-    """One connection per thread kept from one transaction to the next, instead of a
-    checkout from the pool and a checkin (with its reset) around each: about 35 µs of
-    CPU per request. For the API processes on a SQLite file (gateway.process.wiring),
-    whose app runs on one thread; not on a database server, where a connection unused
-    for a while must be pinged at checkout (gateway.storage.db.PING_AFTER_IDLE).
+    """The main thread's connection kept from one transaction to the next, instead of a
+    checkout from the pool and a checkin (with its reset) around each: about 35 µs of CPU
+    per request. For the API processes on a SQLite file (gateway.process.wiring), whose
+    app runs on the main thread (the event loop's); other threads use the pool as before,
+    so a thread that ends leaves no connection behind and the pool is never held by
+    threads that come and go. Not on a database server, where a connection unused for a
+    while must be pinged at checkout (gateway.storage.db.PING_AFTER_IDLE).
 
     A connection that SQLAlchemy invalidated is closed, not kept; one still in a
     transaction is rolled back first. A forked child never uses its parent's."""
 
-    __slots__ = ("_local", "_inherited")
+    __slots__ = ("_kept", "_pid", "_inherited")
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
-        self._local = threading.local()
-        self._inherited: list = []  # a parent's kept connections, never touched in a child
+        self._kept: Connection | None = None
+        self._pid = 0
+        self._inherited: list = []  # a parent's kept connection, never touched in a child
 
     def connect(self) -> Connection:
-        local = self._local
-        kept = getattr(local, "connection", None)
-        if kept is not None:
-            local.connection = None
-            if local.pid == os.getpid() and not kept.invalidated and not kept.closed:
-                return kept
-            if local.pid != os.getpid():
+        kept = self._kept
+        if kept is not None and threading.current_thread() is threading.main_thread():
+            self._kept = None
+            if self._pid == os.getpid():
+                if not kept.invalidated and not kept.closed:
+                    return kept
+            else:
                 self._inherited.append(kept)
         return self.engine.connect()
 
     def release(self, connection: Connection) -> None:
-        local = self._local
-        if (connection.closed or connection.invalidated
-                or getattr(local, "connection", None) is not None):
+        if (self._kept is not None or connection.closed or connection.invalidated
+                or threading.current_thread() is not threading.main_thread()):
             connection.close()
             return
         if connection.in_transaction():
             connection.rollback()
-        local.connection, local.pid = connection, os.getpid()
+        self._kept, self._pid = connection, os.getpid()
 
 
 class Transaction:

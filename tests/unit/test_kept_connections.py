@@ -1,5 +1,5 @@
 """KeptConnections (gateway.storage.transaction): the API processes on a SQLite file keep
-one connection per thread between transactions instead of a pool checkout and checkin
+the main thread's connection between transactions instead of a pool checkout and checkin
 around each. Real SQLite files; what is counted is the pool's checkouts."""
 from __future__ import annotations
 
@@ -41,18 +41,28 @@ def remember(factory, digest: str, commit: bool = True) -> bool:
     return fresh
 
 
-def test_one_thread_keeps_one_connection_from_one_transaction_to_the_next(engine, checkouts):
+def test_the_main_thread_keeps_one_connection_from_one_transaction_to_the_next(
+        engine, checkouts):
     factory = uow_factory(engine, keep_connections=True)
     for index in range(5):
         assert remember(factory, f"n{index}") is True
     with factory(read_only=True) as uow:
         assert uow.modems.fresh(T0, 60) == []
     assert len(checkouts) == 1
-    other = []
-    thread = threading.Thread(target=lambda: other.append(remember(factory, "t")))
+
+
+def test_another_thread_uses_the_pool_and_keeps_nothing(engine, checkouts):
+    factory = uow_factory(engine, keep_connections=True)
+    results = []
+
+    def twice():
+        results.extend([remember(factory, "t1"), remember(factory, "t2")])
+
+    thread = threading.Thread(target=twice)
     thread.start()
     thread.join(5)
-    assert other == [True] and len(checkouts) == 2  # a thread of its own, its own
+    assert results == [True, True] and len(checkouts) == 2
+    assert engine.pool.checkedout() == 0  # the thread ended holding nothing
 
 
 def test_without_keeping_each_transaction_checks_out(engine, checkouts):
