@@ -63,19 +63,18 @@ class WebhookSender:
         deps, settings = self.deps, self.deps.settings
         lease = settings.webhook_timeout * 2 + 5
         with deps.uow(read_only=True) as uow:  # no write lock when nothing is due
-            due_now = uow.webhooks.any_due(deps.now())
-        rows = []
-        if due_now:
-            with deps.uow() as uow:
-                rows = uow.webhooks.claim_due(deps.now(), BATCH, lease)
-                uow.commit()
+            if not uow.webhooks.any_due(deps.now()):
+                return self._seconds_until(uow.webhooks.next_due())
+        with deps.uow() as uow:
+            rows = uow.webhooks.claim_due(deps.now(), BATCH, lease)
+            uow.commit()
         for row in rows:
             self._deliver(row)
         with deps.uow(read_only=True) as uow:
-            due = uow.webhooks.next_due()
-        if due is None:
-            return None
-        return max(0.0, (due - deps.now()).total_seconds())
+            return self._seconds_until(uow.webhooks.next_due())
+
+    def _seconds_until(self, due) -> float | None:
+        return None if due is None else max(0.0, (due - self.deps.now()).total_seconds())
 
     def _deliver(self, row) -> None:
         deps, settings = self.deps, self.deps.settings

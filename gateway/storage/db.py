@@ -12,10 +12,9 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 
-# The steps of a wait for the write lock (LOCK_WAITS, then LOCK_WAIT_AFTER) are shared
-# with the API processes' queue for it.
-from gateway.storage.writer_lock import (LOCK_WAIT_AFTER, LOCK_WAITS,  # noqa: F401
-                                         QueuedConnection, lock_wait)
+# The steps of a wait for the write lock (writer_lock.lock_wait) are shared with the API
+# processes' queue for it.
+from gateway.storage.writer_lock import QueuedConnection, lock_wait
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_BUSY = 5  # the primary result code (extended codes keep it in their low byte)

@@ -59,7 +59,7 @@ _ROW_AND_PART_STATUSES = (select(OUTBOX.c.status, PARTS.c.status)
                           .where(OUTBOX.c.id == bindparam("row_id")))
 # A row's columns set to the values given (the statement is compiled once per set of them).
 _UPDATE_ROW = update(OUTBOX).where(OUTBOX.c.id == bindparam("row_id"))
-_INSERT_PART = insert(OutboundPart.__table__)
+_INSERT_PART = insert(PARTS)
 _MODEM_OF = select(OUTBOX.c.modem).where(OUTBOX.c.id == bindparam("row_id"))
 _SESSIONS = VerificationSession.__table__
 _SESSION_DIGESTS = (select(_SESSIONS.c.id, _SESSIONS.c.hawk_id_digest)
@@ -164,15 +164,14 @@ class OutboxRepository(Repository):
         text scrubbed in the same write, as ``gateway.pipeline.dispatch.make_final``
         does), the ``modem`` that took it (None: left as it is), and when ``parts`` (column
         values of outbox_parts) were accepted, those parts, the time sent and the
-        recipient's digest. Core, in two statements; returns the row's modem."""
-        values = {"row_id": row_id, "status": status, "last_error": error, "updated_at": now,
-                  "sealed": None}
+        recipient's digest. Core; returns the row's modem."""
+        values = {"status": status, "last_error": error, "updated_at": now, "sealed": None}
         if modem is not None:
             values["modem"] = modem
         if parts:
             values.update(sent_at=now, recipient_digest=recipient_digest)
+        self.update_row(row_id, **values)
         connection = self._tx.before_write()
-        connection.execute(_UPDATE_ROW, values)
         if parts:
             connection.execute(_INSERT_PART, list(parts))
         if modem is None:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from gateway.storage import db
+from gateway.storage import db, writer_lock
 from gateway.storage.db import SQLITE_BUSY_TIMEOUT_MS, begin_immediate, make_engine
 
 
@@ -57,8 +57,8 @@ def test_a_writer_waits_for_the_lock_and_writes_once_it_is_let_go(engines, monke
         assert thread.is_alive()
     thread.join(10)
     assert not thread.is_alive()
-    assert tries[:3] == list(db.LOCK_WAITS)  # 0.1, 0.2, 0.5 ms, then every 0.5 ms
-    assert set(tries[3:]) == {db.LOCK_WAIT_AFTER}
+    assert tries[:3] == list(writer_lock.LOCK_WAITS)  # 0.1, 0.2, 0.5 ms, then every 0.5 ms
+    assert set(tries[3:]) == {writer_lock.LOCK_WAIT_AFTER}
     with waiter.connect() as connection:
         assert connection.execute(text("SELECT n FROM t ORDER BY n")).scalars().all() == [1, 2]
 
