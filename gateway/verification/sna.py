@@ -10,11 +10,17 @@ gateway.verification.proofs' one-time proofs, bound to the claimed number (its h
   the claimed number, failed (7128) when it is another.
 - ``sms_link``: the gateway texts the claimed number a one-time URL (its own token, not
   the page's) through the one outbox, with the destination policy, the pumping guard and
-  the SMS budgets (as gateway.verification.ciba does); opening it proves possession.
+  the SMS budgets (as gateway.verification.ciba does). Opening it proves nothing (link
+  previews and scanners open what an SMS holds): its page asks, and a confirmation
+  (:func:`confirm_sms_link`, a POST) proves possession of the SIM, a refusal
+  (:func:`decline_sms_link`) ends the request failed (7130).
 
 When the page continues (:func:`issue_code`) a completed request gets a single-use
 code living ``CODE_TTL`` seconds, which the app's server exchanges with
-:func:`verify_code`. A request lives ``sna_request_ttl`` seconds; one still pending after
+:func:`verify_code`. The code of a request verified by its SMS link goes only to the
+browser that confirmed on the SMS link's page: the SIM's holder. The page that started
+the request may be anybody's (whoever claims a number opens it), so it gets no code of
+a verified SMS-link request; else a stranger could wait on it for the holder to tap. A request lives ``sna_request_ttl`` seconds; one still pending after
 that ends failed (7130). Numbers are stored as keyed digests and sealed; tokens and codes
 as keyed digests only. Errors are gateway.verification.sna_errors' SnaError (an ApiError
 with the seed's ``sna_code``).
@@ -54,6 +60,8 @@ SEAL_BINDING, SEAL_PURPOSE = "sna-request", "claimed-msisdn"
 
 #: Why a completed request failed (HTTP 200 on verify, as the seed does).
 WRONG_SENDER, OTHER_FAILURE = 7128, 7130
+#: The proof's outcome when the SIM's holder refused on the SMS link's page.
+DECLINED = "declined by the number's holder"
 
 
 @dataclass(frozen=True)
@@ -185,7 +193,8 @@ def _settle(uow, deps, row: SnaRequest) -> SnaRequest:
     if state is not None and state.status == proofs.PROVEN:
         _finish(uow, deps, row, VERIFIED, None)
     elif state is not None and state.status == proofs.REFUSED:
-        _finish(uow, deps, row, FAILED, WRONG_SENDER)
+        _finish(uow, deps, row, FAILED,
+                OTHER_FAILURE if state.reason == DECLINED else WRONG_SENDER)
     elif row.expires_at <= deps.now():
         _finish(uow, deps, row, FAILED, OTHER_FAILURE)
     else:
@@ -219,22 +228,63 @@ def by_link(uow, deps, link_token: object) -> SnaRequest | None:
     return _settle(uow, deps, row) if row is not None else None
 
 
-def open_sms_link(uow, deps, token: object) -> SnaRequest | None:
-    """The one-time URL of the SMS was opened: prove the claimed number (possession of
-    the SIM that received it) and end the request; None for an unknown token."""
+def _sms_link(uow, deps, token: object):
+    """(request, proof state) of the SMS link's ``token``, or (None, None)."""
     state = proofs.proof_state(uow, deps, token) if isinstance(token, str) else None
     row = uow.sna.by_proof(state.id) if state is not None else None
     if row is None or row.proof != SMS_LINK:
+        return None, None
+    return row, state
+
+
+def sms_link_request(uow, deps, token: object) -> SnaRequest | None:
+    """The request of the SMS link's ``token``, settled, proving nothing (what opening
+    the link does); None for an unknown token."""
+    row, _state = _sms_link(uow, deps, token)
+    return _settle(uow, deps, row) if row is not None else None
+
+
+def confirm_sms_link(uow, deps, token: object) -> SnaRequest | None:
+    """The SIM's holder confirmed on the SMS link's page: prove the claimed number and
+    end the request (a request ended already stays as it is); None for an unknown
+    token."""
+    row, state = _sms_link(uow, deps, token)
+    if row is None:
         return None
     if row.status == PENDING and state.status == proofs.PENDING:
         proofs.prove_directly(uow, deps, state.id, _claimed(deps, row))
+        log.info("sna: request %s confirmed on its SMS link", row.id)
     return _settle(uow, deps, row)
 
 
-def issue_code(uow, deps, row: SnaRequest) -> str | None:
+def decline_sms_link(uow, deps, token: object) -> SnaRequest | None:
+    """The SIM's holder said it was not them: end the pending request failed (7130, its
+    webhook queued). Raises InvalidSnaRequest (7101) for a request ended already; None
+    for an unknown token."""
+    row, state = _sms_link(uow, deps, token)
+    if row is None:
+        return None
+    row = _settle(uow, deps, row)
+    if row.status != PENDING or state.status != proofs.PENDING:
+        raise InvalidSnaRequest("this request has ended already")
+    uow.proofs.update(state.id, outcome=DECLINED)
+    log.info("sna: request %s declined on its SMS link", row.id)
+    return _settle(uow, deps, row)
+
+
+def code_goes_to_sms_holder(row: SnaRequest) -> bool:
+    """Whether only a confirmation on the SMS link's page gets ``row``'s code."""
+    return row.proof == SMS_LINK and row.status == VERIFIED
+
+
+def issue_code(uow, deps, row: SnaRequest, *, sms_holder: bool = False) -> str | None:
     """A fresh single-use code for the completed ``row`` (the previous one stops working),
-    or None when it is still pending or its code was used already."""
+    or None when it is still pending or its code was used already, and for a request
+    verified by its SMS link unless ``sms_holder`` (the browser that confirmed on that
+    link's page asks: see the module's docstring)."""
     if row.status == PENDING or row.code_used_at is not None:
+        return None
+    if code_goes_to_sms_holder(row) and not sms_holder:
         return None
     code = secrets.token_urlsafe(24)
     uow.sna.update(row.id, code_digest=digest_of(deps, "code", code),
@@ -289,7 +339,8 @@ def answer(deps, row: SnaRequest) -> dict:
 
 
 FAILURES = {WRONG_SENDER: "Providers failed to verify: the proof came from another number.",
-            OTHER_FAILURE: "User verification failed: the request expired."}
+            OTHER_FAILURE: "User verification failed for other reasons: the request "
+                           "expired, or the number's holder declined it."}
 
 
 def _status_name(row: SnaRequest) -> str:

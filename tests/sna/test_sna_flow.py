@@ -208,22 +208,6 @@ def test_the_default_request_lifetime_is_fifteen_minutes(gateway):
     assert gateway.settings.sna_request_ttl == 900
 
 
-def test_the_sms_link_proof_texts_a_one_time_url_through_the_outbox(gateway, app):
-    begun = started(app, proof="sms_link")
-    sms_href, cont = page(gateway, begun["link"])
-    assert sms_href is None
-    [url] = re.findall(r"https?://\S+", gateway.last_sms_to(PHONE))
-    [row] = gateway.outbox()
-    assert (row.purpose, row.recipient, row.status) == ("sna", "+33*******78", "queued")
-    assert url.split("/")[-1] != begun["link"].split("/")[-1]  # the page proves nothing
-    sna_error(gateway.http.get(cont, allow_redirects=False), 400, 7101)
-    code, request_id = redirected(gateway.http.get(local(gateway, url),
-                                                   allow_redirects=False))
-    body = app.verify(code).json()
-    assert body["message"] == "SUCCESS" and request_id == begun["requestId"]
-    assert body["userDetails"]["identities"][0]["methods"] == ["SMS_LINK"]
-
-
 def test_no_number_token_or_code_is_stored_in_clear(gateway, app):
     begun = started(app)
     with gateway.deps.uow() as uow:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +21,7 @@ from gateway.pipeline.webhooks import WebhookSender
 from gateway.verification import webhooks
 from gateway.verification.webhooks import WebhookRefused
 
-from test_sna_flow import DIGITS, App, page, phone_sends, started
+from test_sna_flow import DIGITS, PHONE, App, local, page, phone_sends, started
 
 
 class Receiver:
@@ -115,6 +116,18 @@ def test_a_failed_request_is_posted_too(setup):
     event = json.loads(receiver.requests[0][1])
     assert (event["event"], event["errorCode"], event["status"]) == ("sna.failed", "7128",
                                                                      "FAILED")
+
+
+def test_a_request_its_number_holder_declined_is_posted_failed(setup):
+    gw, app, receiver = setup
+    begun = started(app, proof="sms_link")
+    [url] = re.findall(r"https?://\S+", gw.last_sms_to(PHONE))
+    assert gw.http.post(local(gw, url) + "/decline").status_code == 200
+    WebhookSender(gw.deps).deliver_due()
+    event = json.loads(receiver.requests[0][1])
+    assert (event["event"], event["errorCode"], event["status"]) == ("sna.failed", "7130",
+                                                                     "FAILED")
+    assert event["requestId"] == begun["requestId"] and "declined" in event["description"]
 
 
 def test_a_refused_delivery_is_retried_with_backoff_and_the_same_id(setup):

@@ -8,22 +8,24 @@
     GET  /auth/v1/sna/link/<token>           the link page (302 once completed)
     GET  /auth/v1/sna/link/<token>/status    -> {status}
     GET  /auth/v1/sna/link/<token>/continue  -> 302 redirectURI?code&requestId | 400 (7101)
-    GET  /auth/v1/sna/sms/<token>            the SMS link: proves, then the same 302
+                                                (a page, no code, once the SMS link verified)
+    GET  /auth/v1/sna/sms/<token>            the SMS link's page: proves nothing
+    POST /auth/v1/sna/sms/<token>            confirm: proves, then the same 302
+    POST /auth/v1/sna/sms/<token>/decline    the request ends failed (7130)
 
 The API calls (all but the link and SMS-link pages) take the ``clientId`` and
 ``clientSecret`` headers.
 """
 from __future__ import annotations
 
-import html
-import json
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, request
 
 from gateway.errors import ApiError
 from gateway.guard.admission import DestinationRefused
 from gateway.http.clients import sms_client
+from gateway.api.sna import pages
 from gateway.verification import clients, sna, webhooks
 
 sna_face = Blueprint("sna", __name__)
@@ -130,9 +132,17 @@ def _unknown() -> Response:
     return sna_error(sna.UnknownRequest("unknown or expired link"))
 
 
-def _redirect(uow, deps, row) -> Response:
-    """302 to the app with a fresh code, or 409 when pending or already used."""
-    code = sna.issue_code(uow, deps, row)
+def _html(page: str) -> Response:
+    return Response(page, mimetype="text/html", headers=pages.HEADERS)
+
+
+def _redirect(uow, deps, row, sms_holder: bool = False) -> Response:
+    """302 to the app with a fresh code, or 409 when pending or already used; the link
+    page of a request its SMS link verified gets a page saying so, no code
+    (sna.issue_code)."""
+    if sna.code_goes_to_sms_holder(row) and not sms_holder and row.code_used_at is None:
+        return _html(pages.confirmed_elsewhere())
+    code = sna.issue_code(uow, deps, row, sms_holder=sms_holder)
     if code is None:
         state = "pending" if row.status == sna.PENDING else "used"
         return sna_error(sna.InvalidSnaRequest(f"this request is {state}: "
@@ -155,7 +165,7 @@ def link_page(token: str):
             return _redirect(uow, deps, row)  # completed already (the app sent the SMS)
         number = _modem_number(uow, deps)
         uow.commit()
-    return Response(_page(row, token, number), mimetype="text/html")
+    return _html(pages.link_page(row, token, number))
 
 
 @sna_face.get(PREFIX + "/sna/link/<token>/status")
@@ -171,19 +181,9 @@ def link_status(token: str):
 
 @sna_face.get(PREFIX + "/sna/link/<token>/continue")
 def link_continue(token: str):
-    return _redirect_found(sna.by_link, token)
-
-
-@sna_face.get(PREFIX + "/sna/sms/<token>")
-def sms_link(token: str):
-    return _redirect_found(sna.open_sms_link, token)
-
-
-def _redirect_found(find, token: str):
-    """The redirect of the request ``find(uow, deps, token)`` gives, or the unknown page."""
     deps = _deps()
     with deps.uow() as uow:
-        row = find(uow, deps, token)
+        row = sna.by_link(uow, deps, token)
         if row is None:
             return _unknown()
         response = _redirect(uow, deps, row)
@@ -191,43 +191,46 @@ def _redirect_found(find, token: str):
     return response
 
 
+@sna_face.get(PREFIX + "/sna/sms/<token>")
+def sms_link(token: str):
+    """What opening the SMS link shows; it changes nothing (a link preview, a mail or
+    SMS scanner opens links too)."""
+    deps = _deps()
+    with deps.uow() as uow:
+        row = sna.sms_link_request(uow, deps, token)
+        if row is None:
+            return _unknown()
+        client = uow.clients.get(row.client_id)
+        uow.commit()
+    return _html(pages.sms_link_page(row, client.name if client else "An app", token))
+
+
+@sna_face.post(PREFIX + "/sna/sms/<token>")
+def sms_link_confirm(token: str):
+    deps = _deps()
+    with deps.uow() as uow:
+        row = sna.confirm_sms_link(uow, deps, token)
+        if row is None:
+            return _unknown()
+        response = _redirect(uow, deps, row, sms_holder=True)
+        uow.commit()
+    return response
+
+
+@sna_face.post(PREFIX + "/sna/sms/<token>/decline")
+def sms_link_decline(token: str):
+    deps = _deps()
+    with deps.uow() as uow:
+        if sna.decline_sms_link(uow, deps, token) is None:
+            return _unknown()
+        uow.commit()
+    return _html(pages.declined())
+
+
 def _modem_number(uow, deps) -> str | None:
     rows = uow.modems.fresh(deps.now(), deps.settings.modem_status_ttl)
     numbers = [row.number for row in rows if row.healthy and row.number]
     return numbers[0] if numbers else None
-
-
-def _page(row, token: str, number: str | None) -> str:
-    """One sms: link (SMS-MO proof) or a note that an SMS link was sent, the status polled,
-    then the element id="continue" followed by itself once completed."""
-    base = f"{PREFIX}/sna/link/{quote(token)}"
-    if row.proof == sna.SMS_MO:
-        sms = f"sms:{number or ''}?body={quote('Verify my number ' + token)}"
-        action = f'<p><a id="send" href="{html.escape(sms)}">Send the verification SMS</a></p>'
-    else:
-        action = "<p>We sent you an SMS with a link: open it on this phone.</p>"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Verify your phone number</title></head>
-<body>
-<h1>Verify your phone number</h1>
-{action}
-<p id="status" aria-live="polite">Waiting for the proof...</p>
-<p><a id="continue" href="{html.escape(base)}/continue">Continue</a></p>
-<script>
-(function poll() {{
-  fetch({json.dumps(base + "/status")}).then(function (r) {{ return r.json(); }})
-  .then(function (s) {{
-    if (s.status && s.status !== "pending") {{
-      window.location = document.getElementById("continue").href; return;
-    }}
-    setTimeout(poll, 2000);
-  }}).catch(function () {{ setTimeout(poll, 5000); }});
-}})();
-</script>
-</body></html>
-"""
 
 
 def install(app) -> None:
