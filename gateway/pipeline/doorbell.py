@@ -5,7 +5,12 @@ acts at once instead of at its next poll of the database.
 The bell is a Linux abstract-namespace datagram socket named after the database
 (``\\0msisdn-gateway/<digest of the database URL>``): no file to create, clean up or
 protect, and two gateways on one machine with different databases never ring each other.
-A ring is one byte, sent without blocking and without an answer. It is only a hint:
+A ring is a datagram of the kinds of work committed (gateway.storage.transaction's
+WORK_KINDS: a byte each, ``o`` outbox, ``s`` simulator, ``w`` webhooks), sent without
+blocking and without an answer; the listener wakes the worker's pumps of those kinds only,
+so that an SMS queued does not also wake the webhook sender and the simulator to find
+nothing (a byte it does not know, as ``!`` from an older sender, wakes every pump). It is
+only a hint:
 a ring nobody hears (no worker running, another box on a shared PostgreSQL, a full socket
 buffer because the worker is already awake) costs nothing and loses nothing, since the
 worker still polls every ``dispatch_interval`` and the work is in the database.
@@ -22,7 +27,9 @@ import os
 import socket
 import sys
 import threading
-from typing import Callable
+from typing import Callable, Mapping
+
+from gateway.storage.transaction import WORK_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +61,7 @@ class _Sender:
         self._pid = 0
         self._lock = threading.Lock()
 
-    def send(self, address: bytes) -> None:
+    def send(self, address: bytes, message: bytes) -> None:
         sock = self._socket
         if sock is None or self._pid != os.getpid():
             with self._lock:
@@ -64,7 +71,7 @@ class _Sender:
                     self._socket.setblocking(False)
                     self._pid = os.getpid()
                 sock = self._socket
-        sock.sendto(b"!", address)
+        sock.sendto(message, address)
 
     def close(self) -> None:
         if self._socket is not None:
@@ -82,24 +89,30 @@ class Doorbell:
     def __init__(self, address: bytes) -> None:
         self.address = address
 
-    def ring(self) -> None:
-        """Wake the worker; never raises, never blocks."""
+    def ring(self, kinds: bytes = WORK_KINDS) -> None:
+        """Wake the worker's pumps of ``kinds`` (WORK_KINDS bytes; every pump by
+        default); never raises, never blocks."""
         if not supported():
             return
         try:
-            _SENDER.send(self.address)
+            _SENDER.send(self.address, kinds or WORK_KINDS)
         except OSError:
             pass  # nobody listens, or the worker is already woken: it polls anyway
 
 
 class DoorbellListener:
-    """The worker's side: a thread named ``doorbell`` that calls every ``on_ring``
-    callback when rung. ``start()`` returns False (and the worker only polls) when the
-    bell cannot be bound, e.g. another worker of the same database runs on this machine."""
+    """The worker's side: a thread named ``doorbell`` that, when rung, calls once each
+    callback of ``on_ring`` (kind -> callbacks) whose kind the ring names; a ring naming
+    a kind missing there calls them all. ``start()`` returns False (and the worker only
+    polls) when the bell cannot be bound, e.g. another worker of the same database runs
+    on this machine."""
 
-    def __init__(self, address: bytes, on_ring: list[Callable[[], None]]) -> None:
+    def __init__(self, address: bytes,
+                 on_ring: Mapping[bytes, list[Callable[[], None]]]) -> None:
         self.address = address
-        self._on_ring = on_ring
+        self._on_ring = {kind: list(callbacks) for kind, callbacks in on_ring.items()}
+        self._everyone = list(dict.fromkeys(
+            callback for callbacks in on_ring.values() for callback in callbacks))
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -124,7 +137,7 @@ class DoorbellListener:
         sock = self._socket
         while not self._stopping:
             try:
-                sock.recv(64)
+                message = sock.recv(64)
             except OSError:
                 if self._stopping:
                     return
@@ -132,8 +145,16 @@ class DoorbellListener:
                 return
             if self._stopping:
                 return
-            for callback in self._on_ring:
+            for callback in self.callbacks(message):
                 callback()
+
+    def callbacks(self, message: bytes) -> list[Callable[[], None]]:
+        """What a ring of ``message`` calls, each once."""
+        kinds = [message[i:i + 1] for i in range(len(message))]
+        if not kinds or any(kind not in self._on_ring for kind in kinds):
+            return self._everyone
+        return list(dict.fromkeys(
+            callback for kind in kinds for callback in self._on_ring[kind]))
 
     def stop(self) -> None:
         """Stop listening and release the name."""

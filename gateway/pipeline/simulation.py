@@ -35,9 +35,12 @@ What a worker killed at any instruction (kill -9) leaves, and what the next one 
 Not kept: what a simulated modem holds in memory (an SMS-MO on its simulated SIM that the
 gateway has not stored yet, a delivery report not yet given) is lost with the worker.
 
-Cost: ``sync`` runs about ten times a second (gateway.process.worker's pump). It reads in
-a read-only transaction (no write lock on SQLite), reads the pending parts only when some
-may be due, and writes only when there is something to write.
+Cost: the worker's pump runs ``run`` when the virtual network has something to do (a
+delivery report to give: once or twice per SMS), when the doorbell rings for the
+simulator (a phone or fault request committed: ``requests_arrived``) and every second.
+It reads the database only for requests rung for, or a second after its last read (a
+ring is only a hint), or when parts may be due; then in a read-only transaction (no
+write lock on SQLite), and it writes only when there is something to write.
 """
 from __future__ import annotations
 
@@ -60,6 +63,8 @@ NETWORK = "gateway"
 # As the network's phones: an incomplete concatenated SMS is shown as it is after this.
 REASSEMBLY_TIMEOUT = timedelta(seconds=300)
 FAILED_REPORT = 0x20  # a phone whose report status is this or more does not receive
+#: Seconds after which ``run`` reads the requests though no ring came (rings are hints).
+READ_EVERY = 1.0
 
 
 def simulated_number(index: int) -> str:
@@ -89,6 +94,8 @@ class Simulation:
         # When pending parts may next be due (None: none known); at once at the start, for
         # parts a worker that died left behind.
         self._parts_due: datetime | None = datetime.min.replace(tzinfo=timezone.utc)
+        self._rung = True  # requests may wait in the database (at the start: may)
+        self._last_read: float | None = None  # deps.clock.monotonic() of the last read
 
     def attach(self, deps: Deps) -> None:
         """Keep what the network accepts for phones in ``deps``' database from now on."""
@@ -131,10 +138,34 @@ class Simulation:
 
     # ------------------------------------------------------------ on the pump
 
-    def sync(self, deps: Deps) -> float | None:
+    def requests_arrived(self) -> None:
+        """The doorbell rang for the simulator: the next ``run`` reads the requests."""
+        with self._lock:
+            self._rung = True
+
+    def run(self, deps: Deps) -> float | None:
+        """``sync``, reading the requests only when rung for (``requests_arrived``) or
+        READ_EVERY seconds after the last read; else the network's time passes, and due
+        parts are delivered. Returns what ``sync`` returns."""
+        now = deps.clock.monotonic()
+        with self._lock:
+            read = (self._rung or self._last_read is None
+                    or now - self._last_read >= READ_EVERY)
+            self._rung = False
+        if read:
+            self._last_read = now
+        try:
+            return self.sync(deps, read_requests=read)
+        except BaseException:
+            if read:
+                self.requests_arrived()  # read again at the next run
+            raise
+
+    def sync(self, deps: Deps, read_requests: bool = True) -> float | None:
         """Let simulated time pass, apply the faults and send the SMS-MO asked for, and
-        deliver the due parts to their phones (see the module docstring). Returns the
-        seconds until parts known to be pending are due (None: none known)."""
+        deliver the due parts to their phones (see the module docstring); without
+        ``read_requests``, the faults and SMS-MO are not looked for. Returns the seconds
+        until parts known to be pending are due (None: none known)."""
         self.network.tick()
         now = self.network.clock.now()
         with self._lock:
@@ -142,10 +173,12 @@ class Simulation:
             look = self._parts_due is not None and self._parts_due <= now
             if look:
                 self._parts_due = None
+        if not (read_requests or look or unsaved):
+            return self._seconds_to_due()
         stored = False
         try:
             with deps.uow(read_only=True) as uow:
-                work = uow.sim.pending(with_parts=look)
+                work = uow.sim.pending(with_parts=look, with_requests=read_requests)
             outcomes = {c.id: self._apply(c.modem, c.action, c.fault) for c in work.commands}
             handed, direct = self._hand_over(work.mo_requests, now)
             mail = Mail.of(work.parts, now, self._receives)
@@ -166,6 +199,9 @@ class Simulation:
             self._due(part["due_at"])
         if mail.next_due is not None:
             self._due(mail.next_due)
+        return self._seconds_to_due()
+
+    def _seconds_to_due(self) -> float | None:
         with self._lock:
             due = self._parts_due
         return None if due is None else (due - self.network.clock.now()).total_seconds()

@@ -4,9 +4,11 @@ Two pumps, each a named thread that runs its job when woken and at least every i
 ``dispatch`` claims due outbox rows (every ``dispatch_interval`` seconds, and at once when
 the doorbell rings: an API process committed an SMS, see gateway.pipeline.doorbell); under
 --simulate, ``simulation`` moves the virtual network and its mailboxes (every
-``SIMULATION_INTERVAL``, at once when the doorbell rings and when the virtual network has a
-delivery to make); ``webhooks`` delivers due webhooks (gateway.pipeline.webhooks, every
-``WEBHOOK_INTERVAL`` seconds or when the next retry is due). Jobs (APScheduler): ``status`` publishes modem health to the database
+``SIMULATION_INTERVAL``, at once when the doorbell rings for the simulator and when the
+virtual network has a delivery to make); ``webhooks`` delivers due webhooks
+(gateway.pipeline.webhooks, every ``WEBHOOK_INTERVAL`` seconds, when the next retry is due,
+and at once when the doorbell rings for a webhook queued). Each pump is woken by the rings
+of its own kind of work only (gateway.pipeline.doorbell). Jobs (APScheduler): ``status`` publishes modem health to the database
 every ``STATUS_INTERVAL`` seconds; ``lease`` renews the worker's heartbeat and the leases
 of the SMS it is sending, and marks unknown those of workers that died, every third of
 ``worker_lease`` (gateway.pipeline.leases); ``cleanup`` removes expired rows every
@@ -41,6 +43,7 @@ from gateway.config.worker_identity import worker_identity
 from gateway.pipeline import status
 from gateway.pipeline.dispatch import Dispatcher
 from gateway.pipeline.doorbell import DoorbellListener, bell_address
+from gateway.storage.transaction import OUTBOX_WORK, SIMULATOR_WORK, WEBHOOK_WORK
 from gateway.pipeline.inbound import store_inbound
 from gateway.pipeline.leases import Instance, Presence
 from gateway.pipeline.reports import ReportBacklog
@@ -59,7 +62,8 @@ WORKER_RETENTION_SECONDS = 7 * 86400
 STATUS_INTERVAL = 5.0
 # The simulation pump is woken by the doorbell (phone and fault requests) and by the
 # virtual network (a delivery scheduled), and runs when its parts are due: this is only
-# the safety net.
+# the safety net (and how often it reads the requests without a ring: simulation's
+# READ_EVERY).
 SIMULATION_INTERVAL = 1.0
 WEBHOOK_INTERVAL = 2.0  # seconds between looks at the webhook table at most
 
@@ -207,13 +211,15 @@ class Worker:
 
         self.pumps = [Pump("dispatch", dispatch, deps.settings.dispatch_interval),
                       Pump("webhooks", self.webhooks.deliver_due, WEBHOOK_INTERVAL)]
+        rung = {OUTBOX_WORK: [self.pumps[0].wake], WEBHOOK_WORK: [self.pumps[1].wake]}
         if self.simulation:
-            simulation = Pump("simulation", lambda: self.simulation.sync(deps),
+            simulation = Pump("simulation", lambda: self.simulation.run(deps),
                               SIMULATION_INTERVAL)
             self.simulation.network.on_schedule = simulation.wake
             self.pumps.append(simulation)
+            rung[SIMULATOR_WORK] = [self.simulation.requests_arrived, simulation.wake]
         self.doorbell = DoorbellListener(bell_address(deps.settings.effective_database_url),
-                                         [pump.wake for pump in self.pumps])
+                                         rung)
         self.doorbell.start()
         for pump in self.pumps:
             pump.start()

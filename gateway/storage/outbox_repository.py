@@ -14,7 +14,7 @@ from typing import Sequence
 from sqlalchemy import Row, bindparam, func, insert, or_, select, update
 
 from gateway.storage.models import OutboundPart, OutboundSms, VerificationSession
-from gateway.storage.transaction import Repository
+from gateway.storage.transaction import OUTBOX_WORK, Repository
 
 UNREGISTERED = "not sent: its session was unregistered"
 OUTBOX = OutboundSms.__table__
@@ -88,7 +88,7 @@ class OutboxRepository(Repository):
             values[column.key] = value
         result = self._tx.before_write().execute(_INSERT, values)
         row.id = result.inserted_primary_key[0]
-        self._tx.wake_worker()
+        self._tx.wake_worker(OUTBOX_WORK)
 
     def claim_due(self, now: datetime, limit: int, worker: str,
                   lease_seconds: float = DEFAULT_LEASE_SECONDS) -> list[OutboundSms]:

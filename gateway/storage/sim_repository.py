@@ -14,7 +14,7 @@ from typing import NamedTuple, Sequence
 from sqlalchemy import delete, insert, select, update
 
 from gateway.storage.models import SimModemCommand, SimMoRequest, SimPendingPart, SimPhoneMessage
-from gateway.storage.transaction import Repository
+from gateway.storage.transaction import SIMULATOR_WORK, Repository
 
 
 class SimWork(NamedTuple):
@@ -36,28 +36,29 @@ class SimMailboxRepository(Repository):
         self._tx.before_write()
         self._db.add(row)
         self._db.flush()
-        self._tx.wake_worker()
+        self._tx.wake_worker(SIMULATOR_WORK)
 
     def add_command(self, row: SimModemCommand) -> None:
         self._tx.before_write()
         self._db.add(row)
         self._db.flush()
-        self._tx.wake_worker()
+        self._tx.wake_worker(SIMULATOR_WORK)
 
     # ------------------------------------------------------------ the worker's side
 
-    def pending(self, with_parts: bool) -> SimWork:
-        """Commands not applied, SMS-MO not sent and (if ``with_parts``) the parts not
-        delivered, each oldest first."""
+    def pending(self, with_parts: bool, with_requests: bool = True) -> SimWork:
+        """Commands not applied and SMS-MO not sent (if ``with_requests``) and the parts
+        not delivered (if ``with_parts``), each oldest first."""
         db = self._tx.connection()
         commands = db.execute(
             select(SimModemCommand.id, SimModemCommand.modem, SimModemCommand.action,
                    SimModemCommand.fault).where(SimModemCommand.applied_at.is_(None))
-            .order_by(SimModemCommand.id)).all()
+            .order_by(SimModemCommand.id)).all() if with_requests else []
         requests = db.execute(
             select(SimMoRequest.id, SimMoRequest.phone, SimMoRequest.recipient,
                    SimMoRequest.text, SimMoRequest.created_at)
-            .where(SimMoRequest.sent_at.is_(None)).order_by(SimMoRequest.id)).all()
+            .where(SimMoRequest.sent_at.is_(None)).order_by(SimMoRequest.id)
+        ).all() if with_requests else []
         parts = db.execute(select(*SimPendingPart.__table__.columns)
                            .order_by(SimPendingPart.id)).all() if with_parts else []
         return SimWork(commands, requests, parts)

@@ -18,10 +18,12 @@ never fails with SQLITE_BUSY), or, when the unit of work that issues the first s
 is read-only, a read transaction (plain ``BEGIN``: it waits for no writer and blocks none).
 A read transaction refuses writes.
 
-A repository that gives the worker something to do (an outbox row to send, a simulator
-request) calls ``wake_worker()``; once the transaction commits, the ``wake_worker`` hook
-the unit-of-work factory was given runs once (gateway.pipeline.doorbell rings the worker
-of this box, so that the SMS leaves now rather than at the next poll).
+A repository that gives the worker something to do calls ``wake_worker(kind)``, the kind
+being one of :data:`WORK_KINDS` (an outbox row to send, a simulator request, a webhook to
+deliver); once the transaction commits, the ``wake_worker`` hook the unit-of-work factory
+was given runs once with the kinds given (gateway.pipeline.doorbell rings the worker of
+this box with them, so that the SMS leaves now rather than at the next poll, and only
+the worker's pumps with that kind of work wake).
 """
 from __future__ import annotations
 
@@ -38,6 +40,12 @@ from gateway.storage.db import READ_ONLY, execute_on_driver
 
 if TYPE_CHECKING:
     from gateway.storage.uow import NestedUnitOfWork
+
+
+#: The kinds of work a commit gives the worker (``Transaction.wake_worker``), one byte
+#: each: they are the doorbell's message.
+OUTBOX_WORK, SIMULATOR_WORK, WEBHOOK_WORK = b"o", b"s", b"w"
+WORK_KINDS = OUTBOX_WORK + SIMULATOR_WORK + WEBHOOK_WORK
 
 
 class ReadOnlyViolation(RuntimeError):
@@ -146,8 +154,8 @@ class Transaction:
 
     def __init__(self, connections: Connections, sessions: sessionmaker,
                  read_only: bool | None,
-                 wake_worker: Callable[[], None] | None = None) -> None:
-        self._wake_hook, self._wake = wake_worker, False
+                 wake_worker: Callable[[bytes], None] | None = None) -> None:
+        self._wake_hook, self._wake = wake_worker, b""
         self.cache: dict = {}  # rows read in this transaction, by the repositories' keys
         self.innermost: NestedUnitOfWork | None = None  # the nested unit of work in use
         self._connections, self._sessions = connections, sessions
@@ -240,13 +248,15 @@ class Transaction:
             if self._connection is not None and self._connection.in_transaction():
                 self._connection.commit()
             if self._wake and self._wake_hook is not None:
-                self._wake_hook()  # never raises (a ring nobody hears is not an error)
+                self._wake_hook(self._wake)  # never raises (a ring nobody hears is fine)
         finally:
             self._ended()
 
-    def wake_worker(self) -> None:
-        """Wake the worker once this transaction commits (see the module docstring)."""
-        self._wake = True
+    def wake_worker(self, kind: bytes) -> None:
+        """Wake the worker's pumps of ``kind`` (one of WORK_KINDS) once this transaction
+        commits (see the module docstring)."""
+        if kind not in self._wake:
+            self._wake += kind
 
     def rollback(self) -> None:
         """Undo everything not committed; the next statement begins a new transaction."""
@@ -274,7 +284,7 @@ class Transaction:
 
     def _ended(self) -> None:
         self._mode = None
-        self._wake = False
+        self._wake = b""
         self.cache.clear()
 
 

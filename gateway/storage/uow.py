@@ -120,7 +120,7 @@ class SqlUnitOfWork:
 
     def __init__(self, connections: Connections, sessions: sessionmaker,
                  read_only: bool | None = False,
-                 wake_worker: Callable[[], None] | None = None) -> None:
+                 wake_worker: Callable[[bytes], None] | None = None) -> None:
         self._connections, self._sessions = connections, sessions
         self._read_only, self._wake_worker = read_only, wake_worker
 
@@ -281,7 +281,7 @@ class NestedUnitOfWork:
 class SqlUnitOfWorkFactory:
     """``Deps.uow`` over an engine (see the module docstring)."""
 
-    def __init__(self, engine: Engine, wake_worker: Callable[[], None] | None = None,
+    def __init__(self, engine: Engine, wake_worker: Callable[[bytes], None] | None = None,
                  keep_connections: bool = False) -> None:
         self._engine, self._wake_worker = engine, wake_worker
         self._connections = (KeptConnections if keep_connections else Connections)(engine)
@@ -327,10 +327,11 @@ class AmbientScope:
             self._variable.reset(self._token)
 
 
-def uow_factory(engine: Engine, wake_worker: Callable[[], None] | None = None,
+def uow_factory(engine: Engine, wake_worker: Callable[[bytes], None] | None = None,
                 keep_connections: bool = False) -> SqlUnitOfWorkFactory:
     """The unit-of-work factory (``Deps.uow``) bound to ``engine``. ``wake_worker`` runs
-    after each commit that gave the worker something to do (gateway.storage.transaction).
+    after each commit that gave the worker something to do, with the kinds of that work
+    (gateway.storage.transaction.WORK_KINDS).
     ``keep_connections``: each thread keeps its connection between transactions
     (gateway.storage.transaction.KeptConnections)."""
     return SqlUnitOfWorkFactory(engine, wake_worker, keep_connections)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, case, delete, func, or_, select, update
 
 from gateway.storage.models import WebhookEvent
-from gateway.storage.transaction import Repository
+from gateway.storage.transaction import WEBHOOK_WORK, Repository
 
 
 EVENTS = WebhookEvent.__table__
@@ -31,6 +31,7 @@ class WebhooksRepository(Repository):
         self._tx.before_write()
         self._db.add(row)
         self._db.flush()
+        self._tx.wake_worker(WEBHOOK_WORK)
 
     def claim_due(self, now: datetime, limit: int, lease_seconds: float) -> list[WebhookEvent]:
         """Claim up to ``limit`` pending events that are due and not claimed (or whose

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 import modem.sim
-from gateway.pipeline.simulation import FAILED_REPORT, REASSEMBLY_TIMEOUT, Mail
+from gateway.pipeline.simulation import FAILED_REPORT, READ_EVERY, REASSEMBLY_TIMEOUT, Mail
 from gateway.storage.models import InboxMessage, OutboundSms, SimMoRequest, SimPendingPart
 from gateway.storage.sim_repository import SimMailboxRepository
 from pipeline_harness import pipeline, rows  # noqa: F401 (pipeline: a fixture)
@@ -158,15 +158,62 @@ def test_an_idle_pass_only_reads_and_reads_no_parts(pipeline, monkeypatch):
         opened.append(read_only)
         return gw.deps.uow(read_only=read_only)
 
-    def pending(self, with_parts):
+    def pending(self, with_parts, with_requests=True):
         asked.append(with_parts)
-        return real_pending(self, with_parts)
+        return real_pending(self, with_parts, with_requests)
 
     monkeypatch.setattr(SimMailboxRepository, "pending", pending)
     watched = dataclasses.replace(gw.deps, uow=uow)
     for _ in range(3):
         worker.simulation.sync(watched)
     assert opened == [True] * 3 and asked == [False] * 3
+
+
+def test_an_sms_mo_asked_for_is_handed_over_at_the_ring_without_waiting_for_a_poll(
+        pipeline):
+    gw, worker = pipeline()
+    simulation = worker.simulation
+    simulation.run(gw.deps)  # the first run reads: requests may wait from before
+    assert gw.post(f"/__sim__/phones/{OTHER_PHONE}/messages",
+                   {"to": PHONE, "text": "hi"}).status_code == 202
+    simulation.run(gw.deps)  # woken by the network only: the requests are not read
+    assert phone(gw) == []
+    simulation.requests_arrived()  # the doorbell rang for the simulator
+    simulation.run(gw.deps)
+    simulation.run(gw.deps)  # the part is stored, then delivered
+    assert phone(gw) == ["hi"]
+
+
+def test_without_a_ring_the_requests_are_read_a_second_after_the_last_read(pipeline):
+    gw, worker = pipeline()
+    simulation = worker.simulation
+    simulation.run(gw.deps)
+    assert gw.post(f"/__sim__/phones/{OTHER_PHONE}/messages",
+                   {"to": PHONE, "text": "hi"}).status_code == 202
+    gw.clock.advance(READ_EVERY - 0.1)
+    simulation.run(gw.deps)
+    assert rows(gw, SimMoRequest)[0].sent_at is None
+    gw.clock.advance(0.1)  # a ring nobody heard is only a second late
+    simulation.run(gw.deps)
+    assert rows(gw, SimMoRequest)[0].sent_at is not None
+
+
+def test_a_run_woken_by_the_network_alone_opens_no_transaction(pipeline):
+    gw, worker = pipeline()
+    worker.simulation.run(gw.deps)
+    opened = []
+
+    def uow(read_only=False):
+        opened.append(read_only)
+        return gw.deps.uow(read_only=read_only)
+
+    watched = dataclasses.replace(gw.deps, uow=uow)
+    for _ in range(3):
+        worker.simulation.run(watched)
+    assert opened == []
+    worker.simulation.requests_arrived()
+    worker.simulation.run(watched)
+    assert opened == [True]
 
 
 Part = namedtuple("Part", "id phone sender text concat_reference part_number part_count "
