@@ -19,7 +19,9 @@ message (and the context, the traceback) of every record: runs of 32 or more hex
 and E.164-looking digit runs (8 digits or more, with or without ``+``) are masked as
 :func:`modem.numbers.mask_number` does. It is a safety net behind the
 explicit ``mask_number`` calls; it also masks other long digit runs (IMSIs, epoch
-seconds), which is the price of never leaking a number.
+seconds), which is the price of never leaking a number. The secrets some URLs carry (a
+TextSecure code or directory token, an SNA link's token, a CAMARA page's ``proof``) come
+out as ``****`` wherever they are logged (access lines above all).
 
 Nothing happens at import time; the composition root calls :func:`configure_logging`.
 """
@@ -39,6 +41,11 @@ LOG_FORMATS = ("text", "json")
 HEX_RUN = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{32,}(?![0-9A-Fa-f])")
 # 8 digits or more (E.164 numbers, also IMSIs and ICCIDs), not inside a word or a decimal.
 PHONE_RUN = re.compile(r"(?<![\w.+])\+?\d{8,}(?!\w)")
+# Secrets in URLs: the path segment after these prefixes (not the route ".../tokens"),
+# the value of these query parameters.
+URL_SECRET = re.compile(
+    r"(/v1/accounts/code/|/v1/directory/(?!tokens(?![^/?#\s\"]))|/auth/v1/sna/(?:link|sms)/)"
+    r"[^/?#\s\"]+|([?&]proof=)[^&#\s\"]+")
 # LogRecord attributes that are not caller context (``extra``).
 STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message", "asctime", "taskName"}
@@ -49,7 +56,9 @@ NOISY_LOGGERS = ("apscheduler",)
 
 
 def mask_text(text: str) -> str:
-    """``text`` with long hex runs cut to 4 characters and phone-like digit runs masked."""
+    """``text`` with the secrets of URLs (URL_SECRET) as ``****``, long hex runs cut to 4
+    characters and phone-like digit runs masked."""
+    text = URL_SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "****", text)
     text = HEX_RUN.sub(lambda m: m.group()[:4] + "****", text)
     return PHONE_RUN.sub(lambda m: mask_number(m.group()), text)
 

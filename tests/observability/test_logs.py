@@ -67,6 +67,26 @@ def test_a_bad_format_call_still_comes_out_masked_and_never_raises(emit):
     assert "bad log arguments" in line and "+33*******78" in line
 
 
+@pytest.mark.parametrize("uri, shown", [
+    ("/v1/accounts/code/123-456", "/v1/accounts/code/****"),  # a TextSecure code
+    ("/v1/directory/Wq3bE0NVfQ2ZRw", "/v1/directory/****"),  # a number's token
+    ("/auth/v1/sna/sms/NV-7QX2K9", "/auth/v1/sna/sms/****"),
+    ("/auth/v1/sna/link/NV-7QX2K9/status", "/auth/v1/sna/link/****/status"),
+    ("/oauth2/authorize/status?proof=NV-7QX2K9&lang=fr",
+     "/oauth2/authorize/status?proof=****&lang=fr"),
+])
+def test_the_secrets_urls_carry_come_out_masked_in_access_lines(emit, uri, shown):
+    line = emit('%s - - [01/Dec/2026:03:00:00 +0000] "PUT %s HTTP/1.1" 200 2 "-" "-"',
+                "127.0.0.1", uri)
+    assert f'"PUT {shown} HTTP/1.1" 200' in line
+
+
+def test_urls_without_secrets_are_left_alone():
+    for uri in ("/v1/directory/tokens", "/v1/accounts/sms/code/+33*******78",
+                "/auth/v1/status/sna?requestId=Xq3", "/v1/msisdn/sms/verify_code"):
+        assert mask_text(f"PUT {uri} 200") == f"PUT {uri} 200"
+
+
 def test_short_numbers_decimals_and_words_with_digits_are_left_alone():
     text = "outbox 42 modem0 took 0.123456789 s, TP-MR 255, 2026-01-02, id abc12345678"
     assert mask_text(text) == text
