@@ -20,32 +20,31 @@ code living ``CODE_TTL`` seconds, which the app's server exchanges with
 :func:`verify_code`. The code of a request verified by its SMS link goes only to the
 browser that confirmed on the SMS link's page: the SIM's holder. The page that started
 the request may be anybody's (whoever claims a number opens it), so it gets no code of
-a verified SMS-link request; else a stranger could wait on it for the holder to tap. A request lives ``sna_request_ttl`` seconds; one still pending after
-that ends failed (7130). Numbers are stored as keyed digests and sealed; tokens and codes
+a verified SMS-link request; else a stranger could wait on it for the holder to tap.
+
+A request lives ``sna_request_ttl`` seconds; one still pending after that ends failed
+(7130). What a request must pass (its number, its network, its budgets) is
+gateway.verification.sna_checks. Numbers are stored as keyed digests and sealed; tokens and codes
 as keyed digests only. Errors are gateway.verification.sna_errors' SnaError (an ApiError
 with the seed's ``sna_code``).
 """
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.errors import ApiError, InvalidParameter
-from gateway.guard import admission, policy
-from gateway.guard.networks import countries_of_mcc
+from gateway.errors import ApiError
 from gateway.storage.models import SnaRequest
-from gateway.verification import mt, proofs, ratelimit, webhooks
+from gateway.verification import mt, proofs, sna_checks, webhooks
 from gateway.verification.capacity import ensure_capacity
-from gateway.verification.msisdn import parse_msisdn
 from gateway.verification.sna_errors import (  # noqa: F401 (the face names them here)
     BadCredentials, InvalidCode, InvalidPhone, InvalidRedirect, InvalidSnaRequest,
     MccMncMismatch, MccMncUnsupported, MissingCredentials, NetworkUnsupported, SnaError,
     TooManyApplication, TooManyAuthentication, TooManyIdentity, TooManyIp, TooManyOverall,
     UnknownRequest)
-from modem.numbers import mask_number, region_of
+from modem.numbers import mask_number
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,6 @@ SMS_MO, SMS_LINK = "sms_mo", "sms_link"
 PROOF_KINDS = {SMS_MO: "sna-mo", SMS_LINK: "sna-link"}
 PENDING, VERIFIED, FAILED = "pending", "verified", "failed"
 METHOD = "sna"  # the outbox purpose and SMS budget of the SMS link
-PHONE = re.compile(r"[1-9][0-9]{6,14}")
 SEAL_BINDING, SEAL_PURPOSE = "sna-request", "claimed-msisdn"
 
 
@@ -74,71 +72,21 @@ def digest_of(deps, purpose: str, value: str) -> str:
     return deps.secret.digest("sna-" + purpose, value)
 
 
-def parse_phone(value: object) -> str:
-    """E.164 of the seed's ``phoneNumber`` (country code and number, digits only)."""
-    if not isinstance(value, str) or not PHONE.fullmatch(value):
-        raise InvalidPhone("phoneNumber must be the country code and number, digits only")
-    try:
-        return parse_msisdn("+" + value, field="phoneNumber")
-    except InvalidParameter as exc:
-        raise InvalidPhone(exc.message) from None
-
-
-def check_network(uow, deps, msisdn: str, mcc: object,
-                  mnc: object) -> tuple[str | None, str | None]:
-    """The (mcc, mnc) given, checked: both or neither, a network the gateway serves, in the
-    number's country; and the number's country served. Raises 7125, 7126, 7127."""
-    if (mcc is None) != (mnc is None):
-        raise MccMncUnsupported("give both mcc and mnc, or neither")
-    statuses = uow.modems.fresh(deps.now(), deps.settings.modem_status_ttl)
-    if admission.would_refuse(uow, deps, msisdn, statuses):
-        raise NetworkUnsupported()
-    if mcc is None:
-        return None, None
-    if not (isinstance(mcc, str) and re.fullmatch(r"[0-9]{3}", mcc) and isinstance(mnc, str)
-            and re.fullmatch(r"[0-9]{2,3}", mnc)) or not countries_of_mcc(mcc):
-        raise MccMncUnsupported("mcc must be 3 digits and mnc 2 or 3, of a known network")
-    if not policy.network_allowed(deps.settings.mt_networks, mcc, mnc):
-        raise MccMncUnsupported()
-    if region_of(msisdn) not in countries_of_mcc(mcc):
-        raise MccMncMismatch()
-    return mcc, mnc
-
-
-def _limits(uow, deps, client_id: str, msisdn: str, address: str | None) -> None:
-    settings, now = deps.settings, deps.now()
-    if address is not None:
-        ratelimit.enforce(uow, now, settings.rate_limit_sna_ip, "sna-ip", address, TooManyIp)
-    ratelimit.enforce(uow, now, settings.rate_limit_sna_application, "sna-app", client_id,
-                      TooManyApplication)
-    ratelimit.enforce(uow, now, settings.rate_limit_sna_identity, "sna-identity",
-                      deps.secret.digest("msisdn", msisdn), TooManyIdentity)
-    ratelimit.enforce(uow, now, settings.rate_limit_sna_total, "sna-total", "box",
-                      TooManyOverall)
-
-
-def limit_authentication(uow, deps, request_id: str) -> None:
-    """Count one call about ``request_id`` (status, verify); 7020 beyond the limit."""
-    ratelimit.enforce(uow, deps.now(), deps.settings.rate_limit_sna_authentication,
-                      "sna-auth", digest_of(deps, "request", request_id)[:40],
-                      TooManyAuthentication)
-
-
 def initiate(uow, deps, client, body: dict, address: str | None,
              link_url) -> Started:
     """Start a request for ``client`` (a ClientInfo) from the seed's ``body``; ``address``
     is the keyed hash of the HTTP client (None: exempt); ``link_url(token)`` makes the
     absolute URL of the SMS link. Raises SnaError, and for the SMS link the outbox's
     errors (DestinationRefused, ServiceUnavailable, 429s)."""
-    msisdn = parse_phone(body.get("phoneNumber"))
+    msisdn = sna_checks.parse_phone(body.get("phoneNumber"))
     redirect = body.get("redirectURI")
     if not isinstance(redirect, str) or redirect not in client.redirect_uris:
         raise InvalidRedirect("redirectURI must be one of the client's redirect URIs")
     proof = body.get("proof", SMS_MO)
     if not isinstance(proof, str) or proof not in PROOF_KINDS:
         raise InvalidSnaRequest('proof must be "sms_mo" or "sms_link"')
-    mcc, mnc = check_network(uow, deps, msisdn, body.get("mcc"), body.get("mnc"))
-    _limits(uow, deps, client.client_id, msisdn, address)
+    mcc, mnc = sna_checks.check_network(uow, deps, msisdn, body.get("mcc"), body.get("mnc"))
+    sna_checks.limit_initiation(uow, deps, client.client_id, msisdn, address)
     ttl, now = deps.settings.sna_request_ttl, deps.now()
     request_id = secrets.token_urlsafe(18)
     sms_token = None if proof == SMS_MO else secrets.token_urlsafe(16)
@@ -301,7 +249,7 @@ def verify_code(uow, deps, client, code: object) -> dict:
     row = uow.sna.by_code(digest)
     if row is None or row.client_id != client.client_id:
         raise InvalidCode()
-    limit_authentication(uow, deps, row.request_id)
+    sna_checks.limit_authentication(uow, deps, row.request_id)
     if not uow.sna.use_code(digest, deps.now()):
         raise InvalidCode()
     return answer(deps, row)
@@ -312,7 +260,7 @@ def status(uow, deps, client, request_id: object) -> dict:
     row = uow.sna.by_request_id(request_id) if isinstance(request_id, str) else None
     if row is None or row.client_id != client.client_id:
         raise UnknownRequest()
-    limit_authentication(uow, deps, request_id)
+    sna_checks.limit_authentication(uow, deps, request_id)
     row = _settle(uow, deps, row)
     body = {"requestId": row.request_id, "status": _status_name(row),
             "createdAt": _iso(row.created_at), "expiresAt": _iso(row.expires_at),
