@@ -63,13 +63,22 @@ def read_password_hash(settings) -> str | None:
 
 
 def write_password_hash(settings, line: str) -> Path:
-    """Store ``line`` (from :func:`hash_password`) readable by its owner only, replacing
-    the file atomically; returns its path."""
+    """Store ``line`` (from :func:`hash_password`) readable by its owner only (0600),
+    replacing the file atomically through ``<file>.tmp``; returns its path. Raises
+    OSError (FileExistsError when another writer created that temporary file at the same
+    moment)."""
     path = password_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A temporary file already there (left by a crash, or planted) is never written
+    # through: it could be a link to another file, or readable by others, and the hash
+    # file would inherit its mode. Created afresh, not followed, private from the start.
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         0o600)
     with os.fdopen(descriptor, "w", encoding="ascii") as handle:
         handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before it replaces the old hash
     os.replace(temporary, path)
     return path

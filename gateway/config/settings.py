@@ -137,7 +137,8 @@ class Settings:
     # The admin page (/admin/, gateway.api.admin): off until a password is set with
     # `msisdn-gateway admin password` (stored at admin_password_file; empty means
     # <state_dir>/admin-password). Only clients in admin_networks reach it (default:
-    # loopback and private ranges); each client address may try admin_login_limit logins;
+    # loopback and private ranges); each client (an IPv4 address, an IPv6 /64) may try
+    # admin_login_limit logins, all of them together a fixed few (gateway.api.admin.pages);
     # a login lasts admin_session_ttl seconds.
     admin_password_file: Path | None = None
     admin_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128", "10.0.0.0/8",

@@ -85,7 +85,7 @@ def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
     return _client(request, trusted_proxies)[0]
 
 
-def _client_key(request: Request, settings) -> str | None:
+def client_key(request: Request, settings) -> str | None:
     """The client as the budgets count it (the IPv4 address, the IPv6 /64, or the peer
     as given when it is not an IP address); None for an exempt client."""
     text, address = _client(request, settings.trusted_proxies)
@@ -102,7 +102,7 @@ def _client_key(request: Request, settings) -> str | None:
 def limit_client(uow: UnitOfWork, deps, request: Request) -> None:
     """Count this request for its client in ``uow`` (the caller commits, or rolls back a
     refusal); raises TooManyRequests (429/117). Exempt networks are not counted."""
-    key = _client_key(request, deps.settings)
+    key = client_key(request, deps.settings)
     if key is not None:
         ratelimit.enforce(uow, deps.now(), deps.settings.rate_limit_client, "client",
                           deps.secret.digest("client", key), TooManyRequests)
@@ -112,5 +112,5 @@ def sms_client(deps, request: Request) -> str | None:
     """The key of this request's client for the per-client SMS budget
     (``rate_limit_client_sms``, counted by gateway.verification.mt.issue_code): a keyed
     hash of the client (never the address in clear), or None for an exempt client."""
-    key = _client_key(request, deps.settings)
+    key = client_key(request, deps.settings)
     return None if key is None else deps.secret.digest("client-sms", key)

@@ -19,7 +19,7 @@ from flask import make_response, redirect, render_template, request, url_for
 
 from gateway.admin.sending import FINAL, queue_test_sms
 from gateway.api.admin.access import AdminError
-from gateway.api.admin.blueprint import admin, deps
+from gateway.api.admin.blueprint import ROW_ID, admin, deps
 from gateway.guard import listing as guard_listing
 from gateway.storage.models import SimModemCommand
 from gateway.verification import clients as api_clients
@@ -56,7 +56,7 @@ def send():
     return redirect(url_for("admin.send_status", row_id=row_id), code=303)
 
 
-@admin.get("/send/<int:row_id>")
+@admin.get(f"/send/<{ROW_ID}:row_id>")
 def send_status(row_id: int):
     with deps().uow(read_only=True) as uow:
         row = uow.outbox.get(row_id)
@@ -84,8 +84,7 @@ def modem_fault():
         uow.sim.add_command(SimModemCommand(modem=name, action="inject" if action == "on"
                                             else "clear", fault=fault, created_at=d.now()))
         uow.commit()
-    return redirect(url_for("admin.overview", notice=f"{name}: fault {fault} switched {action}"),
-                    code=303)
+    return redirect(url_for("admin.overview", notice=f"fault-{action}"), code=303)
 
 
 def _fault(spec: str) -> str:
@@ -106,7 +105,7 @@ def guard_clear():
         guard_listing.clear(deps(), prefix)
     except ValueError as exc:
         raise AdminError(400, str(exc)) from None
-    return redirect(url_for("admin.guard", notice=f"{prefix} unblocked"), code=303)
+    return redirect(url_for("admin.guard", notice="unblocked"), code=303)
 
 
 @admin.get("/clients")
@@ -144,4 +143,4 @@ def remove_client(client_id: str):
     if not removed:
         raise AdminError(404, "No such API client.")
     log.info("admin: API client %s removed", client_id)
-    return redirect(url_for("admin.clients", notice=f"{client_id} removed"), code=303)
+    return redirect(url_for("admin.clients", notice="client-removed"), code=303)

@@ -8,7 +8,9 @@
 
 Refusals (AdminError) and the use cases' errors (ApiError: bad number, bad prefix...) are
 rendered as HTML pages with their status, never a 500. Every answer is ``no-store`` and
-may not be framed; the Content-Security-Policy admits scripts from this host only.
+may not be framed; the Content-Security-Policy admits scripts from this host only. The
+notice an action's redirect shows is named by a code of ``NOTICES``; ids in URLs stop at
+``MAX_ROW_ID`` (a larger one is 404, as any unknown URL).
 """
 from __future__ import annotations
 
@@ -33,6 +35,18 @@ SECURITY_HEADERS = {
                                "style-src 'unsafe-inline'; img-src 'self' data:; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
+# The notices an action's redirect may show (``?notice=<code>``); an unknown code shows
+# nothing. Fixed texts: the query string is the sender's, whoever sent the link.
+NOTICES = {
+    "fault-on": "Simulated fault switched on (the modem worker applies it).",
+    "fault-off": "Simulated fault switched off (the modem worker clears it).",
+    "unblocked": "Prefix unblocked and its figures forgotten.",
+    "client-removed": "API client removed.",
+}
+# The largest id a route takes (``<int(max=...)>``, ROW_ID): a signed 64-bit integer, the
+# widest the database stores; one more would reach the driver and fail there (a 500).
+MAX_ROW_ID = 2 ** 63 - 1
+ROW_ID = f"int(max={MAX_ROW_ID})"
 
 
 def deps():

@@ -20,10 +20,11 @@ from gateway.admin.password import verify_password
 from gateway.api.admin import figures
 from gateway.api.admin.access import (LOGIN_COOKIE, LOGIN_FORM_SECONDS, SESSION_COOKIE,
                                       COOKIE_PATH, AdminError, cookie_options, new_session)
-from gateway.api.admin.blueprint import admin, deps
+from gateway.api.admin.blueprint import NOTICES, admin, deps
 from gateway.errors import TooManyRequests
 from gateway.guard import listing as guard_listing
-from gateway.http.clients import client_address
+from gateway.config.values import RateRule
+from gateway.http.clients import client_key
 from gateway.verification import ratelimit
 from modem.numbers import mask_number
 
@@ -31,11 +32,18 @@ log = logging.getLogger(__name__)
 OUTBOX_STATUSES = ("queued", "sending", "sent", "delivered", "failed", "unknown", "expired")
 INBOX_KINDS = ("momt-verify", "number-proof", "other", "undecodable")
 LIST_LIMIT = 100
+# Login attempts of every client together (admin_login_limit counts each client): 5 a
+# minute bounds the scrypt checks running at once (32 MiB each, on a box that may be a
+# Raspberry Pi), 30 per 15 minutes the guesses of a LAN full of addresses.
+BOX_LOGIN_LIMIT = (RateRule(5, 60), RateRule(30, 15 * 60))
 
 
 @admin.context_processor
 def _context():
-    return {"csrf": g.get("csrf"), "simulate": deps().settings.simulate}
+    # A notice is one of ours, named by its code: never text from the URL, which anyone
+    # can send an admin (and the login page carries it on through `next`).
+    return {"csrf": g.get("csrf"), "simulate": deps().settings.simulate,
+            "notice": NOTICES.get(request.args.get("notice") or "")}
 
 
 @admin.get("/")
@@ -128,16 +136,9 @@ def login():
     if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise AdminError(403, "This login form has no valid CSRF token (it may have "
                               "expired): reload the page and try again.")
-    address = client_address(request, d.settings.trusted_proxies)
-    try:
-        with d.uow() as uow:
-            ratelimit.enforce(uow, d.now(), d.settings.admin_login_limit, "admin-login",
-                              d.secret.digest("admin-login", address), TooManyRequests)
-            uow.commit()
-    except TooManyRequests as exc:
-        log.warning("admin login refused: too many attempts from one address")
-        return _login_page(429, "Too many login attempts from this address: wait "
-                                f"{exc.retry_after} s.", exc.retry_after)
+    refused = _count_login(d)
+    if refused is not None:
+        return refused
     if not verify_password(g.admin_hash, request.form.get("password") or ""):
         log.warning("admin login refused: wrong password")
         return _login_page(401, "Wrong password.")
@@ -148,6 +149,31 @@ def login():
                         **cookie_options(request, d.settings, d.settings.admin_session_ttl))
     response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
     return response
+
+
+def _count_login(d):
+    """Count this login attempt for its client and for the box (one transaction: a
+    refused attempt counts in neither); the 429 login page when a limit is over, else
+    None."""
+    client = client_key(request, d.settings)  # None: in rate_limit_exempt_networks
+    where = "from this address"
+    try:
+        with d.uow() as uow:
+            # Per client as every budget counts it: an IPv6 /64, not each of the 2^64
+            # addresses a host on the LAN may pick.
+            if client is not None:
+                ratelimit.enforce(uow, d.now(), d.settings.admin_login_limit, "admin-login",
+                                  d.secret.digest("admin-login", client), TooManyRequests)
+            # Each check costs 32 MiB of scrypt: however many clients, few at a time.
+            where = "on this box"
+            ratelimit.enforce(uow, d.now(), BOX_LOGIN_LIMIT, "admin-login-box", "all",
+                              TooManyRequests)
+            uow.commit()
+    except TooManyRequests as exc:
+        log.warning("admin login refused: too many attempts %s", where)
+        return _login_page(429, f"Too many login attempts {where}: wait "
+                                f"{exc.retry_after} s.", exc.retry_after)
+    return None
 
 
 @admin.post("/logout")
