@@ -1,7 +1,7 @@
 """The TextSecure face's tables (gateway.storage.models.TextSecureAccount and
 TextSecurePreKey): accounts found by keyed digests of their number or directory token,
-their prekeys, and the per-account daily count of directory lookups. Core statements;
-every method runs in the caller's transaction."""
+their prekeys, and the daily count of directory lookups (a number's replaced account
+keeps it). Core statements; every method runs in the caller's transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,10 +64,18 @@ class AccountRepository(Repository):
 
     def replace(self, values: dict) -> int:
         """Make ``values`` the account of its ``number_digest`` (a previous account of the
-        number and its prekeys are removed); returns the new id."""
+        number and its prekeys are removed, its count of directory lookups is kept);
+        returns the new id."""
+        connection = self._tx.before_write()
+        # The daily directory limit is the number's, not the row's: re-registering (a code
+        # SMS away) must not start the day's count afresh.
+        previous = connection.execute(
+            select(ACCOUNTS.c.lookups_day, ACCOUNTS.c.lookups)
+            .where(ACCOUNTS.c.number_digest == values["number_digest"])).first()
+        day, lookups = (None, 0) if previous is None else previous
         self.delete(values["number_digest"])
-        return self._tx.before_write().execute(
-            insert(ACCOUNTS).values(lookups=0, **values)).inserted_primary_key[0]
+        return connection.execute(insert(ACCOUNTS).values(
+            lookups_day=day, lookups=lookups, **values)).inserted_primary_key[0]
 
     def update(self, account_id: int, **values) -> None:
         self._tx.before_write().execute(

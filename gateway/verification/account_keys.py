@@ -7,8 +7,8 @@ it, then the last-resort key every time; fetches are limited per requesting acco
 The directory answers which tokens (gateway.verification.accounts.directory_token) are
 registered. It is an enumeration oracle (tokens are hashes of phone numbers, which are
 few), so each account may look up at most ``textsecure_directory_daily_limit`` tokens
-per UTC day; a refused lookup counts nothing. Tokens are matched by keyed digest: the
-database holds no token.
+per UTC day, a count its number keeps when registered again; a refused lookup counts
+nothing. Tokens are matched by keyed digest: the database holds no token.
 """
 from __future__ import annotations
 

@@ -3,7 +3,9 @@
 A hash costs ~16 MiB and tens of
 milliseconds: a client authenticates on every call, so a process remembers, for the
 hashes it checked, a SHA-256 of salt and password that matched (never the password),
-and checks a known pair with one SHA-256; a wrong password always pays the full hash.
+and checks a known pair with one SHA-256; a wrong password always pays the full hash,
+and so does a number with no account (``check_no_account``), so the time of a failed
+login does not tell whether the number is registered.
 """
 from __future__ import annotations
 
@@ -15,7 +17,13 @@ from gateway.crypto.passwords import PasswordHashError
 
 LOG2_N = 14  # 16 MiB, as OWASP's minimum for scrypt (N=2^14, r=8, p=1)
 
-__all__ = ["PasswordHashError", "hash_password", "check_password", "remembered"]
+__all__ = ["PasswordHashError", "hash_password", "check_password", "check_no_account",
+           "remembered"]
+
+# What a number with no account is checked against: a hash of the accounts' cost, fixed
+# salt, and a digest that is not scrypt's output for any known password (all zeros).
+NO_ACCOUNT_HASH = (f"{passwords.SCHEME}${LOG2_N}${passwords.R}${passwords.P}$"
+                   f"{'00' * passwords.SALT_BYTES}${'00' * passwords.HASH_BYTES}")
 
 
 def hash_password(password: str) -> str:
@@ -46,6 +54,13 @@ def check_password(password: str, stored: str) -> bool:
     if matches:
         _remember(stored, fingerprint)
     return matches
+
+
+def check_no_account(password: str) -> bool:
+    """False, after the same scrypt a wrong password costs (for a number with no
+    account: it must answer as late as a registered one)."""
+    passwords.check_password(password, NO_ACCOUNT_HASH)
+    return False
 
 
 # stored hash -> fingerprint of the password that matched it, most recent last (this

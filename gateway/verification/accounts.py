@@ -31,8 +31,9 @@ from gateway.storage.accounts_repository import AccountListing, AccountRecord
 from gateway.storage.records import SessionRecord
 from gateway.storage.uow import UnitOfWork
 from gateway.verification import codes, mt, ratelimit
-from gateway.verification.account_passwords import (PasswordHashError, check_password,
-                                                    hash_password, remembered)
+from gateway.verification.account_passwords import (PasswordHashError, check_no_account,
+                                                    check_password, hash_password,
+                                                    remembered)
 from gateway.verification.capacity import ensure_capacity
 from gateway.verification.sessions import HAWK_ID, HAWK_KEY, MSISDN
 from modem.numbers import mask_number
@@ -153,26 +154,36 @@ def confirm(deps: Deps, number: str, password: str, code: str, signaling_key: by
 def authenticate(deps: Deps, number: str, password: str, client: str | None) -> AccountRecord:
     """The account of ``number`` if ``password`` is its; raises BadCredentials, or
     TooManyPasswordChecks when ``client`` (as mt.CodeRequest.client; None: exempt) is
-    over ``rate_limit_textsecure_password_checks``: each scrypt check counts, committed
-    even when the password is wrong; a password this process saw match costs none."""
-    with deps.uow(read_only=True) as uow:
+    over ``rate_limit_textsecure_password_checks``. Every login but one with a password
+    this process saw match pays one scrypt check and counts (committed even when the
+    password is wrong), whether or not ``number`` has an account: neither the status nor
+    the time of the answer tells a registered number from another."""
+    # Not read-only: in a request this is often the first statement, which decides the
+    # request's one transaction (gateway.http.transaction), and every authenticated call
+    # writes after it (a push id, keys, a count): begun read-only, that write would fail.
+    with deps.uow() as uow:
         account = uow.accounts.by_number(number_digest(deps, number))
-    if account is None:
-        raise BadCredentials()
     try:
-        if remembered(password, account.password_hash):
+        if account is not None and remembered(password, account.password_hash):
             return account
-        if client is not None:
-            with deps.uow() as uow:
-                ratelimit.enforce(uow, deps.now(),
-                                  deps.settings.rate_limit_textsecure_password_checks,
-                                  "ts-password", client, TooManyPasswordChecks)
-                uow.commit()
-        if check_password(password, account.password_hash):
+        _count_password_check(deps, client)
+        if account is None:
+            check_no_account(password)
+        elif check_password(password, account.password_hash):
             return account
     except PasswordHashError:
         log.error("TextSecure account of %s: unreadable password hash", mask_number(number))
     raise BadCredentials()
+
+
+def _count_password_check(deps: Deps, client: str | None) -> None:
+    """Count one scrypt check against ``client``'s limit; raises TooManyPasswordChecks."""
+    if client is None:
+        return
+    with deps.uow() as uow:
+        ratelimit.enforce(uow, deps.now(), deps.settings.rate_limit_textsecure_password_checks,
+                          "ts-password", client, TooManyPasswordChecks)
+        uow.commit()
 
 
 def set_push_id(deps: Deps, account: AccountRecord, number: str, kind: str,

@@ -6,6 +6,7 @@ from contextlib import closing
 
 import pytest
 
+from gateway.crypto import passwords as crypto_passwords
 from textsecure_client import TextSecureClient, code_of, contact_token
 
 ALICE, BOB, CAROL = "+33612345678", "+33698765432", "+33611223344"
@@ -332,4 +333,59 @@ def test_wrong_passwords_are_limited_per_client_without_locking_the_account(star
     ts_error(response, 413)  # no scrypt any more for this client
     assert int(response.headers["Retry-After"]) > 3000
     assert alice.register_push("gcm", "id").status_code == 200  # a known password: no check
-    ts_error(alice.register_push("gcm", "id", auth=(BOB, "no account")), 401)  # no check
+    ts_error(alice.register_push("gcm", "id", auth=(BOB, "no account")), 413)  # counted too
+
+
+def test_a_number_without_an_account_counts_against_the_password_checks_too(start_gateway):
+    # Otherwise the status is an oracle: past the limit a registered number answers 413
+    # and an unknown one 401.
+    gateway = start_gateway(rate_limit_textsecure_password_checks=["3/1h"])
+    alice, stranger = registered(gateway), client(gateway, BOB)
+    assert alice.register_push("gcm", "id").status_code == 200  # 1, remembered
+    for _ in range(2):
+        ts_error(stranger.register_push("gcm", "id"), 401)  # 2, 3
+    ts_error(stranger.register_push("gcm", "id"), 413)
+    ts_error(alice.register_push("gcm", "id", auth=(ALICE, "guess")), 413)  # the same answer
+    assert alice.register_push("gcm", "id").status_code == 200  # a known password: no check
+
+
+def test_a_number_without_an_account_costs_the_scrypt_of_a_wrong_password(gateway,
+                                                                         monkeypatch):
+    # Otherwise the time is an oracle: ~50 ms for a registered number, ~3 ms for another.
+    registered(gateway)
+    real_scrypt, calls = crypto_passwords._scrypt, []
+
+    def counted_scrypt(*args, **kwargs):
+        calls.append(args[2:])  # the cost: log2 N, r, p
+        return real_scrypt(*args, **kwargs)
+
+    monkeypatch.setattr(crypto_passwords, "_scrypt", counted_scrypt)
+    ts_error(client(gateway, ALICE).register_push("gcm", "id"), 401)  # a wrong password
+    ts_error(client(gateway, BOB).register_push("gcm", "id"), 401)  # no account
+    assert calls == [(14, 8, 1), (14, 8, 1)]
+
+
+def test_registering_again_keeps_the_days_directory_lookups(start_gateway):
+    gateway = start_gateway(textsecure_directory_daily_limit=3)
+    alice = registered(gateway)
+    assert alice.contacts([BOB, CAROL, ALICE]).status_code == 200
+    ts_error(alice.contact(ALICE), 413)
+    gateway.clock.advance(61)
+    again = registered(gateway)  # a new account of the same number
+    ts_error(again.contact(ALICE), 413)
+    gateway.clock.advance(86400)
+    assert again.contact(ALICE).status_code == 200
+
+
+def test_a_client_exempt_from_the_rate_limits_gets_every_call_answered(start_gateway):
+    # An exempt client (a known backend) writes no client counter first, so a call's
+    # first statement is the password's account lookup: it must not leave the request's
+    # one transaction read-only for the write that follows (it answered 500).
+    gateway = start_gateway(rate_limit_exempt_networks=["127.0.0.0/8", "::1/128"])
+    alice, bob = registered(gateway), registered(gateway, BOB)
+    assert alice.register_push("gcm", "id").status_code == 200
+    assert alice.unregister_push("gcm").status_code == 200
+    assert alice.register_prekeys().status_code == 200
+    assert bob.fetch_prekey(ALICE).status_code == 200
+    assert bob.contacts([ALICE, CAROL]).json()["contacts"][0]["token"] == contact_token(ALICE)
+    assert bob.contact(ALICE).status_code == 200
