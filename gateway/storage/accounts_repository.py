@@ -98,16 +98,15 @@ class AccountRepository(Repository):
             .where(ACCOUNTS.c.token_digest.in_(list(token_digests))))
         return {digest: bool(sms) for digest, sms in rows}
 
-    def count_lookups(self, account_id: int, day: str, count: int) -> int:
+    def count_lookups(self, account_id: int, day: str, count: int) -> int | None:
         """Add ``count`` directory lookups to the account's total of ``day`` (another day's
-        total starts afresh); returns the new total."""
-        connection = self._tx.before_write()
-        connection.execute(update(ACCOUNTS).where(ACCOUNTS.c.id == account_id).values(
-            lookups=case((ACCOUNTS.c.lookups_day == day, ACCOUNTS.c.lookups + count),
-                         else_=count),
-            lookups_day=day))
-        return connection.execute(select(ACCOUNTS.c.lookups)
-                                  .where(ACCOUNTS.c.id == account_id)).scalar_one()
+        total starts afresh); returns the new total, or None when the account is gone
+        (replaced or removed since it was read: on PostgreSQL, by a concurrent request)."""
+        return self._tx.before_write().execute(
+            update(ACCOUNTS).where(ACCOUNTS.c.id == account_id).values(
+                lookups=case((ACCOUNTS.c.lookups_day == day, ACCOUNTS.c.lookups + count),
+                             else_=count),
+                lookups_day=day).returning(ACCOUNTS.c.lookups)).scalar()
 
     def listing(self) -> list[AccountListing]:
         prekeys = (select(func.count()).where(PREKEYS.c.account_id == ACCOUNTS.c.id,

@@ -22,8 +22,8 @@ from typing import Sequence
 from gateway.deps import Deps
 from gateway.storage.accounts_repository import AccountRecord, PreKey
 from gateway.verification import ratelimit
-from gateway.verification.accounts import (TooManyForAccount, UnknownAccount,
-                                           number_digest, token_digest)
+from gateway.verification.accounts import (BadCredentials, TooManyForAccount,
+                                           UnknownAccount, number_digest, token_digest)
 
 LAST_RESORT_KEY_ID = 0xFFFFFF
 KEY_BYTES = 33
@@ -116,10 +116,13 @@ def parse_tokens(values: object) -> list[str]:
 
 def look_up(deps: Deps, account: AccountRecord, tokens: Sequence[str]) -> list[Contact]:
     """The registered contacts among ``tokens`` (already parsed), counted against the
-    account's daily limit; raises TooManyForAccount (retry after the next UTC midnight)."""
+    account's daily limit; raises TooManyForAccount (retry after the next UTC midnight),
+    BadCredentials when the account was replaced or removed since it was authenticated."""
     now = deps.now()
     with deps.uow() as uow:
         total = uow.accounts.count_lookups(account.id, now.date().isoformat(), len(tokens))
+        if total is None:
+            raise BadCredentials()
         if total > deps.settings.textsecure_directory_daily_limit:
             raise TooManyForAccount("too many directory lookups today",
                                     retry_after=_until_tomorrow(now))

@@ -389,3 +389,17 @@ def test_a_client_exempt_from_the_rate_limits_gets_every_call_answered(start_gat
     assert bob.fetch_prekey(ALICE).status_code == 200
     assert bob.contacts([ALICE, CAROL]).json()["contacts"][0]["token"] == contact_token(ALICE)
     assert bob.contact(ALICE).status_code == 200
+
+
+def test_a_lookup_by_an_account_removed_meanwhile_is_refused_not_a_crash(gateway):
+    # On PostgreSQL a concurrent registration or `accounts remove` can take the account
+    # away between the password check and the count of the lookup: the count finds no row.
+    from gateway.verification import account_keys, accounts
+
+    alice = registered(gateway)
+    stale = accounts.authenticate(gateway.deps, ALICE, alice.password, None)
+    with gateway.deps.uow() as uow:
+        uow.accounts.delete(accounts.number_digest(gateway.deps, ALICE))
+        uow.commit()
+    with pytest.raises(accounts.BadCredentials):
+        account_keys.look_up(gateway.deps, stale, [contact_token(ALICE)])

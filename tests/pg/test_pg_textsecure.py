@@ -19,7 +19,10 @@ ON_ONE_GATEWAY = ("test_confirming_the_code_makes_the_account",
 WITH_SETTINGS = ("test_every_rate_limit_is_413_with_retry_after",
                  "test_prekey_fetches_are_limited_per_account",
                  "test_directory_lookups_are_limited_per_account_and_day",
-                 "test_wrong_passwords_are_limited_per_client_without_locking_the_account")
+                 "test_wrong_passwords_are_limited_per_client_without_locking_the_account",
+                 "test_a_number_without_an_account_counts_against_the_password_checks_too",
+                 "test_registering_again_keeps_the_days_directory_lookups",
+                 "test_a_client_exempt_from_the_rate_limits_gets_every_call_answered")
 
 
 @pytest.mark.parametrize("name", ON_ONE_GATEWAY)
