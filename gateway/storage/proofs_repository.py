@@ -34,19 +34,38 @@ class ProofsRepository(Repository):
             NumberProof.expires_at > now)))
 
     def count_pending(self, now: datetime, *, client_id: str | None = None,
-                      address_digest: str | None = None) -> int:
+                      address_digest: str | None = None, kind: str | None = None,
+                      other_than: str | None = None) -> int:
+        """Unproven, unexpired proofs of ``client_id`` and/or ``address_digest``, only of
+        ``kind`` or only of the kinds other than ``other_than`` when given."""
         query = select(func.count()).select_from(NumberProof).where(
             NumberProof.proven_at.is_(None), NumberProof.expires_at > now)
         if client_id is not None:
             query = query.where(NumberProof.client_id == client_id)
         if address_digest is not None:
             query = query.where(NumberProof.address_digest == address_digest)
+        if kind is not None:
+            query = query.where(NumberProof.kind == kind)
+        if other_than is not None:
+            query = query.where(NumberProof.kind != other_than)
         return self._db.scalar(query) or 0
 
     def update(self, proof_id: int, **values) -> None:
         self._tx.before_write()
         self._db.execute(update(NumberProof).where(NumberProof.id == proof_id).values(**values))
         self._db.expire_all()
+
+    def consume(self, proof_id: int, now: datetime) -> bool:
+        """Mark the proven, unconsumed proof ``proof_id`` consumed; False when it is not
+        proven or was consumed before. One conditional UPDATE: of two transactions racing
+        for the same proof, the second waits for the first's row lock and then finds
+        ``consumed_at`` set (PostgreSQL re-checks the WHERE on the row it waited for)."""
+        self._tx.before_write()
+        result = self._db.execute(update(NumberProof).where(
+            NumberProof.id == proof_id, NumberProof.consumed_at.is_(None),
+            NumberProof.proven_at.is_not(None)).values(consumed_at=now))
+        self._db.expire_all()
+        return result.rowcount == 1
 
     def add_grant(self, row: OidcGrant) -> None:
         self._tx.before_write()

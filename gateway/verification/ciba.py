@@ -23,6 +23,7 @@ from modem.numbers import mask_number
 log = logging.getLogger(__name__)
 
 METHOD = "ciba"
+KIND = "ciba"  # its proofs' kind: none of the authorization page's business
 INTERVAL = 5  # seconds between polls; faster is slow_down
 REPLY = re.compile(r"^\s*[\"']?\s*(OK|NO)\s+(\d{4})\s*[\"']?\s*[.!]?\s*$", re.IGNORECASE)
 CONFIRMED, DENIED = "ciba confirmed", "ciba denied"
@@ -50,7 +51,7 @@ def start_ciba(uow, deps, client, msisdn: str, scope: str,
             break
     _token_value, state = proofs.start_proof(
         uow, deps, client.client_id, {"client_id": client.client_id, "scope": scope},
-        hint=msisdn, address=address, kind="ciba", token=_token(msisdn, code))
+        hint=msisdn, address=address, kind=KIND, token=_token(msisdn, code))
     auth_req_id = secrets.token_urlsafe(32)
     uow.proofs.add_grant(OidcGrant(digest=grant_digest(deps, auth_req_id), kind="ciba",
                                    proof_id=state.id, scope=scope, created_at=now,
@@ -76,7 +77,7 @@ def handle_reply(uow, deps, confirms: bool, code: str, sender: str) -> str:
     except proofs.InvalidParameter:
         return proofs.NO_MATCH
     row = uow.proofs.by_token(proofs.token_digest(deps, _token(msisdn, code)))
-    if row is None or row.kind != "ciba" or row.proven_at is not None \
+    if row is None or row.kind != KIND or row.proven_at is not None \
             or row.outcome or row.expires_at <= deps.now():
         return proofs.NO_MATCH
     if confirms:

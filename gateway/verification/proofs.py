@@ -10,8 +10,12 @@ server secret. A proof is single use (:func:`consume_proof`) and expires after
 and the proof says so. An SMS whose token matches no pending proof is stored as
 ``other``, like any SMS that is not a request.
 
-Limits: at most ``MAX_PENDING_PER_CLIENT`` pending proofs per API client and
-``MAX_PENDING_PER_ADDRESS`` per client address (a keyed hash of it), else 429.
+Limits, else 429: at most ``MAX_PENDING_PER_ADDRESS`` pending proofs per client address
+(a keyed hash of it) and ``MAX_PENDING_PER_CLIENT`` per API client, counted in two
+budgets: the authorization page's proofs (``PAGE_KIND``, made by anonymous requests that
+anyone can send with a client's public ``client_id``) and the proofs of the client's own
+authenticated requests (CIBA, SNA). So opening pages cannot spend the budget of the
+client's backend, while the pages' pending proofs stay bounded per client.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ log = logging.getLogger(__name__)
 PROOF_TTL = 300  # seconds a proof may wait for its SMS
 MAX_PENDING_PER_CLIENT = 200
 MAX_PENDING_PER_ADDRESS = 5
+PAGE_KIND = "sms-mo"  # the authorization page's proofs (gateway.api.camara)
 TOKEN_PREFIX = "NV-"
 PROOF_SMS = re.compile(r"(?<![A-Za-z0-9])[Nn][Vv]-([A-Za-z2-7]{16})(?![A-Za-z0-9])")
 SEAL_BINDING, SEAL_PURPOSE = "number-proof", "proven-msisdn"
@@ -76,17 +81,19 @@ def parse_login_hint(hint: str | None) -> str | None:
 
 
 def start_proof(uow, deps, client_id: str, request: dict, *, hint: str | None = None,
-                address: str | None = None, kind: str = "sms-mo",
+                address: str | None = None, kind: str = PAGE_KIND,
                 token: str | None = None, ttl: int = PROOF_TTL) -> tuple[str, ProofState]:
     """A pending proof for ``client_id`` waiting on ``request`` (JSON-able, no secret);
     returns ``(token, state)``; it lives ``ttl`` seconds. ``address`` is a keyed hash of
     the HTTP client. Raises TooManyRequests when the client or the address has too many
-    pending proofs."""
+    pending proofs in ``kind``'s budget (see the module's docstring)."""
     now = deps.now()
-    if uow.proofs.count_pending(now, client_id=client_id) >= MAX_PENDING_PER_CLIENT:
+    # A page proof counts among page proofs only, any other among the others only.
+    budget = {"kind": PAGE_KIND} if kind == PAGE_KIND else {"other_than": PAGE_KIND}
+    if uow.proofs.count_pending(now, client_id=client_id, **budget) >= MAX_PENDING_PER_CLIENT:
         raise TooManyRequests("too many pending proofs for this client", retry_after=PROOF_TTL)
     if address is not None and uow.proofs.count_pending(
-            now, address_digest=address) >= MAX_PENDING_PER_ADDRESS:
+            now, address_digest=address, **budget) >= MAX_PENDING_PER_ADDRESS:
         raise TooManyRequests("too many pending proofs from this address",
                               retry_after=PROOF_TTL)
     token = token or new_token()
@@ -137,10 +144,14 @@ def prove_directly(uow, deps, proof_id: int, msisdn: str) -> None:
                       msisdn_sealed=deps.secret.seal(SEAL_BINDING, SEAL_PURPOSE, msisdn))
 
 
-def proof_state(uow, deps, token: str) -> ProofState | None:
-    """The proof of ``token``, or None if unknown."""
+def proof_state(uow, deps, token: str, kind: str | None = None) -> ProofState | None:
+    """The proof of ``token``, or None if unknown or, when ``kind`` is given, of another
+    kind: a page that shows its own kind of proof must not tell anything of the others
+    (a CIBA proof's token is the number and 4 digits, easily walked)."""
     row = uow.proofs.by_token(token_digest(deps, token)) if isinstance(token, str) else None
-    return _state(deps, row, deps.now()) if row is not None else None
+    if row is None or kind is not None and row.kind != kind:
+        return None
+    return _state(deps, row, deps.now())
 
 
 def state_by_id(uow, deps, proof_id: int) -> ProofState | None:
@@ -149,12 +160,9 @@ def state_by_id(uow, deps, proof_id: int) -> ProofState | None:
 
 
 def consume_proof(uow, deps, proof_id: int) -> bool:
-    """Use a proven proof once; False if it was used before."""
-    row = uow.proofs.get(proof_id)
-    if row is None or row.proven_at is None or row.consumed_at is not None:
-        return False
-    uow.proofs.update(proof_id, consumed_at=deps.now())
-    return True
+    """Use a proven proof once; False if it is unknown, not proven, or was used before,
+    also by a concurrent transaction (one conditional UPDATE, not a read then a write)."""
+    return uow.proofs.consume(proof_id, deps.now())
 
 
 def _state(deps, row: NumberProof, now: datetime) -> ProofState:

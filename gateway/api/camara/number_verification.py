@@ -39,6 +39,11 @@ def _correlate(response: Response) -> Response:
     return response
 
 
+def _unauthenticated() -> Response:
+    return camara_error(401, "UNAUTHENTICATED", "Request not authenticated due to missing, "
+                        "invalid, or expired credentials.")
+
+
 def _bearer(scope: str):
     """(grant, msisdn) of the request's access token, used once; or an error Response."""
     from gateway.api.camara import oidc  # with Authlib, on the face's first use
@@ -46,21 +51,19 @@ def _bearer(scope: str):
     deps = _deps()
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer ") or not header[7:].strip():
-        return None, camara_error(401, "UNAUTHENTICATED",
-                                  "Request not authenticated due to missing, invalid, or "
-                                  "expired credentials.")
+        return None, _unauthenticated()
     digest = oidc.digest(deps, header[7:].strip(), "access")
     with deps.uow() as uow:
         grant = uow.proofs.find_grant(digest, "access", deps.now())
         if grant is None:
-            return None, camara_error(401, "UNAUTHENTICATED",
-                                      "Request not authenticated due to missing, invalid, "
-                                      "or expired credentials.")
+            return None, _unauthenticated()
         if scope not in grant.scope.split():
             return None, camara_error(403, "PERMISSION_DENIED",
                                       "Client does not have sufficient permissions to "
                                       "perform this action.")
-        uow.proofs.use_grant(digest, "access", deps.now())  # single use
+        if uow.proofs.use_grant(digest, "access", deps.now()) is None:  # single use
+            # A concurrent request used it between the two statements.
+            return None, _unauthenticated()
         state = proofs.state_by_id(uow, deps, grant.proof_id)
         uow.commit()
     return state, None

@@ -74,7 +74,7 @@ class Client:
         return redirect_uri in self.info.redirect_uris
 
     def check_client_secret(self, client_secret):
-        with self._deps.uow(read_only=True) as uow:
+        with self._deps.uow() as uow:  # read-write: see build_server's query_client
             return api_clients.authenticate_client(uow, self.client_id,
                                                    client_secret) is not None
 
@@ -267,8 +267,11 @@ def jwks(deps) -> dict:
 
 def build_server(app, deps) -> AuthorizationServer:
     def query_client(client_id):
-        uow = deps.uow(read_only=True)
-        with uow:
+        # Read-write although it only reads: every endpoint that looks a client up
+        # (authorize, continue, token) writes next, and for a client exempt from the
+        # per-client limit this is the request's first statement, which decides whether
+        # the request's transaction may write (gateway.storage.transaction).
+        with deps.uow() as uow:
             info = api_clients.get_client(uow, client_id)
         return Client(info, deps) if info else None
 

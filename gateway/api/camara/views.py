@@ -18,14 +18,13 @@ serve the MSISDN API alone. So ``oidc`` and Authlib are imported inside the view
 """
 from __future__ import annotations
 
-import html
-import json
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from gateway.api.camara.number_verification import camara_error, number_verification
+from gateway.api.camara.page import page_response, private
 from gateway.api.camara.page_texts import TEXTS
 from gateway.errors import ApiError
 from gateway.http.clients import sms_client
@@ -119,8 +118,8 @@ def authorize():
                            exc.retry_after)
     continue_url = "/oauth2/authorize/continue?" + urlencode(
         {**{k: v for k, v in request.args.items()}, "proof": token})
-    texts = TEXTS[_language()]
-    return Response(_page(texts, number, token, continue_url), mimetype="text/html")
+    language = _language()
+    return page_response(TEXTS[language], language, number, token, continue_url)
 
 
 def _language() -> str:
@@ -133,63 +132,41 @@ def _modem_number(uow, deps) -> str | None:
     return numbers[0] if numbers else None
 
 
-def _page(texts: dict, number: str | None, token: str, continue_url: str) -> str:
-    """The page: one sms: link, live status (polled, then the continue link followed by
-    itself once proven), one element id="continue"."""
-    text = f"Verify my number {token}"
-    sms = f"sms:{number or ''}?body={quote(text)}"
-    status_url = "/oauth2/authorize/status?" + urlencode({"proof": token,
-                                                          "lang": _language()})
-    t = {key: html.escape(value) for key, value in texts.items()}
-    return f"""<!doctype html>
-<html lang="{_language()}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{t["title"]}</title></head>
-<body>
-<h1>{t["title"]}</h1>
-<p>{t["explain"]}</p>
-<p><a id="send" href="{html.escape(sms)}">{t["send"]}</a></p>
-<p id="status" aria-live="polite">{t["pending"]}</p>
-<p><a id="continue" href="{html.escape(continue_url)}">{t["continue"]}</a></p>
-<script>
-(function poll() {{
-  fetch({json.dumps(status_url)}).then(function (r) {{ return r.json(); }}).then(function (s) {{
-    if (s.status === "proven") {{ window.location = document.getElementById("continue").href; return; }}
-    document.getElementById("status").textContent = s.message;
-    if (s.status === "pending" || s.status === "refused") setTimeout(poll, 2000);
-  }}).catch(function () {{ setTimeout(poll, 5000); }});
-}})();
-</script>
-</body></html>
-"""
-
-
 MESSAGES = TEXTS["en"]  # by status: pending, proven, refused, expired, used
 
 
-def _proof(token):
+def _proof(token, *, read_only: bool = True):
+    """The state of the page's proof ``token``; None for an unknown token and for a proof
+    of another kind (a CIBA or SNA proof is none of this page's business)."""
     deps = _deps()
-    with deps.uow(read_only=True) as uow:
-        return proofs.proof_state(uow, deps, token or "")
+    with deps.uow(read_only=read_only) as uow:
+        return proofs.proof_state(uow, deps, token or "", kind=proofs.PAGE_KIND)
 
 
 @camara.get("/oauth2/authorize/status")
 def authorize_status():
     state = _proof(request.args.get("proof"))
     if state is None:
-        return camara_error(404, "NOT_FOUND", "unknown verification")
+        return private(camara_error(404, "NOT_FOUND", "unknown verification"))
     language = request.args.get("lang")
     texts = TEXTS.get(language if isinstance(language, str) else "", MESSAGES)
-    return jsonify({"status": state.status, "message": texts[state.status]})
+    return private(jsonify({"status": state.status, "message": texts[state.status]}))
 
 
 @camara.get("/oauth2/authorize/continue")
 def authorize_continue():
+    return private(_continue())
+
+
+def _continue() -> Response:
     from authlib.oauth2 import OAuth2Error
 
     from gateway.api.camara import oidc
 
-    state = _proof(request.args.get("proof"))
+    # Read-write from the first statement: the code is written below (Authlib calls
+    # oidc's save_authorization_code), and for an exempt client this read begins the
+    # request's transaction.
+    state = _proof(request.args.get("proof"), read_only=False)
     if state is None or any(state.request.get(k) != request.args.get(k) for k in BOUND):
         return camara_error(404, "NOT_FOUND", "unknown verification")
     if state.status != proofs.PROVEN:
@@ -230,21 +207,35 @@ def backchannel_authorize():
                                                       address=sms_client(deps, request))
             uow.commit()
     except ApiError as exc:  # the destination policy, the SMS budgets, capacity
-        error = {429: "slow_down", 503: "temporarily_unavailable"}.get(
-            exc.status, "invalid_request")
-        return _oauth_error_body(exc.status, error, exc.message, exc.retry_after)
+        return _ciba_refusal(exc)
     return jsonify({"auth_req_id": auth_req_id, "expires_in": expires_in,
                     "interval": ciba.INTERVAL})
 
 
+def _ciba_refusal(exc: ApiError) -> Response:
+    """CIBA's authentication error for a refused request. CIBA Core 13 (and CAMARA's
+    Security and Interoperability Profile, appendix A) has no rate-limit error at this
+    endpoint (slow_down belongs to the token endpoint's polls): a spent budget is the
+    server denying requests of this kind for now, 403 access_denied, with Retry-After."""
+    if exc.status == 429:
+        return _oauth_error_body(403, "access_denied", exc.message, exc.retry_after)
+    if exc.status == 503:
+        return _oauth_error_body(503, "temporarily_unavailable", exc.message,
+                                 exc.retry_after)
+    return _oauth_error_body(exc.status, "invalid_request", exc.message, exc.retry_after)
+
+
 def _authenticated_client(deps):
-    """The client of ``client_secret_basic`` or ``client_secret_post``, or None."""
+    """The client of ``client_secret_basic`` or ``client_secret_post``, or None. Looked
+    up in a read-write unit of work: the view writes next, and for a client exempt from
+    the per-client limit this is the request's first statement, which decides whether
+    its transaction may write (gateway.storage.transaction)."""
     auth = request.authorization
     if auth is not None and auth.type == "basic":
         client_id, secret = auth.username, auth.password
     else:
         client_id, secret = request.form.get("client_id"), request.form.get("client_secret")
-    with deps.uow(read_only=True) as uow:
+    with deps.uow() as uow:
         return clients.authenticate_client(uow, client_id, secret)
 
 
