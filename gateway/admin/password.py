@@ -5,10 +5,15 @@
 Format of the file, one line: gateway.crypto.passwords's (scrypt, log2 N = 15). Reading
 it is cheap (each admin request does); checking a password costs about 32 MiB and a few
 tens of milliseconds, which is also what makes guessing slow.
+
+Beside it, ``<file>.logout`` holds the sessions' generation, a random value a logout
+replaces: a session made in another generation is over (gateway.api.admin.access), on
+every API process. Not a time: a Pi without a clock battery may boot in the past.
 """
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from gateway.crypto import passwords
@@ -68,6 +73,34 @@ def write_password_hash(settings, line: str) -> Path:
     OSError (FileExistsError when another writer created that temporary file at the same
     moment)."""
     path = password_file(settings)
+    _write_private(path, line)
+    return path
+
+
+def end_sessions(settings) -> None:
+    """End every session made so far (a logout): a new generation. Raises OSError."""
+    _write_private(_logout_file(settings), secrets.token_hex(16))
+
+
+def session_generation(settings) -> str | None:
+    """The generation new sessions are made in ("" before the first logout); None when
+    the file cannot be read, and then no session holds (none is let in on a doubt)."""
+    try:
+        return _logout_file(settings).read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _logout_file(settings) -> Path:
+    path = password_file(settings)
+    return path.with_name(path.name + ".logout")
+
+
+def _write_private(path: Path, line: str) -> None:
+    """``line`` as the whole of ``path``, readable by its owner only, replaced atomically
+    through ``<path>.tmp``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     # A temporary file already there (left by a crash, or planted) is never written
@@ -79,6 +112,5 @@ def write_password_hash(settings, line: str) -> Path:
     with os.fdopen(descriptor, "w", encoding="ascii") as handle:
         handle.write(line + "\n")
         handle.flush()
-        os.fsync(handle.fileno())  # on disk before it replaces the old hash
+        os.fsync(handle.fileno())  # on disk before it replaces the old one
     os.replace(temporary, path)
-    return path

@@ -1,16 +1,18 @@
 """The admin page against abuse, over real HTTP on 127.0.0.1 (the app, a real SQLite file,
 a fake clock): login limits per client (an IPv6 /64) and for the whole box, notices that
 are only ours, ids too large for the database, and a password file written through no
-planted temporary file."""
+planted temporary file, and a logout that ends a copied session cookie too."""
 from __future__ import annotations
 
 import stat
 
+import requests
 from click.testing import CliRunner
 
 from gateway.admin.password import hash_password, password_file, write_password_hash
 from gateway.cli.server_commands import main
-from test_admin_page import PASSWORD, _csrf, admin, logged_in  # noqa: F401  (fixtures)
+from test_admin_page import (PASSWORD, _csrf, _login, admin,  # noqa: F401  (fixtures)
+                             logged_in)
 
 PROXY = "127.0.0.1/32"  # the test client stands for a proxy forwarding the LAN's addresses
 PHISHING = "The admin page moved to http://evil.example"
@@ -110,3 +112,16 @@ def test_a_link_planted_as_the_temporary_file_is_not_followed(make_settings, tmp
 def _set_password(state_dir):
     return CliRunner().invoke(main, ["admin", "password", "--state-dir", str(state_dir)],
                               input=PASSWORD + "\n")
+
+
+def test_a_logout_ends_the_session_for_a_copy_of_its_cookie_too(logged_in):
+    copied = logged_in.http.cookies.get("gw_admin")
+    assert logged_in.get("/admin/").status_code == 200
+    page = logged_in.get("/admin/")
+    assert logged_in.http.post(logged_in.url + "/admin/logout", allow_redirects=False,
+                               data={"csrf": _csrf(page.text)}).status_code == 303
+    stolen = requests.get(logged_in.url + "/admin/", cookies={"gw_admin": copied},
+                          allow_redirects=False)
+    assert stolen.status_code == 302 and "/admin/login" in stolen.headers["Location"]
+    assert _login(logged_in).status_code == 303  # a new login works
+    assert logged_in.get("/admin/").status_code == 200

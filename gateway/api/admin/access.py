@@ -6,7 +6,8 @@
   behind ``trusted_proxies``): else 403, before anything else.
 - A login gives a session cookie (``gw_admin``) signed with a key derived from the server
   secret, valid ``admin_session_ttl`` seconds and bound to the password hash (a new
-  password ends every session). It is ``HttpOnly``, ``SameSite=Strict``, path
+  password ends every session); a logout ends every session made before it
+  (gateway.admin.password.end_sessions), so a copied cookie dies with it. It is ``HttpOnly``, ``SameSite=Strict``, path
   ``/admin``, and ``Secure`` when the request came over https or ``public_url`` is https.
 - CSRF: each session holds a random token every form carries (``csrf``); the login form
   carries the token of a short-lived cookie of its own (double submit). A POST without
@@ -22,6 +23,7 @@ import secrets
 from flask import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from gateway.admin.password import session_generation
 from gateway.http.clients import client_address
 
 SESSION_COOKIE = "gw_admin"
@@ -60,12 +62,13 @@ def _password_tag(stored_hash: str) -> str:
 def new_session(deps, stored_hash: str) -> tuple[str, str]:
     """(cookie value, CSRF token) of a new login."""
     csrf = secrets.token_urlsafe(32)
-    return _serializer(deps).dumps({"csrf": csrf, "pw": _password_tag(stored_hash)}), csrf
+    return _serializer(deps).dumps({"csrf": csrf, "pw": _password_tag(stored_hash),
+                                    "gen": session_generation(deps.settings)}), csrf
 
 
 def session_csrf(request: Request, deps, stored_hash: str) -> str | None:
     """The CSRF token of the request's valid session, or None (no cookie, bad signature,
-    expired, or made under another password)."""
+    expired, made under another password, or before the last logout)."""
     value = request.cookies.get(SESSION_COOKIE)
     if not value:
         return None
@@ -74,6 +77,9 @@ def session_csrf(request: Request, deps, stored_hash: str) -> str | None:
     except BadSignature:  # SignatureExpired is one
         return None
     if not isinstance(data, dict) or data.get("pw") != _password_tag(stored_hash):
+        return None
+    generation = session_generation(deps.settings)
+    if generation is None or data.get("gen") != generation:
         return None
     csrf = data.get("csrf")
     return csrf if isinstance(csrf, str) else None

@@ -16,7 +16,7 @@ from datetime import timedelta
 from flask import g, make_response, redirect, render_template, request, url_for
 
 from gateway.admin import listings
-from gateway.admin.password import verify_password
+from gateway.admin.password import end_sessions, verify_password
 from gateway.api.admin import figures
 from gateway.api.admin.access import (LOGIN_COOKIE, LOGIN_FORM_SECONDS, SESSION_COOKIE,
                                       COOKIE_PATH, AdminError, cookie_options, new_session)
@@ -178,6 +178,7 @@ def _count_login(d):
 
 @admin.post("/logout")
 def logout():
+    end_sessions(deps().settings)  # a copy of the cookie dies too
     response = redirect(url_for("admin.login_form"), code=303)
     response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
     return response
