@@ -127,16 +127,27 @@ say "keys in $STATE_DIR/keys"
 install -d -m 0700 "$ROOT$STATE_DIR"
 system chown "$SERVICE_USER:$SERVICE_USER" "$ROOT$STATE_DIR"
 KEYS=$ROOT$STATE_DIR/keys
+# The state directory belongs to the service user: root follows no link it may have put
+# there (chmod would change the mode of the link's target, anywhere on the system), and
+# the keys are written and their modes set as that user.
+for path in "$KEYS" "$KEYS/signing-key.pem" "$KEYS/secret.hex"; do
+    [ ! -L "$path" ] || die "$path is a symbolic link: remove it (keys are never written through one), then run this again"
+done
+as_service() {
+    if staged; then "$@"; else runuser -u "$SERVICE_USER" -- "$@"; fi
+}
+if [ -d "$KEYS" ]; then  # keys an older version of this script made as root
+    system chown -R "$SERVICE_USER:$SERVICE_USER" "$KEYS"  # -R follows no link
+fi
 if [ -e "$KEYS/signing-key.pem" ] && [ -e "$KEYS/secret.hex" ]; then
     note "kept as they are"
 elif [ -e "$KEYS/signing-key.pem" ] || [ -e "$KEYS/secret.hex" ]; then
     die "only one of $STATE_DIR/keys/signing-key.pem and secret.hex exists: restore the other, or replace both with: $NAME keys generate --force --state-dir $STATE_DIR"
 else
-    "$ROOT$VENV/bin/msisdn-gateway" keys generate --state-dir "$ROOT$STATE_DIR" | sed 's/^/    /'
+    as_service "$ROOT$VENV/bin/msisdn-gateway" keys generate --state-dir "$ROOT$STATE_DIR" | sed 's/^/    /'
 fi
-chmod 0700 "$KEYS"
-chmod 0600 "$KEYS/signing-key.pem" "$KEYS/secret.hex"
-system chown -R "$SERVICE_USER:$SERVICE_USER" "$KEYS"
+as_service chmod 0700 "$KEYS"
+as_service chmod 0600 "$KEYS/signing-key.pem" "$KEYS/secret.hex"
 
 say "udev rules $UDEV_DIR/99-msisdn-gateway.rules"
 RULES=$SOURCE/udev/99-msisdn-gateway.rules

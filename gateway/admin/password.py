@@ -12,10 +12,10 @@ every API process. Not a time: a Pi without a clock battery may boot in the past
 """
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
+from gateway.config.keys import write_private
 from gateway.crypto import passwords
 from gateway.crypto.passwords import PasswordHashError
 
@@ -73,13 +73,13 @@ def write_password_hash(settings, line: str) -> Path:
     OSError (FileExistsError when another writer created that temporary file at the same
     moment)."""
     path = password_file(settings)
-    _write_private(path, line)
+    write_private(path, (line + "\n").encode("ascii"))
     return path
 
 
 def end_sessions(settings) -> None:
     """End every session made so far (a logout): a new generation. Raises OSError."""
-    _write_private(_logout_file(settings), secrets.token_hex(16))
+    write_private(_logout_file(settings), secrets.token_hex(16).encode("ascii"))
 
 
 def session_generation(settings) -> str | None:
@@ -96,21 +96,3 @@ def session_generation(settings) -> str | None:
 def _logout_file(settings) -> Path:
     path = password_file(settings)
     return path.with_name(path.name + ".logout")
-
-
-def _write_private(path: Path, line: str) -> None:
-    """``line`` as the whole of ``path``, readable by its owner only, replaced atomically
-    through ``<path>.tmp``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    # A temporary file already there (left by a crash, or planted) is never written
-    # through: it could be a link to another file, or readable by others, and the hash
-    # file would inherit its mode. Created afresh, not followed, private from the start.
-    temporary.unlink(missing_ok=True)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                         0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(line + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())  # on disk before it replaces the old one
-    os.replace(temporary, path)

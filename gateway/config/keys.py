@@ -24,27 +24,37 @@ class Keys:
     secret: ServerSecret
 
 
-def _write_private(path: Path, data: bytes, force: bool) -> None:
+def write_private(path: Path, data: bytes) -> None:
+    """``data`` as the whole of ``path``, readable by its owner only (0600) from the start,
+    on disk, and replacing the file atomically through ``<path>.tmp``. A file already at
+    either name is never written through: a stale or planted temporary file is removed
+    and made afresh (not following a link), and the rename replaces a link at ``path``
+    rather than its target, so the result never keeps an old file's mode. Raises OSError
+    (FileExistsError when another writer made the temporary file at the same moment)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
-    try:
-        descriptor = os.open(path, flags, 0o600)
-    except FileExistsError:
-        raise SettingsError(f"{path} already exists; use --force to replace it "
-                            "(every session and certificate made with it stops working)") from None
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                         0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before it replaces the old one
+    os.replace(temporary, path)
 
 
 def generate_keys(settings: Settings, force: bool = False) -> list[Path]:
-    """Write a new signing key and secret at the configured paths (mode 0600)."""
+    """Write a new signing key and secret at the configured paths (mode 0600, see
+    :func:`write_private`). Raises SettingsError when one exists and not ``force``."""
     paths = [settings.effective_signing_key_file, settings.effective_secret_key_file]
     if not force:
         for path in paths:
-            if path.exists():
-                raise SettingsError(f"{path} already exists; use --force to replace it")
-    _write_private(paths[0], browserid.generate_signing_key("RS", 2048), force)
-    _write_private(paths[1], (secrets.token_hex(SECRET_BYTES) + "\n").encode(), force)
+            if path.exists() or path.is_symlink():
+                raise SettingsError(f"{path} already exists; use --force to replace it "
+                                    "(every session and certificate made with it stops "
+                                    "working)")
+    write_private(paths[0], browserid.generate_signing_key("RS", 2048))
+    write_private(paths[1], (secrets.token_hex(SECRET_BYTES) + "\n").encode())
     return paths
 
 

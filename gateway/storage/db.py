@@ -2,9 +2,11 @@
 several processes (WAL, foreign keys, busy timeout, BEGIN IMMEDIATE with a short-step
 wait for the write lock) and deleted data zeroed (secure_delete); on a database server,
 a pooled connection is checked before use only when it sat unused for a while
-(``PING_AFTER_IDLE``)."""
+(``PING_AFTER_IDLE``). A SQLite file made here is private to its owner (0600, in a
+0700 directory when that is made too), whatever the umask."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -68,19 +70,32 @@ def make_engine(url: str, queue_writers: bool = False) -> Engine:
         return engine
     try:
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(parsed.database))
         connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         if queue_writers and parsed.database and parsed.database != ":memory:":
             connect_args["factory"] = QueuedConnection
         engine = create_engine(parsed, connect_args=connect_args)
     except OSError as exc:
-        raise DatabaseUrlError(f"cannot create the directory of {parsed.database}: "
+        raise DatabaseUrlError(f"cannot create {parsed.database} or its directory: "
                                f"{exc.strerror}") from None
     except Exception as exc:  # unknown driver and the like
         raise DatabaseUrlError(f"cannot use {parsed.render_as_string()}: {exc}") from None
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """The SQLite file's directory (0700 when made here) and the file itself (0600 when
+    made here, empty: SQLite takes it as a new database), whatever the umask: the
+    database holds what the README says must not be read by others (received SMS,
+    sealed numbers), and SQLite makes its -wal and -shm files with the database file's
+    mode. An existing file is left as it is. Raises OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _idle_from_now(dbapi_connection, connection_record) -> None:

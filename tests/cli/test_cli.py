@@ -105,6 +105,32 @@ def test_keys_generate_with_force_replaces_the_keys(tmp_path):
     assert all(mode(path) == 0o600 for path in (state / "keys").iterdir())
 
 
+def test_keys_generate_with_force_makes_private_files_even_over_readable_ones(tmp_path):
+    # Rotating the keys is what an operator does after "readable by other users": the new
+    # secret must not inherit the old file's mode.
+    state = tmp_path / "state"
+    run("keys", "generate", "--state-dir", str(state))
+    for path in (state / "keys").iterdir():
+        path.chmod(0o644)
+
+    assert run("keys", "generate", "--force", "--state-dir", str(state)).exit_code == 0
+    assert all(mode(path) == 0o600 for path in (state / "keys").iterdir())
+
+
+def test_keys_generate_with_force_replaces_a_link_and_never_writes_through_it(tmp_path):
+    state, victim = tmp_path / "state", tmp_path / "victim"
+    victim.write_text("someone else's file\n")
+    (state / "keys").mkdir(parents=True)
+    (state / "keys" / "secret.hex").symlink_to(victim)
+    (state / "keys" / "secret.hex.tmp").symlink_to(victim)  # a planted temporary file too
+
+    assert run("keys", "generate", "--force", "--state-dir", str(state)).exit_code == 0
+    assert victim.read_text() == "someone else's file\n"
+    secret = state / "keys" / "secret.hex"
+    assert not secret.is_symlink() and mode(secret) == 0o600
+    assert not (state / "keys" / "secret.hex.tmp").exists()
+
+
 def test_keys_generate_uses_the_state_dir_of_the_config_file_unless_the_flag_says_otherwise(
         tmp_path):
     config = tmp_path / "gateway.toml"

@@ -370,3 +370,27 @@ def test_serve_simulate_becomes_healthy_under_memory_deny_write_execute(tmp_path
         code = process.wait(60)
     assert code == 0, log.read_text()
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def test_the_install_script_follows_no_link_the_service_user_put_among_the_keys(installed):
+    # The state directory is the service user's: a link there would have root chmod its
+    # target (a directory of the system, made 0700) on the next run of the script.
+    source, root, _ = installed
+    keys = root / "var/lib/msisdn-gateway/keys"
+    victim = root / "victim"
+    victim.mkdir(mode=0o755)
+    victim.chmod(0o755)
+    keys.rename(root / "keys.real")
+    keys.symlink_to(victim)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MSISDN_GATEWAY_")}
+        result = subprocess.run(
+            ["bash", str(source / "systemd" / "install.sh"), "--root", str(root),
+             "--python", sys._base_executable],
+            capture_output=True, text=True, env=env, timeout=540)
+    finally:
+        keys.unlink()
+        (root / "keys.real").rename(keys)
+    assert result.returncode != 0
+    assert "is a symbolic link" in result.stderr
+    assert victim.stat().st_mode & 0o777 == 0o755 and list(victim.iterdir()) == []

@@ -2,6 +2,7 @@
 texts, the inbox retention setting, secure_delete, and the sealing helpers."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,30 @@ def test_a_sealed_sms_opens_only_with_the_same_secret_and_session():
     with pytest.raises(SealError):
         open_sms(secret, "d" * 64, None)  # scrubbed
     assert open_sms(secret, None, seal_sms(secret, None, "+1", "t")) == ("+1", "t")
+
+
+def test_a_database_made_here_is_private_whatever_the_umask(tmp_path):
+    # Run by hand (no systemd UMask=0077), the usual umask 022 made the state directory
+    # and the database, with its -wal and -shm, readable by every local user.
+    previous = os.umask(0o022)
+    try:
+        engine = make_engine(f"sqlite:///{tmp_path / 'state' / 'db.sqlite3'}")
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE t (x TEXT)"))
+            connection.execute(text("INSERT INTO t VALUES ('an SMS kept in clear')"))
+            files = sorted(p.name for p in (tmp_path / "state").iterdir())
+            modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "state").iterdir()}
+        engine.dispose()
+    finally:
+        os.umask(previous)
+    assert files == ["db.sqlite3", "db.sqlite3-shm", "db.sqlite3-wal"]
+    assert modes == {name: 0o600 for name in files}
+    assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
+
+
+def test_an_existing_database_keeps_its_mode(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    make_engine(f"sqlite:///{path}").dispose()
+    assert path.stat().st_mode & 0o777 == 0o640
