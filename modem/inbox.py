@@ -76,7 +76,9 @@ class InboundSms:
     modem: str
     recipient: str | None
     sender: str
-    text: str
+    # Not in the repr: a log line about the message (a failure) must not carry a proof
+    # token or a code it holds.
+    text: str = dataclasses.field(repr=False)
     smsc_timestamp: datetime | None
     smsc: str | None
     partial: bool

@@ -170,7 +170,7 @@ def proof_settled(uow, deps, token: str) -> None:
 
 
 def by_link(uow, deps, link_token: object) -> SnaRequest | None:
-    if not isinstance(link_token, str) or len(link_token) > 100:
+    if not sna_checks.is_token(link_token):
         return None
     row = uow.sna.by_link(digest_of(deps, "link", link_token))
     return _settle(uow, deps, row) if row is not None else None
@@ -178,7 +178,7 @@ def by_link(uow, deps, link_token: object) -> SnaRequest | None:
 
 def _sms_link(uow, deps, token: object):
     """(request, proof state) of the SMS link's ``token``, or (None, None)."""
-    state = proofs.proof_state(uow, deps, token) if isinstance(token, str) else None
+    state = proofs.proof_state(uow, deps, token) if sna_checks.is_token(token) else None
     row = uow.sna.by_proof(state.id) if state is not None else None
     if row is None or row.proof != SMS_LINK:
         return None, None
@@ -243,7 +243,7 @@ def issue_code(uow, deps, row: SnaRequest, *, sms_holder: bool = False) -> str |
 def verify_code(uow, deps, client, code: object) -> dict:
     """The seed's verify/code answer for ``code`` of ``client``; raises InvalidCode
     (unknown, expired, used, another client's) and 7020."""
-    if not isinstance(code, str) or not 1 <= len(code) <= 100:
+    if not sna_checks.is_token(code):
         raise InvalidCode("code must be the code given to the redirect URI")
     digest = digest_of(deps, "code", code)
     row = uow.sna.by_code(digest)
@@ -257,7 +257,7 @@ def verify_code(uow, deps, client, code: object) -> dict:
 
 def status(uow, deps, client, request_id: object) -> dict:
     """Where ``request_id`` of ``client`` stands; raises UnknownRequest, 7020."""
-    row = uow.sna.by_request_id(request_id) if isinstance(request_id, str) else None
+    row = uow.sna.by_request_id(request_id) if sna_checks.is_token(request_id) else None
     if row is None or row.client_id != client.client_id:
         raise UnknownRequest()
     sna_checks.limit_authentication(uow, deps, request_id)

@@ -18,6 +18,14 @@ from modem.numbers import region_of
 PHONE = re.compile(r"[1-9][0-9]{6,14}")
 
 
+def is_token(value: object, limit: int = 100) -> bool:
+    """Whether ``value`` can be a token, code or request id of ours: a string of 1 to
+    ``limit`` printable ASCII characters (ours all are). Anything else is unknown without
+    a look at the database, where a NUL would be an error on PostgreSQL."""
+    return (isinstance(value, str) and 0 < len(value) <= limit and value.isascii()
+            and value.isprintable())
+
+
 def parse_phone(value: object) -> str:
     """E.164 of the seed's ``phoneNumber`` (country code and number, digits only)."""
     if not isinstance(value, str) or not PHONE.fullmatch(value):

@@ -1,4 +1,5 @@
-"""A SIM PIN never shows in the probe's transcript, the logs or error messages."""
+"""Secrets never show: a SIM PIN in the probe's transcript, the logs or error messages; an
+SMS's text (a proof token, a reply code) in the log of a handler that failed."""
 import io
 import logging
 
@@ -28,3 +29,31 @@ def test_the_probe_transcript_and_debug_logs_hide_the_pin(caplog):
     assert "AT+CPIN=****" in everything
     assert "2468" not in everything and "1357" not in everything
     modem.sim.reset_networks()
+
+
+def test_a_failed_inbound_handler_logs_the_sms_without_its_text(caplog):
+    # The text may hold a live proof token (NV-...) or a CIBA reply code: the log of a
+    # failure must name the message, never carry them.
+    import threading
+    from datetime import datetime, timezone
+
+    from modem.inbound_queue import InboundQueue
+    from modem.inbox import InboundSms
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    sms = InboundSms(modem="m0", recipient=None, sender="+33612345678",
+                     text="Verify my number NV-ABCDEFGHIJKLMNOP", smsc_timestamp=now,
+                     smsc=None, partial=False, received_at=now, _claim=None)
+    stopping = threading.Event()
+    inbound = InboundQueue(4)
+    inbound.put(sms)
+
+    def fails(_sms):
+        stopping.set()
+        raise RuntimeError("the database is down")
+
+    with caplog.at_level("ERROR"):
+        inbound.dispatch(fails, None, stopping)
+    [record] = [r for r in caplog.records if "inbound handler failed" in r.getMessage()]
+    assert "NV-ABCDEFGHIJKLMNOP" not in record.getMessage()
+    assert "m0" in record.getMessage()

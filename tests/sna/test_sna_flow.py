@@ -272,9 +272,23 @@ def test_a_body_that_is_not_a_json_object_is_a_clear_400(gateway, app, data):
     sna_error(app.initiate(mcc=["208"], mnc={"x": 1}), 400, 7126)
 
 
-@pytest.mark.parametrize("code", [None, 12, "", "x" * 500, ["a"]])
+@pytest.mark.parametrize("code", [None, 12, "", "x" * 500, ["a"], "abc\x00", "é" * 20])
 def test_a_bad_code_is_a_clear_400(app, code):
     sna_error(app.verify(code), 400, 7109)
+
+
+def test_a_lone_surrogate_in_a_body_is_a_clear_400(gateway, app):
+    # json.loads takes "\ud800"; hashing it as UTF-8 answered 500.
+    for path in ("/auth/v1/verify/code", "/auth/v1/initiate/sna"):
+        response = gateway.http.post(gateway.url + path, data=b'{"code": "\\ud800"}',
+                                     headers=app.headers(**{"Content-Type":
+                                                            "application/json"}))
+        sna_error(response, 400, 7101)
+
+
+@pytest.mark.parametrize("request_id", ["a\x00b", "\u00e9" * 10, "x" * 500])
+def test_a_request_id_that_is_none_of_ours_is_unknown(app, request_id):
+    sna_error(app.status(request_id), 404, 7104)
 
 
 def test_an_unknown_link_is_a_json_404(gateway):

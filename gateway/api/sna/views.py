@@ -24,6 +24,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, request
 
 from gateway.errors import ApiError
 from gateway.guard.admission import DestinationRefused
+from gateway.http.bodies import json_body
 from gateway.http.clients import sms_client
 from gateway.api.sna import pages
 from gateway.verification import clients, sna, webhooks
@@ -74,8 +75,14 @@ def _client(uow):
 
 
 def _body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    """The JSON object of the body, with the shared checks (nesting depth, lone UTF-16
+    surrogates: gateway.http.bodies); 7101 for anything else, an empty body included."""
+    try:
+        body = json_body(request) if request.get_data(cache=True).strip() else None
+    except ApiError as exc:  # not JSON, too deep, a lone surrogate, not an object
+        raise sna.InvalidSnaRequest("the body must be a JSON object (Content-Type: "
+                                    f"application/json): {exc.message}") from None
+    if body is None:
         raise sna.InvalidSnaRequest("the body must be a JSON object "
                                     "(Content-Type: application/json)")
     return body
