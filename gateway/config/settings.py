@@ -168,7 +168,8 @@ class Settings:
     # Webhooks (issue 14), delivered by the worker: only https outside --simulate, and
     # never to a loopback, private or otherwise non-public address unless allowed here
     # (a test receiver; a backend on the LAN). Retried with a doubling backoff from
-    # webhook_retry_backoff seconds (at most an hour) up to webhook_max_attempts.
+    # webhook_retry_backoff seconds (at most an hour) up to webhook_max_attempts. An
+    # attempt has webhook_timeout seconds in all, connecting to the answer's headers.
     webhook_allow_private: bool = False
     webhook_timeout: float = 5.0
     webhook_retry_backoff: int = 10

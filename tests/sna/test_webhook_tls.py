@@ -1,11 +1,13 @@
 """The webhook POST over TLS (gateway.pipeline.webhooks.post): it connects to the address
-that was checked, verifies the certificate against the URL's host name, and refuses one
-that does not match. A test CA made with `cryptography`, trusted through SSL_CERT_FILE."""
+that was checked, verifies the certificate against the URL's host name, refuses one
+that does not match, and gives up on an answer dripped slower than its deadline. A test
+CA made with `cryptography`, trusted through SSL_CERT_FILE."""
 from __future__ import annotations
 
 import datetime
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -16,6 +18,8 @@ from cryptography.x509.oid import NameOID
 
 from gateway.pipeline.webhooks import post
 from gateway.verification.webhooks import Destination
+
+from test_webhook_deadline import DripReceiver
 
 HOST = "hooks.example"
 
@@ -34,7 +38,8 @@ def _cert(subject, issuer_name, key, issuer_key, ca):
 
 
 @pytest.fixture
-def tls_receiver(tmp_path, monkeypatch):
+def server_context(tmp_path, monkeypatch):
+    """A server-side TLS context for HOST, its CA trusted by the webhook POST."""
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
     ca = _cert(ca_name, ca_name, ca_key, ca_key, True)
@@ -46,6 +51,13 @@ def tls_receiver(tmp_path, monkeypatch):
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption()))
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "leaf.pem")
+    return context
+
+
+@pytest.fixture
+def tls_receiver(server_context):
     seen = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -59,9 +71,7 @@ def tls_receiver(tmp_path, monkeypatch):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tmp_path / "leaf.pem")
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     yield server.server_port, seen
@@ -82,3 +92,14 @@ def test_a_certificate_of_another_host_is_refused(tls_receiver):
     with pytest.raises(ssl.SSLCertVerificationError):
         post(Destination("https", "other.example", port, "127.0.0.1", "/"), {}, b"{}", 5)
     assert seen == []
+
+
+def test_an_answer_dripped_over_tls_fails_at_the_deadline(server_context):
+    drip = DripReceiver(wrap=lambda sock: server_context.wrap_socket(sock, server_side=True))
+    try:
+        began = time.monotonic()
+        with pytest.raises(TimeoutError):
+            post(Destination("https", HOST, drip.port, "127.0.0.1", "/"), {}, b"{}", 0.5)
+        assert time.monotonic() - began < 1.5 and drip.requests == 1
+    finally:
+        drip.close()

@@ -1,0 +1,130 @@
+"""One webhook attempt has one deadline, ``webhook_timeout`` seconds for all of it (connect,
+TLS, request, status line and headers), not a timeout per socket read: a receiver that
+drips its answer a byte at a time no longer holds the worker's ``webhooks`` pump (every
+other client's webhooks wait behind it) nor outlasts the claim (a second worker would
+send the event again). Real sockets on 127.0.0.1; the sender's clock is fake."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from gateway.pipeline import webhooks as delivery
+from gateway.pipeline.webhooks import WebhookSender
+
+from test_sna_flow import App
+from test_webhooks import Receiver, completed, events
+
+TIMEOUT = 0.5
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+class DripReceiver:
+    """Reads one request at a time, then answers 200 one byte every ``interval`` seconds
+    (well within any timeout per read) until the caller hangs up or ``close``. ``wrap``:
+    a server-side TLS wrapping of each accepted connection."""
+
+    def __init__(self, interval=0.1, wrap=None):
+        self.interval, self.wrap, self.requests = interval, wrap, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with connection:  # a TLS wrapping takes the connection's descriptor
+                    connection.settimeout(5)
+                    with self.wrap(connection) if self.wrap else connection as stream:
+                        self._answer(stream)
+            except OSError:
+                pass  # the caller hung up: what the deadline is for
+
+    def _answer(self, connection):
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = connection.recv(4096)
+            if not chunk:
+                return
+            request += chunk
+        self.requests += 1
+        for byte in ANSWER:
+            if self.stopped.wait(self.interval):
+                return
+            connection.sendall(bytes([byte]))
+
+    def close(self):
+        self.stopped.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+@pytest.fixture
+def drip():
+    receiver = DripReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def honest():
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def test_a_dripped_answer_fails_at_the_deadline_and_the_next_client_is_served(
+        start_gateway, drip, honest):
+    gw = start_gateway(simulate=True, webhook_allow_private=True, webhook_timeout=TIMEOUT)
+    completed(gw, App(gw, "Slow", webhook=drip.url))  # queued first: delivered first
+    completed(gw, App(gw, "Honest", webhook=honest.url))
+    sender = WebhookSender(gw.deps)
+    began = time.monotonic()
+    sender.deliver_due()
+    took = time.monotonic() - began
+    assert took < 3 * TIMEOUT, f"the pass took {took:.1f} s"
+    if not honest.requests:  # the same pass or the next
+        sender.deliver_due()
+    assert len(honest.requests) == 1 and drip.requests == 1
+    slow, quick = events(gw)
+    assert quick.status == "delivered"
+    # A failed attempt like any timeout: retried after the backoff.
+    assert (slow.status, slow.attempts, slow.claimed_until) == ("pending", 1, None)
+    assert "TimeoutError" in slow.last_error
+    assert sender.deliver_due() == pytest.approx(gw.settings.webhook_retry_backoff)
+
+
+def test_every_attempt_of_a_pass_ends_before_its_claim_lapses(start_gateway, honest):
+    gw = start_gateway(simulate=True, webhook_allow_private=True, webhook_timeout=TIMEOUT)
+    app = App(gw, webhook=honest.url)
+    for _ in range(3):
+        completed(gw, app)
+    late = []
+
+    def slowest_send(destination, headers, body, timeout):  # each attempt takes its all
+        with gw.deps.uow(read_only=True) as uow:
+            [row] = [r for r in uow.webhooks.all() if r.event_id == headers["Webhook-Id"]]
+        gw.clock.advance(timeout + delivery.ATTEMPT_SLACK)
+        if gw.clock.now().replace(tzinfo=None) > row.claimed_until.replace(tzinfo=None):
+            late.append(row.event_id)  # another worker could have claimed it meanwhile
+        return 204
+
+    sender = WebhookSender(gw.deps, send=slowest_send)
+    again = sender.deliver_due()
+    assert late == []
+    assert again == 0  # the rest was handed back, due at once
+    first = events(gw)
+    assert [row.status for row in first] == ["delivered", "delivered", "pending"]
+    assert (first[2].attempts, first[2].claimed_until) == (0, None)  # not an attempt
+    assert sender.deliver_due() is None
+    assert late == [] and [row.status for row in events(gw)] == ["delivered"] * 3
