@@ -82,7 +82,8 @@ def write_config(state_dir: Path) -> Path:
     lines = ["# bench/api.py: measure speed, not limits",
              f"rate_limit_exempt_networks = {LOOPBACK!r}".replace("'", '"'),
              raised("rate_limit_short_code"), raised("rate_limit_msisdn"),
-             raised("rate_limit_method"), f"max_code_attempts = {RAISED}",
+             raised("rate_limit_method"), raised("rate_limit_sms_total"),
+             f"max_code_attempts = {RAISED}",
              "# thousands of codes left pending for verify_code look like SMS pumping",
              "guard_min_sms = 0"]
     path = state_dir / "bench.toml"

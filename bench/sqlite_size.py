@@ -79,7 +79,8 @@ def longest_retention(settings) -> int:
     from gateway.process.worker import OUTBOX_RETENTION_SECONDS
 
     periods = [rule.period for name in ("rate_limit_short_code", "rate_limit_msisdn",
-                                        "rate_limit_method", "rate_limit_client")
+                                        "rate_limit_method", "rate_limit_sms_total",
+                                        "rate_limit_client")
                for rule in getattr(settings, name)]
     return max([OUTBOX_RETENTION_SECONDS, settings.short_code_ttl, settings.long_code_ttl,
                 settings.hawk_skew_seconds, settings.sms_ttl, settings.pending_session_ttl,

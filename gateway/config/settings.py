@@ -96,6 +96,8 @@ class Settings:
     rate_limit_short_code: tuple[RateRule, ...] = _rules("5/1h")
     rate_limit_msisdn: tuple[RateRule, ...] = _rules("3/10m", "10/1d")
     rate_limit_method: tuple[RateRule, ...] = _rules("500/1h")
+    # Code SMS of every method together (every face): the ceiling of the bill.
+    rate_limit_sms_total: tuple[RateRule, ...] = _rules("1000/1h")
     rate_limit_client: tuple[RateRule, ...] = _rules("1000/1m")
     # SMS that one client address (an IPv6 client's /64) may trigger (sms/mt/verify,
     # resend_code), counted apart from and before rate_limit_method.

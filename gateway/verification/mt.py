@@ -125,7 +125,9 @@ def admit_sms(uow: UnitOfWork, deps: Deps, msisdn: str, method: str, *,
     refusal rolls back what was counted): the client's SMS budget first (a client over
     it costs nothing more; ``client`` None: no HTTP client, e.g. an SMS-MO reply), the
     destination policy and pumping guard, the session's short codes (when
-    ``session_digest`` is given), the number's and the method's budgets."""
+    ``session_digest`` is given), the number's and the method's budgets, and the box's
+    budget of every method together (``rate_limit_sms_total``: each face has its own
+    method budget, so only this one bounds the bill)."""
     settings, now = deps.settings, deps.now()
     if client is not None:
         ratelimit.enforce(uow, now, settings.rate_limit_client_sms, "client-sms", client,
@@ -137,6 +139,8 @@ def admit_sms(uow: UnitOfWork, deps: Deps, msisdn: str, method: str, *,
     ratelimit.enforce(uow, now, settings.rate_limit_msisdn, "msisdn",
                       deps.secret.digest("msisdn", msisdn), TooManyForMsisdn)
     ratelimit.enforce(uow, now, settings.rate_limit_method, "method", method,
+                      TooManyForMethod)
+    ratelimit.enforce(uow, now, settings.rate_limit_sms_total, "sms-total", "box",
                       TooManyForMethod)
 
 

@@ -48,6 +48,20 @@ def test_a_global_sms_budget_per_method(start_gateway):
     assert body["retryAfter"] <= 3600
 
 
+def test_one_budget_bounds_the_sms_of_every_face_together(start_gateway):
+    # Each face has its own method budget; without this one, every face added its own
+    # 500 an hour to the bill (sms/mt and TextSecure need no credentials at all).
+    gw = start_gateway(rate_limit_method="10/1h", rate_limit_sms_total="3/1h")
+    assert mt_verify(gw, gw.register(), "+33612345678").status_code == 204
+    assert mt_verify(gw, gw.register(), "+33698765432").status_code == 204
+    assert gw.get("/v1/accounts/sms/code/+33611111111").status_code == 200  # TextSecure
+    assert gw.get("/v1/accounts/sms/code/+33622222222").status_code == 413
+    body = assert_error(mt_verify(gw, gw.register(), "+33633333333"), 429, 116)
+    assert 0 < body["retryAfter"] <= 3600
+    gw.clock.advance(body["retryAfter"])
+    assert mt_verify(gw, gw.register(), "+33633333333").status_code == 204
+
+
 def test_one_client_address_is_limited_on_every_endpoint(start_gateway):
     gw = start_gateway(rate_limit_client="3/1m")
     assert gw.post("/v1/msisdn/register").status_code == 200
