@@ -7,6 +7,9 @@ again). Any thread may :meth:`InboundQueue.receive` (timeouts in seconds); with 
 acknowledges an SMS or a status report (deletes it from the SIM, or acknowledges its
 direct delivery with AT+CNMA) only after its handler returned; if the handler raises, the
 item is given back (left on the SIM, or refused so that the network delivers it again).
+So a handler raises only for what a later try may cure: one that raises for good on some
+message keeps it on the SIM at every sweep (gateway.pipeline.inbound keeps such an SMS and
+returns).
 """
 from __future__ import annotations
 
