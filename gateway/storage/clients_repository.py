@@ -12,8 +12,9 @@ class ClientsRepository(Repository):
     """API clients by ``client_id``."""
 
     def add(self, row: ApiClient) -> bool:
-        """Insert ``row``; False if its client_id exists already."""
-        return self._add_unless_there(row)
+        """Insert ``row``; False if its client_id exists already (IntegrityError if the
+        database refuses it for another reason)."""
+        return self._add_unless_there(row, ApiClient.client_id)
 
     def get(self, client_id: str) -> ApiClient | None:
         return self._db.scalars(

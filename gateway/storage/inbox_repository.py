@@ -6,7 +6,6 @@ import hashlib
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from gateway.storage.models import InboxMessage
 from gateway.storage.transaction import Repository
@@ -25,20 +24,7 @@ class InboxRepository(Repository):
         redelivery: a row with its dedupe key is there). Raises IntegrityError when the
         database refuses the row for another reason (a constraint): taken for a
         redelivery, it would let the SIM delete an SMS that was never stored."""
-        self._tx.before_write()
-        try:
-            with self._db.begin_nested():
-                self._db.add(row)
-                self._db.flush()
-        except IntegrityError:
-            if self._has(row.dedupe_key):
-                return False
-            raise
-        return True
-
-    def _has(self, dedupe_key: str) -> bool:
-        query = select(InboxMessage.id).where(InboxMessage.dedupe_key == dedupe_key)
-        return self._db.scalar(query) is not None
+        return self._add_unless_there(row, InboxMessage.dedupe_key)
 
     def latest(self, limit: int = 100, kind: str | None = None) -> list[InboxMessage]:
         """The last ``limit`` rows (of ``kind`` only, if given), newest first."""

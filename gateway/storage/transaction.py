@@ -32,7 +32,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Callable
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -298,14 +298,20 @@ class Repository:
     def _db(self) -> Session:
         return self._tx.session()
 
-    def _add_unless_there(self, row) -> bool:
+    def _add_unless_there(self, row, key) -> bool:
         """Insert the ORM object ``row`` in a savepoint; False (nothing inserted, the
-        transaction goes on) when a unique key says it is there already."""
+        transaction goes on) when a row with its value of the unique column ``key`` is
+        there already. Raises IntegrityError when the database refuses the row for
+        another reason: taken for "there already", it would pass for stored (an inbox
+        SMS deleted from the SIM) or be tried again for ever (a new client id)."""
         self._tx.before_write()
         try:
             with self._db.begin_nested():
                 self._db.add(row)
                 self._db.flush()
         except IntegrityError:
-            return False
+            there = select(key).where(key == getattr(row, key.key)).limit(1)
+            if self._db.scalar(there) is not None:
+                return False
+            raise
         return True
