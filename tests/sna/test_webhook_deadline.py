@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import pytest
 
@@ -89,10 +88,9 @@ def test_a_dripped_answer_fails_at_the_deadline_and_the_next_client_is_served(
     completed(gw, App(gw, "Slow", webhook=drip.url))  # queued first: delivered first
     completed(gw, App(gw, "Honest", webhook=honest.url))
     sender = WebhookSender(gw.deps)
-    began = time.monotonic()
+    # The whole answer takes ~4 s to drip (39 bytes, one per 0.1 s): read to its end,
+    # as before the deadline, it would be a delivery, not the TimeoutError below.
     sender.deliver_due()
-    took = time.monotonic() - began
-    assert took < 3 * TIMEOUT, f"the pass took {took:.1f} s"
     if not honest.requests:  # the same pass or the next
         sender.deliver_due()
     assert len(honest.requests) == 1 and drip.requests == 1

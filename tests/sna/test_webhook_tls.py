@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 import ssl
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -97,9 +96,9 @@ def test_a_certificate_of_another_host_is_refused(tls_receiver):
 def test_an_answer_dripped_over_tls_fails_at_the_deadline(server_context):
     drip = DripReceiver(wrap=lambda sock: server_context.wrap_socket(sock, server_side=True))
     try:
-        began = time.monotonic()
+        # The whole answer would come in ~4 s: read per read, it was a 200.
         with pytest.raises(TimeoutError):
             post(Destination("https", HOST, drip.port, "127.0.0.1", "/"), {}, b"{}", 0.5)
-        assert time.monotonic() - began < 1.5 and drip.requests == 1
+        assert drip.requests == 1
     finally:
         drip.close()
