@@ -4,9 +4,10 @@
 names; ``+CMT``/``+CDS`` carry it directly; the sweep (``AT+CMGL=4``) finds whatever is
 stored and not yet claimed (a lost notice, a message that arrived while nothing listened,
 a full store). Concatenated parts are reassembled; after the reassembly timeout (seconds)
-the parts received go out as they are, marked ``partial``. Each status report goes to
-``on_report`` as a :class:`modem.delivery.DeliveryReport`, unmatched (the receiver matches
-it to its part).
+the parts received go out as they are, marked ``partial``; so they do earlier when another
+message reuses the reference (a part number comes again with other text), or when waiting
+parts fill half the store, or it is full. Each status report goes to ``on_report`` as a
+:class:`modem.delivery.DeliveryReport`, unmatched (the receiver matches it to its part).
 
 Nothing received is let go before the receiver has it: what is handed over holds a claim
 (:mod:`modem.message_store`) until the receiver acknowledges it (``ack()``, after its
@@ -42,7 +43,7 @@ from modem.delivery import DeliveryReport, outcome_of
 from modem.message_store import Claim, Location, MessageStore
 from modem.pdu.codec import (DeliveredSms, NotReceived, PduError, Reassembler, StatusReport,
                              decode_pdu, sender_of)
-from modem.pdu.concat import ConcatKey
+from modem.pdu.concat import Reassembled
 from modem.routing import ACKNOWLEDGE, INDICATIONS, REJECT
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ _CHATTER = frozenset({"^HCSQ", "^BOOT", "^MODE", "^SRVST", "+QIND", "+CIEV", "+C
 
 @dataclasses.dataclass(frozen=True)
 class InboundSms:
-    """A received SMS (reassembled; ``partial`` when parts were missing at the timeout).
+    """A received SMS (reassembled; ``partial`` when parts were missing when handed over).
 
     Until :meth:`ack` is called it stays on the SIM (when it was stored there) or
     unacknowledged (when it came directly); :meth:`release` gives it back. Both are
@@ -108,7 +109,7 @@ class Inbox:
         self._modem, self._on_sms, self._on_report = modem, on_sms, on_report
         self._auto_ack, self._clock = auto_ack, clock
         self._reassembler = Reassembler(reassembly_timeout)
-        self._part_locations: dict[ConcatKey, list[Location]] = {}  # of pending parts
+        self._store_size: int | None = None  # the last size AT+CPMS gave
         self.store = MessageStore(modem)
 
     def on_urc(self, urc: Urc) -> None:
@@ -122,6 +123,7 @@ class Inbox:
         elif urc.name == "^SMMEMFULL" or (urc.name == "+CIEV" and "FULL" in urc.args.upper()):
             log.warning("%s: message store full, draining it", self._modem.name)
             self.sweep()
+            self._relieve_store(full=True)
         elif urc.name in _CHATTER:
             log.debug("%s: %s", self._modem.name, urc.line)
         else:
@@ -220,28 +222,48 @@ class Inbox:
 
     # ------------------------------------------------------------ reassembly
     def _part(self, sms: DeliveredSms, locations: tuple[Location, ...], direct: bool) -> None:
-        """Feed the reassembler; hand the whole message over when complete. A direct part
-        held for the others is acknowledged at once: the network sends the next part only
-        then (so the parts of a long direct SMS can be lost in a crash; see modem.routing)."""
-        key = self._reassembler.key_of(sms)
-        if key is not None:
-            self._part_locations.setdefault(key, []).extend(locations)
-        whole = self._reassembler.add(sms, self._clock.monotonic())
+        """Feed the reassembler; hand over what it lets go (a set pushed out, partial; the
+        whole message). A direct part held for the others is acknowledged at once: the
+        network sends the next part only then (so the parts of a long direct SMS can be
+        lost in a crash; see modem.routing)."""
+        done = self._reassembler.feed(sms, self._clock.monotonic(), held=locations)
+        for pushed_out in (d for d in done if d.partial):
+            self._hand_over_set(pushed_out)
+        whole = next((d for d in done if not d.partial), None)
         if whole is None:
             if direct:
                 self._acknowledge_direct()
-            return
-        if key is not None:
-            locations = tuple(self._part_locations.pop(key))
-        claim = Claim(self.store, locations, *((self._acknowledge_direct, self._refuse_direct)
-                                               if direct else ()))
-        self._hand_over(self._message(whole, partial=False, claim=claim), claim)
+        else:
+            claim = Claim(self.store, whole.held, *((self._acknowledge_direct,
+                                                     self._refuse_direct) if direct else ()))
+            self._hand_over(self._message(whole.sms, partial=False, claim=claim), claim)
+        self._relieve_store(full=False)
 
     def expire_parts(self) -> None:
-        """Hand over incomplete messages past the reassembly timeout."""
-        for key, sms in self._reassembler.expire(self._clock.monotonic()):
-            claim = Claim(self.store, tuple(self._part_locations.pop(key, ())))
-            self._hand_over(self._message(sms, partial=True, claim=claim), claim)
+        """Hand over incomplete messages past the reassembly timeout, then, when the last
+        status read (AT+CPMS?) found the store full, every one holding a stored part."""
+        for due in self._reassembler.expire_due(self._clock.monotonic()):
+            self._hand_over_set(due)
+        self._relieve_store(full=self._modem.status.storage_full)
+
+    def _relieve_store(self, full: bool) -> None:
+        """Hand incomplete messages over early (partial), oldest first, while their stored
+        parts fill more than half the store (its size as AT+CPMS last gave it), or at all
+        when it is ``full``: parts that may never complete (one first part per free slot,
+        each with a new reference) must not keep real SMS out for the reassembly timeout.
+        A late part then goes out as a partial message of its own."""
+        self._store_size = self._modem.status.storage_total or self._store_size
+        limit = 0 if full else (self._store_size // 2 if self._store_size else None)
+        while limit is not None and self._reassembler.held > limit:
+            oldest = self._reassembler.let_go_oldest()  # not None: something is held
+            log.warning("%s: %s: an incomplete message handed over early", self._modem.name,
+                        "store full" if full else "parts waiting for others fill half the store")
+            self._hand_over_set(oldest)
+
+    def _hand_over_set(self, done: Reassembled) -> None:
+        """An incomplete message; its direct parts were acknowledged when they came."""
+        claim = Claim(self.store, done.held)
+        self._hand_over(self._message(done.sms, partial=True, claim=claim), claim)
 
     def _message(self, sms: DeliveredSms, partial: bool, claim: Claim) -> InboundSms:
         return InboundSms(

@@ -2,11 +2,11 @@
 
 :meth:`LineReader.run` reads the port until it fails or the engine stops. Bytes are decoded
 leniently: a byte that is not UTF-8 is logged with its hex and replaced, never fatal. Lines
-are split, and the ``> `` prompt of ``AT+CMGS`` is recognised while one is awaited. Each line
-goes to the command in flight (:class:`modem.at.inflight.InFlight`) or becomes a :class:`Urc`,
-even in the middle of another command's response; ``+CMT``/``+CDS``/``+CBM`` take the PDU
-line that follows. URCs are handed to ``on_urc``, which must not block (the engine queues
-them).
+are split (a line keeps its first MAX_LINE bytes; the rest is dropped, logged once), and
+the ``> `` prompt of ``AT+CMGS`` is recognised while one is awaited. Each line goes to the
+command in flight (:class:`modem.at.inflight.InFlight`) or becomes a :class:`Urc`, even in
+the middle of another command's response; ``+CMT``/``+CDS``/``+CBM`` take the PDU line
+that follows. URCs are handed to ``on_urc``, which must not block (the engine queues them).
 
 Only reading the port decides that the port failed (as in pyserial's ``ReaderThread``): an
 error raised by ``read()`` is passed to ``on_fail(exc)`` and ends the thread. A bug met while
@@ -29,6 +29,11 @@ from modem.at.results import Urc
 log = logging.getLogger(__name__)
 _HEX_LINE = re.compile(r"[0-9A-Fa-f]+")
 _JUNK = re.compile(r"[\x00-\x1f\x7f\ufffd]")
+_LINE_END = re.compile(rb"[\r\n]")
+_LINE_ENDS, _SPACES = re.compile(rb"[\r\n]*"), re.compile(rb" *")
+#: The longest line kept, in bytes (the longest real one, a PDU line, is under 400; an
+#: operator list of AT+COPS=? a few hundred more). Beyond it a line is junk.
+MAX_LINE = 4096
 #: What reading or writing a port raises when it fails: pyserial, the OS, or a port closed
 #: under us (pyserial then meets a file descriptor of None or -1: TypeError, ValueError,
 #: AttributeError). Caught around ``read()``/``write()`` only, never around our own code.
@@ -49,9 +54,11 @@ class LineReader:
         self._on_urc, self._on_fail = on_urc, on_fail
         self._stopping, self._transcript = stopping, transcript
         self._urc_waiting_pdu: Urc | None = None
+        self._buffer = bytearray()  # the unfinished line
+        self._searched = 0  # bytes at its start known to hold no line end
+        self._overlong = False  # it passed MAX_LINE: what follows until its end is dropped
 
     def run(self) -> None:
-        buffer = b""
         try:
             while not self._stopping.is_set():
                 try:
@@ -62,24 +69,55 @@ class LineReader:
                     self._on_fail(exc)
                     return
                 if data:
-                    buffer = self._feed(buffer + data)
+                    self._feed(data)
         except Exception as exc:  # noqa: BLE001  top of the thread: log, never die silently
             log.exception("%s: reader thread crashed", self.name)
             self._on_fail(exc)
 
-    def _feed(self, buffer: bytes) -> bytes:
-        """Consume whole lines (and a prompt) from ``buffer``; return the unfinished rest."""
+    def _feed(self, data: bytes) -> None:
+        """Add ``data`` to the unfinished line; consume whole lines (and a prompt). Only
+        bytes not searched before are searched for a line end, and a line keeps at most
+        MAX_LINE bytes: a port that never ends its line costs linear time, bounded memory."""
+        buffer = self._buffer
+        buffer += data
         while True:
-            stripped = buffer.lstrip(b"\r\n")
-            if stripped.startswith(b">") and self._inflight.awaiting_prompt():
+            self._skip_line_ends()
+            if buffer[:1] == b">" and self._inflight.awaiting_prompt():
                 self._on_prompt()
-                buffer = stripped[1:].lstrip(b" ")
+                del buffer[:1]
+                self._skip_line_ends(_SPACES)
                 continue
-            end = re.search(rb"[\r\n]", stripped)
+            end = _LINE_END.search(buffer, self._searched)
             if end is None:
-                return stripped
-            self._on_line(self._decode(stripped[:end.start()]))
-            buffer = stripped[end.end():]
+                self._searched = len(buffer)
+                self._cap()
+                return
+            raw = bytes(buffer[:min(end.start(), MAX_LINE)])
+            del buffer[:end.end()]
+            self._searched = 0
+            if self._overlong or end.start() > MAX_LINE:
+                self._drop_excess(raw)
+            self._overlong = False
+            self._on_line(self._decode(raw))
+
+    def _skip_line_ends(self, leading: re.Pattern = _LINE_ENDS) -> None:
+        skip = leading.match(self._buffer).end()  # no copy of the buffer: it may be long
+        if skip:
+            del self._buffer[:skip]
+            self._searched = max(0, self._searched - skip)
+
+    def _cap(self) -> None:
+        """Keep the first MAX_LINE bytes of an unfinished line; the rest is junk."""
+        if len(self._buffer) > MAX_LINE:
+            del self._buffer[MAX_LINE:]
+            self._searched = MAX_LINE
+            self._drop_excess(bytes(self._buffer))
+            self._overlong = True
+
+    def _drop_excess(self, head: bytes) -> None:
+        if not self._overlong:  # once per line: the junk may keep coming for a long time
+            log.warning("%s: a line longer than %d bytes: the rest of it dropped (it began "
+                        "%s)", self.name, MAX_LINE, head[:32].hex(" "))
 
     def _decode(self, raw: bytes) -> str:
         try:

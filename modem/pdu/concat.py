@@ -8,7 +8,7 @@ raises PduError for a truncated header.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from modem.pdu.types import DeliveredSms, PduError
 
@@ -56,51 +56,123 @@ def parse_concat_udh(udh: bytes) -> tuple[int, int, int] | None:
     return concat
 
 
+@dataclass(frozen=True)
+class Reassembled:
+    """A message out of a :class:`Reassembler`: ``sms`` (its parts joined, a gap marker for
+    each missing one; ``concat`` None), ``partial`` when parts were missing, ``key`` its
+    :data:`ConcatKey` (None for a single-part message) and ``held`` what the caller
+    attached to each part it holds, duplicates included, in arrival order."""
+
+    key: ConcatKey | None
+    sms: DeliveredSms
+    partial: bool
+    held: tuple = ()
+
+
+@dataclass
+class _Set:
+    first_seen: float
+    parts: dict[int, DeliveredSms] = field(default_factory=dict)
+    held: list = field(default_factory=list)
+
+
 class Reassembler:
     """Joins concatenated parts keyed by (sender, reference, part_count).
+
+    A key names one set of parts at a time. A part whose number the set already holds with
+    the same text is a redelivery: dropped, but what the caller attached to it joins the
+    set (so that it goes, say deleted from the SIM, with the copy that is kept). With other
+    text it belongs to another message that reuses the reference: the set is let go as
+    partial and a new one starts with that part, so that no part's text is lost.
 
     ``now`` is the caller's monotonic seconds; nothing here reads a clock.
     """
 
     def __init__(self, timeout: float = 300.0) -> None:
         self.timeout = timeout
-        self._pending: dict[ConcatKey, tuple[float, dict[int, DeliveredSms]]] = {}
+        self._pending: dict[ConcatKey, _Set] = {}  # in the order the sets began
+        self._pushed_out: list[Reassembled] = []  # for :meth:`expire`, from :meth:`add`
 
     @staticmethod
     def key_of(part: DeliveredSms) -> ConcatKey | None:
-        """The key ``part`` is reassembled under; None for a single-part message."""
-        if part.concat is None or part.concat[1] <= 1:
+        """The key ``part`` is reassembled under; None for a single-part message (also
+        when its header is one TS 23.040 9.2.3.24.1 says to ignore: count 0 or 1, part
+        number 0 or above the count)."""
+        if part.concat is None:
             return None
-        reference, count, _ = part.concat
+        reference, count, number = part.concat
+        if count <= 1 or not 1 <= number <= count:
+            return None
         return (part.sender, reference, count)
 
-    def add(self, part: DeliveredSms, now: float) -> DeliveredSms | None:
-        """The whole message once its last part arrives; single-part messages pass straight through."""
+    def feed(self, part: DeliveredSms, now: float, held: tuple = ()) -> list[Reassembled]:
+        """What ``part`` lets go, oldest first: a set it pushed out (partial), then the whole
+        message when it completes one (or is a single-part message). ``held`` is the
+        caller's (e.g. where the part is stored), given back with the set it ends up in."""
         key = self.key_of(part)
         if key is None:
-            return part
-        count, number = key[2], part.concat[2]
-        first_seen, parts = self._pending.setdefault(key, (now, {}))
-        parts.setdefault(number, part)  # a duplicate part keeps the first copy
-        if len(parts) < count or any(n not in parts for n in range(1, count + 1)):
-            return None
-        del self._pending[key]
-        return self._join(parts, count)
+            return [Reassembled(None, replace(part, concat=None), False, tuple(held))]
+        number, out = part.concat[2], []
+        pending = self._pending.get(key)
+        if pending is not None and number in pending.parts:
+            if pending.parts[number].text == part.text:  # a redelivery: kept once
+                pending.held.extend(held)
+                return []
+            out.append(self._let_go(key))  # another message reusing the reference
+        pending = self._pending.setdefault(key, _Set(now))
+        pending.parts[number] = part
+        pending.held.extend(held)
+        if len(pending.parts) == key[2]:
+            out.append(self._let_go(key))
+        return out
 
-    def expire(self, now: float) -> list[tuple[ConcatKey, DeliveredSms]]:
-        """Incomplete messages whose first part came at least ``timeout`` seconds before
-        ``now``: each with its key (as :meth:`key_of` gave it for its parts), its parts
-        joined with a gap marker for each missing one. They are forgotten."""
-        due = [k for k, (seen, _) in self._pending.items() if now - seen >= self.timeout]
-        return [(key, self._join(self._pending.pop(key)[1], key[2])) for key in due]
+    def expire_due(self, now: float) -> list[Reassembled]:
+        """The incomplete sets whose first part came at least ``timeout`` seconds before
+        ``now``, let go as partial, oldest first."""
+        due = [k for k, s in self._pending.items() if now - s.first_seen >= self.timeout]
+        return [self._let_go(key) for key in due]
+
+    def let_go_oldest(self) -> Reassembled | None:
+        """The oldest incomplete set that holds something of the caller's, let go early
+        (partial); None when no set holds anything."""
+        key = next((k for k, s in self._pending.items() if s.held), None)
+        return None if key is None else self._let_go(key)
+
+    @property
+    def held(self) -> int:
+        """How many things of the caller's the incomplete sets hold."""
+        return sum(len(s.held) for s in self._pending.values())
 
     @property
     def pending(self) -> int:
         return len(self._pending)
 
-    @staticmethod
-    def _join(parts: dict[int, DeliveredSms], count: int) -> DeliveredSms:
-        numbers = range(1, max(count, max(parts)) + 1)
-        text = "".join(parts[n].text if n in parts else GAP_MARKER for n in numbers)
-        head = parts[min(parts)]
-        return replace(head, text=text, concat=None)
+    # ------------------------------------------------------------ the simple interface
+    def add(self, part: DeliveredSms, now: float) -> DeliveredSms | None:
+        """The whole message once its last part arrives; single-part messages pass
+        straight through. A set pushed out by a part of another message (see the class
+        docstring) waits for the next :meth:`expire`."""
+        if self.key_of(part) is None:
+            return part
+        whole = None
+        for done in self.feed(part, now):
+            if done.partial:
+                self._pushed_out.append(done)
+            else:
+                whole = done.sms
+        return whole
+
+    def expire(self, now: float) -> list[tuple[ConcatKey, DeliveredSms]]:
+        """Incomplete messages whose first part came at least ``timeout`` seconds before
+        ``now``, and those pushed out since the last call: each with its key (as
+        :meth:`key_of` gave it for its parts), its parts joined with a gap marker for
+        each missing one. They are forgotten."""
+        done, self._pushed_out = self._pushed_out + self.expire_due(now), []
+        return [(d.key, d.sms) for d in done]
+
+    def _let_go(self, key: ConcatKey) -> Reassembled:
+        pending, count = self._pending.pop(key), key[2]
+        parts = pending.parts
+        text = "".join(parts[n].text if n in parts else GAP_MARKER for n in range(1, count + 1))
+        whole = replace(parts[min(parts)], text=text, concat=None)
+        return Reassembled(key, whole, len(parts) < count, tuple(pending.held))

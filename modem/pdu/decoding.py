@@ -9,7 +9,9 @@ field can hold (an SMSC length over 11 octets, an address over 20 digits, user d
 reserved; or whose user data is compressed (TP-DCS 0x20 set in the general coding groups,
 e.g. 0x39: TS 23.042 compression is not implemented). Reserved TP-DCS codings are read
 as GSM-7, as TS 23.038 tells a receiver to. A timestamp that is no valid date is not a
-reason to lose the message: it is read as None. An SMS-SUBMIT given to :func:`decode_pdu`
+reason to lose the message: it is read as None; nor is a concatenation header that TS
+23.040 9.2.3.24.1 says to ignore (part number 0 or above the count, count 0): the message
+is then read as a single SMS, its text whole. An SMS-SUBMIT given to :func:`decode_pdu`
 (found on the SIM, written there by someone) raises :class:`NotReceived`, a PduError.
 
 Any other exception (KeyError, TypeError, IndexError...) is a bug of this module and is
@@ -142,8 +144,17 @@ def _read_deliver(reader: _Reader, smsc: str | None, first: int) -> DeliveredSms
     dcs = reader.octet("data coding scheme")
     stamp = _read_timestamp(reader, "SMSC timestamp")
     text, concat = _read_user_data(reader, dcs, bool(first & 0x40))
-    concat = concat if concat and concat[1] > 1 else None
-    return DeliveredSms(sender, text, stamp, smsc, concat)
+    return DeliveredSms(sender, text, stamp, smsc, _concatenation(concat))
+
+
+def _concatenation(concat: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+    """The concatenation header, or None when the message stands alone: none, or one that
+    TS 23.040 9.2.3.24.1 says to ignore (a count of 0, a part number of 0 or above the
+    count; a count of 1 is one part). Its text is then the whole message."""
+    if concat is None:
+        return None
+    _, count, number = concat
+    return concat if count > 1 and 1 <= number <= count else None
 
 
 def _read_status_report(reader: _Reader) -> StatusReport:
