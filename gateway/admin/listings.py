@@ -81,7 +81,8 @@ def inbox_rows(deps: Deps, limit: int, pdu: bool = False,
                kind: str | None = None) -> list[dict]:
     """The latest received SMS, newest first (only those of ``kind``, if given). With
     ``pdu`` (``deps.secret`` needed), only the undecodable ones, each with its raw PDU
-    unsealed (None if it cannot be opened)."""
+    (or the JSON of what was decoded, for one kept after its handling failed) unsealed
+    (None if it cannot be opened)."""
     # Imported here: the admin page of every API process imports this module, and the
     # inbound pipeline brings the modem side's PDU codec (gsmmodem, pyserial).
     from gateway.pipeline.inbound import KIND_UNDECODABLE

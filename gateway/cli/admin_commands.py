@@ -204,8 +204,9 @@ def outbox(ctx, status, database_url, state_dir, as_json, limit):
 
 
 @click.command()
-@click.option("--pdu", is_flag=True, help="Only undecodable SMS, with their raw PDU unsealed "
-                                          "(needs the key file).")
+@click.option("--pdu", is_flag=True, help="Only undecodable SMS, with their raw PDU (or, for "
+                                          "one kept after its handling failed, what was "
+                                          "decoded, as JSON) unsealed (needs the key file).")
 @_options(simulate=False, limit=True)
 def inbox(ctx, pdu, database_url, state_dir, as_json, limit):
     """The latest SMS received by the modems, newest first."""

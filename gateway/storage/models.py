@@ -217,8 +217,10 @@ class InboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(16))  # "momt-verify", "other" or "undecodable"
     outcome: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    # kind "undecodable" only: the raw PDU (sender's number and text inside), sealed under
-    # the server secret (gateway.pipeline.inbound); the sender is kept masked, the text empty.
+    # kind "undecodable" only: the raw PDU (sender's number and text inside), or, for an SMS
+    # kept after its handling failed, its sender, text and time stamp as decoded (JSON),
+    # sealed under the server secret (gateway.pipeline.inbound); the sender is kept
+    # masked, the text empty.
     pdu_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
