@@ -17,6 +17,7 @@ import socket
 import ssl
 import time
 
+from gateway.pipeline.resolver import DeadlineResolver
 from gateway.verification import webhooks
 from gateway.verification.webhooks import Destination, WebhookRefused
 
@@ -25,8 +26,8 @@ log = logging.getLogger(__name__)
 BATCH = 20
 MAX_BACKOFF = 3600
 # Counted around each attempt's network deadline (webhook_timeout) when judging whether
-# it ends within the claim: resolving the host, reading the client and the body, signing,
-# recording the outcome.
+# it ends within the claim: resolving the host (at most resolver.DNS_TIMEOUT), reading
+# the client and the body, signing, recording the outcome.
 ATTEMPT_SLACK = 5.0
 MAX_HEAD = 16384  # bytes of status line and headers read; the body is never read
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")  # in a request target or a header name
@@ -121,8 +122,11 @@ def _status_of(head: bytes) -> int:
 class WebhookSender:
     """Deliver due webhooks; ``send`` is :func:`post` (tests may give their own)."""
 
-    def __init__(self, deps, send=post, resolve=socket.getaddrinfo) -> None:
-        self.deps, self._send, self._resolve = deps, send, resolve
+    def __init__(self, deps, send=post, resolve=None) -> None:
+        """``resolve``: getaddrinfo's stand-in, by default one with a deadline
+        (gateway.pipeline.resolver: a slow DNS server holds no other client's webhooks)."""
+        self.deps, self._send = deps, send
+        self._resolve = resolve if resolve is not None else DeadlineResolver()
 
     def deliver_due(self) -> float | None:
         """Deliver what is due; returns the seconds until the next event is due (None:

@@ -126,3 +126,36 @@ def test_every_attempt_of_a_pass_ends_before_its_claim_lapses(start_gateway, hon
     assert (first[2].attempts, first[2].claimed_until) == (0, None)  # not an attempt
     assert sender.deliver_due() is None
     assert late == [] and [row.status for row in events(gw)] == ["delivered"] * 3
+
+
+def test_a_host_whose_dns_does_not_answer_fails_its_attempt_and_the_next_client_is_served(
+        start_gateway, honest, monkeypatch):
+    # The system's resolver waits as long as resolv.conf says (tens of seconds): one
+    # client's dead DNS server would hold every client's webhooks, and the claim.
+    from gateway.pipeline import resolver
+
+    monkeypatch.setattr(resolver, "DNS_TIMEOUT", TIMEOUT)
+    gw = start_gateway(simulate=True, webhook_allow_private=True, webhook_timeout=TIMEOUT)
+    completed(gw, App(gw, "Slow DNS", webhook="https://hooks.slow-dns.example/hooks"))
+    completed(gw, App(gw, "Honest", webhook=honest.url))  # an address: no lookup
+    answered = threading.Event()
+
+    real_lookup = socket.getaddrinfo
+
+    def lookup(host, port, *args, **kwargs):  # DNS is outside the box: a slow server
+        if host == "hooks.slow-dns.example":  # answers, but 2 s late: never used
+            answered.wait(2)
+            host, port = "127.0.0.1", honest.server.server_port
+        return real_lookup(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    sender = WebhookSender(gw.deps)  # as the worker makes it
+    try:
+        sender.deliver_due()
+        assert len(honest.requests) == 1  # in the same pass, and only the honest one
+        slow, quick = events(gw)
+        assert quick.status == "delivered"
+        assert (slow.status, slow.attempts) == ("pending", 1)
+        assert "does not resolve" in slow.last_error
+    finally:
+        answered.set()
