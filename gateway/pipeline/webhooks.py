@@ -146,26 +146,38 @@ class WebhookSender:
         with deps.uow() as uow:
             rows = uow.webhooks.claim_due(deps.now(), BATCH, lease)
             uow.commit()
+        # A client whose endpoint just failed gets no second attempt in this pass: its
+        # other events wait a backoff, unattempted, instead of each taking up to
+        # webhook_timeout of the pass from every other client.
+        failing, held = set(), []
         for index, row in enumerate(rows):
             if deps.clock.monotonic() - claimed + longest > lease:
                 self._release(rows[index:])
                 break
-            self._deliver(row)
+            if row.client_id in failing:
+                held.append(row)
+            elif not self._deliver(row):
+                failing.add(row.client_id)
+        if held:
+            self._release(held, later=settings.webhook_retry_backoff)
         with deps.uow(read_only=True) as uow:
             return self._seconds_until(uow.webhooks.next_due())
 
-    def _release(self, rows) -> None:
-        """Hand back claimed rows not attempted (their claim would lapse mid-attempt):
-        due again at once, for this worker's next pass or another worker."""
+    def _release(self, rows, later: float = 0) -> None:
+        """Hand back claimed rows not attempted, due again in ``later`` seconds: at once
+        when their claim would lapse mid-attempt (for this worker's next pass or another
+        worker), after a backoff when their client's endpoint just failed."""
         with self.deps.uow() as uow:
             for row in rows:
-                uow.webhooks.update(row.id, claimed_until=None, attempts=row.attempts - 1)
+                uow.webhooks.update(row.id, claimed_until=None, attempts=row.attempts - 1,
+                                    next_attempt_at=self.deps.later(later))
             uow.commit()
 
     def _seconds_until(self, due) -> float | None:
         return None if due is None else max(0.0, (due - self.deps.now()).total_seconds())
 
-    def _deliver(self, row) -> None:
+    def _deliver(self, row) -> bool:
+        """One attempt at ``row``, recorded; whether it was delivered."""
         deps, settings = self.deps, self.deps.settings
         with deps.uow(read_only=True) as uow:
             client = uow.clients.get(row.client_id)
@@ -190,6 +202,7 @@ class WebhookSender:
         except (OSError, http.client.HTTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
         self._record(row, error)
+        return error is None
 
     def _record(self, row, error: str | None) -> None:
         deps, settings = self.deps, self.deps.settings

@@ -159,3 +159,28 @@ def test_a_host_whose_dns_does_not_answer_fails_its_attempt_and_the_next_client_
         assert "does not resolve" in slow.last_error
     finally:
         answered.set()
+
+
+def test_a_client_whose_endpoint_fails_gets_one_attempt_a_pass(start_gateway, honest):
+    # Each of its events would otherwise take up to webhook_timeout of the pass from every
+    # other client; its other events wait the backoff, unattempted.
+    failing = Receiver()
+    failing.statuses = [503] * 10
+    try:
+        gw = start_gateway(simulate=True, webhook_allow_private=True)
+        down = App(gw, "Down", webhook=failing.url)
+        for _ in range(3):
+            completed(gw, down)
+        completed(gw, App(gw, "Up", webhook=honest.url))
+        sender = WebhookSender(gw.deps)
+        assert sender.deliver_due() == pytest.approx(gw.settings.webhook_retry_backoff)
+        assert len(failing.requests) == 1 and len(honest.requests) == 1
+        rows = events(gw)
+        assert sorted(r.attempts for r in rows if r.client_id == down.client_id) == [0, 0, 1]
+        assert all(r.status == "pending" and r.claimed_until is None
+                   for r in rows if r.client_id == down.client_id)
+        gw.clock.advance(gw.settings.webhook_retry_backoff)
+        sender.deliver_due()  # the backoff over: again one attempt for that client
+        assert len(failing.requests) == 2
+    finally:
+        failing.close()
