@@ -1,6 +1,6 @@
 """The worker process: owns the modem pool and the scheduler. One per box.
 
-Two pumps, each a named thread that runs its job when woken and at least every interval:
+Pumps, each a named thread that runs its job when woken and at least every interval:
 ``dispatch`` claims due outbox rows (every ``dispatch_interval`` seconds, and at once when
 the doorbell rings: an API process committed an SMS, see gateway.pipeline.doorbell); under
 --simulate, ``simulation`` moves the virtual network and its mailboxes (every
@@ -8,8 +8,8 @@ the doorbell rings: an API process committed an SMS, see gateway.pipeline.doorbe
 virtual network has a delivery to make); ``webhooks`` delivers due webhooks
 (gateway.pipeline.webhooks, every ``WEBHOOK_INTERVAL`` seconds, when the next retry is due,
 and at once when the doorbell rings for a webhook queued). Each pump is woken by the rings
-of its own kind of work only (gateway.pipeline.doorbell). Jobs (APScheduler): ``status`` publishes modem health to the database
-every ``STATUS_INTERVAL`` seconds; ``lease`` renews the worker's heartbeat and the leases
+of its own kind of work only (gateway.pipeline.doorbell). Jobs (APScheduler): ``status``
+publishes modem health to the database every ``STATUS_INTERVAL`` seconds; ``lease`` renews the worker's heartbeat and the leases
 of the SMS it is sending, and marks unknown those of workers that died, every third of
 ``worker_lease`` (gateway.pipeline.leases); ``cleanup`` removes expired rows every
 ``cleanup_interval``. Each job is logged with its traceback if it fails, never stopping the
@@ -209,9 +209,10 @@ class Worker:
         def dispatch() -> None:  # the futures are for tests; a pump's job returns seconds
             self.dispatcher.dispatch_due()
 
-        self.pumps = [Pump("dispatch", dispatch, deps.settings.dispatch_interval),
-                      Pump("webhooks", self.webhooks.deliver_due, WEBHOOK_INTERVAL)]
-        rung = {OUTBOX_WORK: [self.pumps[0].wake], WEBHOOK_WORK: [self.pumps[1].wake]}
+        dispatching = Pump("dispatch", dispatch, deps.settings.dispatch_interval)
+        sending_webhooks = Pump("webhooks", self.webhooks.deliver_due, WEBHOOK_INTERVAL)
+        self.pumps = [dispatching, sending_webhooks]
+        rung = {OUTBOX_WORK: [dispatching.wake], WEBHOOK_WORK: [sending_webhooks.wake]}
         if self.simulation:
             simulation = Pump("simulation", lambda: self.simulation.run(deps),
                               SIMULATION_INTERVAL)

@@ -7,8 +7,9 @@
 - A login gives a session cookie (``gw_admin``) signed with a key derived from the server
   secret, valid ``admin_session_ttl`` seconds and bound to the password hash (a new
   password ends every session); a logout ends every session made before it
-  (gateway.admin.password.end_sessions), so a copied cookie dies with it. It is ``HttpOnly``, ``SameSite=Strict``, path
-  ``/admin``, and ``Secure`` when the request came over https or ``public_url`` is https.
+  (gateway.admin.password.end_sessions), so a copied cookie dies with it. It is
+  ``HttpOnly``, ``SameSite=Strict``, path ``/admin``, and ``Secure`` when the request
+  came over https or ``public_url`` is https.
 - CSRF: each session holds a random token every form carries (``csrf``); the login form
   carries the token of a short-lived cookie of its own (double submit). A POST without
   the right token is refused with 403.

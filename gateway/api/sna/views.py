@@ -188,14 +188,7 @@ def link_status(token: str):
 
 @sna_face.get(PREFIX + "/sna/link/<token>/continue")
 def link_continue(token: str):
-    deps = _deps()
-    with deps.uow() as uow:
-        row = sna.by_link(uow, deps, token)
-        if row is None:
-            return _unknown()
-        response = _redirect(uow, deps, row)
-        uow.commit()
-    return response
+    return _redirect_found(sna.by_link, token)
 
 
 @sna_face.get(PREFIX + "/sna/sms/<token>")
@@ -214,12 +207,18 @@ def sms_link(token: str):
 
 @sna_face.post(PREFIX + "/sna/sms/<token>")
 def sms_link_confirm(token: str):
+    return _redirect_found(sna.confirm_sms_link, token, sms_holder=True)
+
+
+def _redirect_found(find, token: str, sms_holder: bool = False) -> Response:
+    """The redirect (_redirect) of the request ``find(uow, deps, token)`` gives, or the
+    unknown page."""
     deps = _deps()
     with deps.uow() as uow:
-        row = sna.confirm_sms_link(uow, deps, token)
+        row = find(uow, deps, token)
         if row is None:
             return _unknown()
-        response = _redirect(uow, deps, row, sms_holder=True)
+        response = _redirect(uow, deps, row, sms_holder)
         uow.commit()
     return response
 
