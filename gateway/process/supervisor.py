@@ -45,6 +45,7 @@ import time
 from typing import Callable, Mapping
 
 from gateway.process.sd_notify import Notifier, parse_message
+from gateway.process.signals import StopSignals
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -78,18 +79,18 @@ def _die_with_parent() -> None:
 
 
 class Child:
-    """A child process whose exit sets ``exited`` (watched by a named thread)."""
+    """A child process whose exit calls ``on_exit`` (watched by a named thread)."""
 
-    def __init__(self, role: str, command: list[str], exited: threading.Event) -> None:
+    def __init__(self, role: str, command: list[str], on_exit: Callable[[], None]) -> None:
         self.role = role
         self.process = subprocess.Popen(command, preexec_fn=_die_with_parent)
         self.code: int | None = None
-        self._exited = exited
+        self._on_exit = on_exit
         threading.Thread(target=self._watch, name=f"watch-{role}", daemon=True).start()
 
     def _watch(self) -> None:
         self.code = self.process.wait()
-        self._exited.set()
+        self._on_exit()
 
     @property
     def running(self) -> bool:
@@ -226,25 +227,18 @@ def serve(config: str | None, flags: dict, settings=None) -> int:
     they say where the service manager listens."""
     upstream = _upstream(config, flags, settings)
     relay = NotifyRelay(upstream) if upstream.enabled else None
-    event = threading.Event()
-    stop_requested = threading.Event()
-
-    def on_signal(*_):
-        stop_requested.set()
-        event.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, on_signal)
+    signals = StopSignals()  # a child's exit wakes it too
     children = {}
     for role in ROLES:
         command = child_command(role, config, flags)
-        children[role] = Child(role, relay.wrap(role, command) if relay else command, event)
+        children[role] = Child(role, relay.wrap(role, command) if relay else command,
+                               signals.wake)
     worker, api = children["worker"], children["api"]
     if relay:
         relay.start(lambda: worker.running and api.running)
-    event.wait()
+    stop_requested = signals.wait() is not None
     ended = [c for c in (worker, api) if c.process.poll() is not None]
-    if not stop_requested.is_set():
+    if not stop_requested:
         for child in ended:
             level = logging.ERROR if child.process.returncode else logging.INFO
             log.log(level, "%s exited with code %s; stopping the rest", child.role,
@@ -258,5 +252,5 @@ def serve(config: str | None, flags: dict, settings=None) -> int:
     worker.wait_or_kill(started + STOP_GRACE_SECONDS)
     if relay:
         relay.close()
-    failed = not stop_requested.is_set() and any(c.process.returncode for c in ended)
+    failed = not stop_requested and any(c.process.returncode for c in ended)
     return 1 if failed else 0

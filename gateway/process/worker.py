@@ -31,7 +31,6 @@ timeout (only when a watchdog is configured); and from ``Worker.stop``: ``STOPPI
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from datetime import timedelta
 
@@ -50,6 +49,7 @@ from gateway.pipeline.reports import ReportBacklog
 from gateway.pipeline.simulation import Simulation
 from gateway.pipeline.webhooks import WebhookSender
 from gateway.process.sd_notify import Notifier, modems_status
+from gateway.process.signals import StopSignals
 from gateway.verification import sna
 from gateway.deps import Deps
 from modem.pool import ModemPool
@@ -254,28 +254,15 @@ class Worker:
         log.info("worker stopped (%s)", self.worker_id)
 
 
-def _stop_once(stop: threading.Event):
-    """A signal handler that sets ``stop`` on the first signal and ignores the others.
-    A second signal can arrive while the handler of the first runs (a parent killed with
-    several threads sends its death signal more than once; Ctrl-C under ``serve`` sends
-    SIGINT and then SIGTERM): ``Event.set`` again, from inside ``Event.set`` on the same
-    thread, would wait forever for the Event's own lock, and the worker would never stop."""
-    received = []
-
-    def handler(signum, frame) -> None:
-        if not received:
-            received.append(signum)
-            stop.set()
-    return handler
-
-
-def run_worker(deps: Deps, stop: threading.Event | None = None) -> None:
-    """Run the worker until SIGTERM/SIGINT (or ``stop`` is set)."""
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, _stop_once(stop))
-    worker = Worker(deps)
-    worker.start()
-    stop.wait()
-    worker.stop()
+def run_worker(deps: Deps) -> None:
+    """Run the worker until SIGTERM/SIGINT (main thread: gateway.process.signals says why
+    the wait is not an Event's). A signal that comes while the modems open is kept: the
+    worker stops as soon as it has started."""
+    signals = StopSignals()
+    try:
+        worker = Worker(deps)
+        worker.start()
+        signals.wait()
+        worker.stop()
+    finally:
+        signals.close()

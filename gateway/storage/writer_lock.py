@@ -11,9 +11,12 @@ is let go, and only then does it BEGIN IMMEDIATE, which then mostly succeeds at 
 - Only the API processes queue (``make_engine(url, queue_writers=True)``): the worker and
   the CLI keep trying SQLite's lock directly, so they compete with one API writer at a
   time, as before.
-- The wait is bounded: in the main thread (where an API process runs its app) by a timer
-  signal (``SIGALRM``, whose handler this module installs and keeps) after ``timeout``
-  seconds, elsewhere by tries in the same short steps as SQLite's lock. Past it the
+- The wait is bounded: in a process whose main thread is its only thread (an API
+  process on SQLite) by a timer signal (``SIGALRM``, whose handler this module installs
+  and keeps) after ``timeout`` seconds, elsewhere by tries in the same short steps as
+  SQLite's lock. (With other threads the kernel may give the signal to one of them, and
+  Python would run the handler only once the main thread's ``flock`` returned:
+  gateway.process.signals.) Past it the
   writer gets "database is locked" (503), as it would from SQLite. A process where
   something else handles ``SIGALRM`` (a watchdog, pytest-timeout's signal method) keeps
   its handler and its timer: its main thread waits in steps too.
@@ -103,7 +106,8 @@ class WriterLock:
         if self.held:
             return
         if not self._try():
-            if threading.current_thread() is threading.main_thread() and _Timer.usable():
+            if (threading.active_count() == 1 and _Timer.usable()
+                    and threading.current_thread() is threading.main_thread()):
                 self._wait_with_timer(timeout)
             else:
                 self._wait_in_steps(timeout)

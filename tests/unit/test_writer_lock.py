@@ -2,9 +2,11 @@
 SQLite file with engines as the API processes build them (``queue_writers=True``): a
 writer waits for the holder without trying SQLite's lock in between, gets the lock when
 the holder commits, rolls back or dies, and gives up with "database is locked" after
-its timeout, in the main thread (a timer signal) as in any other (short tries)."""
+its timeout, in the main thread of a process without other threads (a timer signal) as
+in any other case (short tries)."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -127,8 +129,7 @@ def test_past_its_timeout_a_queued_writer_gets_database_is_locked_and_holds_noth
     finally:
         let_go.set()
         thread.join(5)
-    os.kill(os.getpid(), signal.SIGALRM)  # a stray timer signal later is ignored
-    with waiter.begin() as connection:  # and the queue works again
+    with waiter.begin() as connection:  # the queue works again
         connection.execute(text("INSERT INTO t VALUES (3)"))
     assert rows(waiter) == [1, 3]
 
@@ -157,6 +158,84 @@ def test_a_queued_writer_leaves_someone_elses_sigalrm_handler_and_timer_alone(en
         signal.signal(signal.SIGALRM, previous)
         let_go.set()
         thread.join(5)
+
+
+def test_with_other_threads_the_main_thread_still_gives_up_at_its_timeout(engines):
+    """The timer's signal may go to any thread that does not block it; Python runs the
+    handler in the main thread only once that thread runs again, which a blocking
+    ``flock`` would not until the holder let go. So with other threads, no timer: here
+    the main thread blocks SIGALRM, as if the kernel had chosen another thread."""
+    holder, waiter = engines
+    let_go = threading.Event()
+    thread = hold_in_a_thread(holder, let_go)
+    releaser = threading.Timer(5, let_go.set)
+    releaser.start()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        with waiter.connect() as connection:
+            started = time.monotonic()
+            with pytest.raises(OperationalError, match="database is locked"):
+                begin_immediate(connection, timeout=0.2)
+            assert time.monotonic() - started < 4  # not when the holder let go (5 s)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+        let_go.set()
+        releaser.cancel()
+        thread.join(5)
+
+
+WAIT_ALONE = """
+import json, os, signal, sys, time
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from gateway.storage.db import begin_immediate, make_engine
+from gateway.storage import writer_lock
+engine = make_engine(sys.argv[1], queue_writers=True)
+with engine.connect() as connection:
+    started = time.monotonic()
+    try:
+        begin_immediate(connection, timeout=0.3)
+    except OperationalError as exc:
+        print(json.dumps({"waited": time.monotonic() - started, "error": str(exc),
+                          "timer": writer_lock._Timer.installed}), flush=True)
+os.kill(os.getpid(), signal.SIGALRM)  # a stray timer signal later is ignored
+sys.stdin.readline()  # the holder has gone
+with engine.begin() as connection:
+    connection.execute(text("INSERT INTO t VALUES (4)"))
+print(json.dumps({"wrote": True}), flush=True)
+"""
+
+
+def test_a_process_with_one_thread_waits_with_the_timer_and_gives_up_at_its_timeout(
+        database):
+    """An API process on SQLite runs its app in its only thread: there a timer signal
+    bounds a blocking ``flock`` (no tries in between); a stray one later changes nothing."""
+    url = f"sqlite:///{database}"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_AND_WAIT, url],
+                              stdout=subprocess.PIPE, text=True)
+    waiter = None
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        waiter = subprocess.Popen([sys.executable, "-c", WAIT_ALONE, url], text=True,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        gave_up = json.loads(waiter.stdout.readline())
+        holder.kill()
+        holder.wait(10)
+        waiter.stdin.write("go\n")
+        waiter.stdin.flush()
+        assert json.loads(waiter.stdout.readline()) == {"wrote": True}
+        assert waiter.wait(30) == 0
+    finally:
+        for process in (holder, waiter):
+            if process is not None:
+                process.kill()
+                process.wait(10)
+                for pipe in (process.stdin, process.stdout):
+                    if pipe is not None:
+                        pipe.close()
+    assert "database is locked" in gave_up["error"] and gave_up["timer"] is True
+    assert 0.25 <= gave_up["waited"] < 30
+    assert rows(make_engine(url)) == [4]
 
 
 HOLD_AND_WAIT = """
