@@ -25,8 +25,10 @@ from __future__ import annotations
 import argparse
 import os
 import select
+import signal
 import sys
 import threading
+import time
 import tty
 from typing import TextIO
 
@@ -34,6 +36,7 @@ from modem.sim.network import VirtualNetwork
 from modem.sim.simmodem import SimModem
 
 POLL_SECONDS = 0.05
+STOP_CHECK_SECONDS = 0.5  # after stdin closed: how soon Ctrl-C is seen at worst
 
 
 class PtyBridge:
@@ -127,6 +130,10 @@ def run_command(line: str, network: VirtualNetwork, modem: SimModem, out: TextIO
     return True
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m modem.sim.pty", description="A simulated modem on a pty.")
     parser.add_argument("--name", default="m0")
@@ -151,12 +158,17 @@ def main(argv: list[str] | None = None) -> int:
             os.unlink(args.link)
         os.symlink(path, args.link)
     print(f"modemsim {modem.name} ({modem.machine.profile.name}, {modem.number}) on {path}", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # stops as Ctrl-C does: the link is removed
     try:
         for line in sys.stdin:
             if not run_command(line, network, modem, sys.stdout):
                 break
-        else:
-            threading.Event().wait()  # stdin closed: keep serving until interrupted
+        else:  # stdin closed: keep serving until interrupted
+            while True:
+                # Short sleeps, not an Event.wait(): Python runs signal handlers in the
+                # main thread only, and a SIGINT the kernel gives to the bridge's thread
+                # would not wake a main thread blocked in a lock.
+                time.sleep(STOP_CHECK_SECONDS)
     except KeyboardInterrupt:
         pass
     finally:

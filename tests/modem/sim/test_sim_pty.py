@@ -1,6 +1,7 @@
 """python -m modem.sim.pty: AT over a real pseudo-terminal, SMS-MO and inbox from stdin."""
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -69,3 +70,27 @@ def test_a_program_talks_at_over_the_pty_and_phones_send_and_receive(pty_modem):
         assert child.wait(5) == 0
     finally:
         port.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_with_stdin_closed_it_serves_until_a_signal_and_then_removes_its_link(tmp_path, signum):
+    link = tmp_path / "ttyMODEM"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "modem.sim.pty", "--link", str(link)], cwd=ROOT,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _line(child.stdout, time.monotonic() + 10).startswith("modemsim m0")
+        port = serial.Serial(str(link), 115200, timeout=2)
+        try:
+            assert command(port, "AT").endswith(b"OK\r\n")  # stdin is closed; it still serves
+        finally:
+            port.close()
+        child.send_signal(signum)
+        assert child.wait(10) == 0, child.stderr.read()
+        assert not os.path.lexists(link)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(5)
+        child.stdout.close()
+        child.stderr.close()
