@@ -19,6 +19,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError
 from gateway.storage.writer_lock import QueuedConnection, lock_wait
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: How long a writer waits for SQLite's write lock before "database is locked" (a 503).
+WRITE_LOCK_TIMEOUT = SQLITE_BUSY_TIMEOUT_MS / 1000
 SQLITE_BUSY = 5  # the primary result code (extended codes keep it in their low byte)
 # Execution option of a connection whose transaction only reads: on SQLite it begins with a
 # plain (deferred) BEGIN, which waits for no writer; elsewhere it changes nothing.
@@ -141,11 +143,11 @@ def _sqlite_on_begin(connection: Connection) -> None:
         begin_immediate(connection)
 
 
-def begin_immediate(connection: Connection, timeout: float = SQLITE_BUSY_TIMEOUT_MS / 1000,
+def begin_immediate(connection: Connection, timeout: float | None = None,
                     sleep=None, monotonic=time.monotonic) -> None:
     """BEGIN IMMEDIATE on ``connection``'s driver connection. When another connection
     holds the write lock, try again after 0.1, 0.2, then every 0.5 ms, for up to
-    ``timeout`` seconds; then raise the driver's "database is locked" as SQLAlchemy's
+    ``timeout`` seconds (WRITE_LOCK_TIMEOUT when None); then raise the driver's "database is locked" as SQLAlchemy's
     OperationalError, as the busy timeout did.
 
     Why not SQLite's busy handler: it sleeps 1, 2, 5, 10, 15 ms... between tries, while a
@@ -160,6 +162,7 @@ def begin_immediate(connection: Connection, timeout: float = SQLITE_BUSY_TIMEOUT
     them queue for the lock behind this one, and the p99 worse. Nothing is held while
     waiting. The connection's busy timeout, off only for this BEGIN, stays the backstop
     of every other statement (a reader during WAL recovery)."""
+    timeout = WRITE_LOCK_TIMEOUT if timeout is None else timeout
     deadline, waited = monotonic() + timeout, 0
     queue = getattr(connection.connection.driver_connection, "writer_lock", None)
     if queue is not None:

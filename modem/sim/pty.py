@@ -151,15 +151,18 @@ def main(argv: list[str] | None = None) -> int:
                                   registration=args.registration, faults=args.fault)
     except ValueError as exc:
         parser.error(str(exc))
+    # SIGTERM stops it as Ctrl-C does (the link is removed); set before the banner, which
+    # tells a script that it may stop it.
+    signal.signal(signal.SIGTERM, _interrupt)
     bridge = PtyBridge(network, modem)
-    path = bridge.start()
-    if args.link:
-        if os.path.islink(args.link):
-            os.unlink(args.link)
-        os.symlink(path, args.link)
-    print(f"modemsim {modem.name} ({modem.machine.profile.name}, {modem.number}) on {path}", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # stops as Ctrl-C does: the link is removed
     try:
+        path = bridge.start()
+        if args.link:
+            if os.path.islink(args.link):
+                os.unlink(args.link)
+            os.symlink(path, args.link)
+        print(f"modemsim {modem.name} ({modem.machine.profile.name}, {modem.number}) on {path}",
+              flush=True)
         for line in sys.stdin:
             if not run_command(line, network, modem, sys.stdout):
                 break

@@ -11,9 +11,9 @@ import sqlite3
 import requests
 from mohawk import Sender
 from requests_hawk import HawkAuth
-from sqlalchemy import event
 
 from conftest import assert_error
+from gateway.storage import db
 
 UNREGISTER = "/v1/msisdn/unregister"
 
@@ -104,11 +104,8 @@ def test_a_present_body_without_its_payload_hash_is_still_refused(gateway):
     assert_error(gateway.http.send(tampered), 401, 109)
 
 
-def test_a_locked_database_is_the_json_503_with_retry_after(gateway):
-    @event.listens_for(gateway.engine, "checkout")
-    def short_busy_timeout(dbapi_connection, _record, _proxy):
-        dbapi_connection.execute("PRAGMA busy_timeout=50")
-
+def test_a_locked_database_is_the_json_503_with_retry_after(gateway, monkeypatch):
+    monkeypatch.setattr(db, "WRITE_LOCK_TIMEOUT", 0.05)  # not 10 s
     holder = sqlite3.connect(gateway.engine.url.database, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
