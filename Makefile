@@ -24,14 +24,18 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/msisdn-gateway serve --simulate
 
-test: install-test system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
-
 # The tiers a change to logic needs, in seconds: no processes, PostgreSQL, system tools or
 # hardware (the markers are declared in pytest.ini).
-# They run on every core (pytest-xdist; TEST_FAST_WORKERS=0 runs them in this process).
 FAST_MARKERS := not e2e and not pg and not deploy and not hardware
-TEST_FAST_WORKERS ?= auto
+# Both targets run their tests on every core (pytest-xdist; 0 runs them in this process,
+# as pdb needs). `make test` keeps each test module on one worker (--dist loadscope), so
+# that a module's gateway, started once for its tests, is not started on both.
+TEST_WORKERS ?= auto
+TEST_FAST_WORKERS ?= $(TEST_WORKERS)
+
+test: install-test system-deps
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+
 test-fast: install-test
 	$(BIN)/python -m pytest -n $(TEST_FAST_WORKERS) -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 

@@ -53,7 +53,7 @@ setup(
     extras_require={
         "test": [
             "pytest>=8,<10",
-            "pytest-xdist>=3.5,<4",  # make test-fast runs on every core
+            "pytest-xdist>=3.5,<4",  # make test and make test-fast run on every core
             "requests>=2.31,<3",
             "requests-hawk>=1.2,<2",
             # The admin page's browser test drives Debian's chromium through chromedriver
