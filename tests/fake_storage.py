@@ -391,6 +391,17 @@ class FakeCounterRepository:
                 refused.append(row.expires_at)
         return max(refused) if refused else None
 
+    def clear(self, scope: str) -> int:
+        """Forget every window whose key starts with ``scope:``; returns how many."""
+        self._tx.write()
+        heads, slots = self._tx.rows(RateCounter), self._tx.rows(RateEvent)
+        doomed = [key for key in heads if key.startswith(f"{scope}:")]
+        for key in doomed:
+            del heads[key]
+        for slot in [slot for slot in slots if slot[0] in doomed]:
+            del slots[slot]
+        return len(doomed)
+
 
 class FakeOutboxRepository:
     def __init__(self, transaction: _Transaction) -> None:

@@ -6,6 +6,11 @@ Format of the file, one line: gateway.crypto.passwords's (scrypt, log2 N = 15). 
 it is cheap (each admin request does); checking a password costs about 32 MiB and a few
 tens of milliseconds, which is also what makes guessing slow.
 
+Logins are limited per client and for the whole box (gateway.api.admin.pages), so that
+no one can spend the box's memory on scrypt; ``msisdn-gateway admin unlock``
+(:func:`clear_login_limits`) lets the operator, from a shell on the box, in at once after
+someone used them up.
+
 Beside it, ``<file>.logout`` holds the sessions' generation, a random value a logout
 replaces: a session made in another generation is over (gateway.api.admin.access), on
 every API process. Not a time: a Pi without a clock battery may boot in the past.
@@ -20,6 +25,8 @@ from gateway.crypto import passwords
 from gateway.crypto.passwords import PasswordHashError
 
 LOG2_N = 15  # 2^15 * 128 * 8 bytes = 32 MiB per check
+# The login limits' scopes (gateway.verification.ratelimit): per client, and the box's.
+LOGIN_SCOPE, BOX_LOGIN_SCOPE = "admin-login", "admin-login-box"
 MIN_LENGTH, MAX_LENGTH = 8, 1024
 
 
@@ -96,3 +103,12 @@ def session_generation(settings) -> str | None:
 def _logout_file(settings) -> Path:
     path = password_file(settings)
     return path.with_name(path.name + ".logout")
+
+
+def clear_login_limits(deps) -> int:
+    """Forget every admin login attempt counted, per client and for the box; returns how
+    many windows were cleared."""
+    with deps.uow() as uow:
+        cleared = sum(uow.counters.clear(scope) for scope in (LOGIN_SCOPE, BOX_LOGIN_SCOPE))
+        uow.commit()
+    return cleared

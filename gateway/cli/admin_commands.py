@@ -365,6 +365,22 @@ def admin_password(ctx, state_dir):
                "admin_networks")
 
 
+@admin_page.command("unlock")
+@click.option("--database-url", help="SQLAlchemy URL of the gateway.")
+@click.option("--state-dir", type=click.Path(file_okay=False))
+@click.pass_context
+def admin_unlock(ctx, database_url, state_dir):
+    """Forget the admin page's failed logins, per address and for the whole box, so that
+    you can log in now: someone on the network may have used up the box's 30 attempts
+    per 15 minutes."""
+    from gateway.admin.password import clear_login_limits
+
+    deps = _deps(ctx, database_url=database_url, state_dir=state_dir, simulate=False)
+    cleared = clear_login_limits(deps)
+    click.echo(f"admin login limits cleared ({cleared} counter(s)): log in now" if cleared
+               else "no admin login attempt was counted: nothing to clear")
+
+
 @click.group()
 def accounts():
     """Accounts of the TextSecure registration face (/v1/accounts)."""

@@ -190,6 +190,15 @@ class CounterRepository(Repository):
             return rate_windows.admit_portably(self._tx.db, key, now, windows)
         return rate_windows.admit(connection, upsert, key, now, windows)
 
+    def clear(self, scope: str) -> int:
+        """Forget every window of ``scope`` (gateway.verification.ratelimit.window_key:
+        ``scope:rules:subject``), whatever its rules and subject; returns how many."""
+        connection = self._tx.before_write()
+        in_scope = RateCounter.key.startswith(f"{scope}:", autoescape=True)
+        connection.execute(delete(RateEvent).where(
+            RateEvent.key.in_(select(RateCounter.key).where(in_scope))))
+        return connection.execute(delete(RateCounter).where(in_scope)).rowcount
+
 
 def delete_expired(session: Session, now: datetime, outbox_retention_seconds: int,
                    inbox_retention_seconds: int = DEFAULT_INBOX_RETENTION) -> dict:

@@ -61,6 +61,38 @@ def test_logins_from_every_address_together_are_limited_on_the_box(start_gateway
     assert _login_from(gateway, next(clients), PASSWORD).status_code == 303
 
 
+def test_admin_unlock_on_the_box_lets_the_operator_in_after_the_limits_were_used_up(
+        start_gateway):
+    gateway = _admin_behind_proxy(start_gateway, admin_login_limit=["2/15m"])
+    clients = iter(f"fd00:1:2:{network:x}::1" for network in range(1000))
+    assert [_login_from(gateway, "fd00:9::1").status_code for _ in range(3)] == (
+        [401, 401, 429])  # an address used up its own limit
+    assert [_login_from(gateway, next(clients)).status_code for _ in range(4)] == (
+        [401] * 3 + [429])  # and others the box's, 5 a minute
+    refused = _login_from(gateway, next(clients), PASSWORD)
+    assert refused.status_code == 429 and "msisdn-gateway admin unlock" in refused.text
+    unlock = ["admin", "unlock", "--database-url", gateway.settings.effective_database_url,
+              "--state-dir", str(gateway.settings.state_dir)]
+
+    result = CliRunner().invoke(main, unlock)
+
+    assert result.exit_code == 0, result.output
+    assert "admin login limits cleared" in result.output
+    assert _login_from(gateway, next(clients), PASSWORD).status_code == 303
+    assert _login_from(gateway, "fd00:9::1", PASSWORD).status_code == 303
+    again = CliRunner().invoke(main, unlock)
+    assert again.exit_code == 0 and "admin login limits cleared" in again.output
+    assert _login_from(gateway, "fd00:9::1").status_code == 401  # limits still count
+
+
+def test_admin_unlock_with_nothing_counted_says_so(start_gateway):
+    gateway = start_gateway()
+    result = CliRunner().invoke(main, [
+        "admin", "unlock", "--database-url", gateway.settings.effective_database_url,
+        "--state-dir", str(gateway.settings.state_dir)])
+    assert result.exit_code == 0 and "nothing to clear" in result.output
+
+
 def test_a_link_cannot_put_text_in_the_notice_and_an_action_shows_its_own(logged_in):
     for path in ("/admin/guard", "/admin/login"):
         page = logged_in.get(path, params={"notice": PHISHING})

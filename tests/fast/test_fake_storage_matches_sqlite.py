@@ -105,6 +105,26 @@ def test_a_window_counts_across_transactions_until_its_expired_head_is_deleted(u
         assert unit.counters.admit("k", T0 + timedelta(seconds=60), windows) is None
 
 
+def test_clearing_a_scope_forgets_its_windows_and_no_other(uow):
+    windows = (Window(limit=1, period=600),)
+    keys = ("admin-login:1/600:a", "admin-login:1/600:b", "admin-login-box:1/600:all",
+            "admin_login:1/600:a", "client:1/600:a")
+    with uow() as unit:
+        for key in keys:
+            assert unit.counters.admit(key, T0, windows) is None
+        unit.commit()
+    with uow() as unit:
+        assert unit.counters.clear("admin-login") == 2  # "_" is no LIKE wildcard here
+        assert unit.counters.clear("nothing") == 0
+        unit.commit()
+    with uow() as unit:
+        admitted = [unit.counters.admit(key, T0, windows) is None for key in keys]
+    assert admitted == [True, True, False, False, False]
+    with uow() as unit:  # the cleared keys' slots went too: the housekeeping finds none
+        removed = unit.delete_expired(T0 + timedelta(seconds=600), 3600)
+        assert (removed["rate_counters"], removed["rate_events"]) == (3, 3)
+
+
 def test_a_session_gets_an_id_is_found_by_its_digest_and_goes_with_its_code(uow):
     session_id = stored_session(uow, method="sms/mt")
     assert isinstance(session_id, int)

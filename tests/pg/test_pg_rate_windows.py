@@ -135,3 +135,19 @@ REUSED = [
 @pytest.mark.parametrize("name", REUSED)
 def test_the_http_rate_limits_hold_on_postgresql(name, start_pg_gateway):
     getattr(http_tests("test_rate_limits"), name)(start_pg_gateway)
+
+
+def test_clearing_a_scope_forgets_its_windows_only_on_postgresql(pg_engine):
+    factory = uow_factory(pg_engine)
+    one = (Window(1, 600),)
+    for key in ("admin-login:1/600:a", "admin-login:1/600:b", "admin-login-box:1/600:all",
+                "admin_login:1/600:a", "client:1/600:a"):
+        assert attempt(factory, through_the_repository, T0, key, one) is None
+    with factory() as unit:
+        assert unit.counters.clear("admin-login") == 2  # not admin-login-box, nor admin_login
+        unit.commit()
+    with factory() as unit:
+        keys = sorted(unit.db.execute(select(RateCounter.key)).scalars())
+    assert keys == ["admin-login-box:1/600:all", "admin_login:1/600:a", "client:1/600:a"]
+    assert attempt(factory, through_the_repository, T0, "admin-login:1/600:a", one) is None
+    assert attempt(factory, through_the_repository, T0, "client:1/600:a", one) is not None

@@ -16,7 +16,8 @@ from datetime import timedelta
 from flask import g, make_response, redirect, render_template, request, url_for
 
 from gateway.admin import listings
-from gateway.admin.password import end_sessions, verify_password
+from gateway.admin.password import (BOX_LOGIN_SCOPE, LOGIN_SCOPE, end_sessions,
+                                     verify_password)
 from gateway.api.admin import figures
 from gateway.api.admin.access import (LOGIN_COOKIE, LOGIN_FORM_SECONDS, SESSION_COOKIE,
                                       COOKIE_PATH, AdminError, cookie_options, new_session)
@@ -156,23 +157,24 @@ def _count_login(d):
     refused attempt counts in neither); the 429 login page when a limit is over, else
     None."""
     client = client_key(request, d.settings)  # None: in rate_limit_exempt_networks
-    where = "from this address"
+    where, hint = "from this address", ""
     try:
         with d.uow() as uow:
             # Per client as every budget counts it: an IPv6 /64, not each of the 2^64
             # addresses a host on the LAN may pick.
             if client is not None:
-                ratelimit.enforce(uow, d.now(), d.settings.admin_login_limit, "admin-login",
+                ratelimit.enforce(uow, d.now(), d.settings.admin_login_limit, LOGIN_SCOPE,
                                   d.secret.digest("admin-login", client), TooManyRequests)
             # Each check costs 32 MiB of scrypt: however many clients, few at a time.
             where = "on this box"
-            ratelimit.enforce(uow, d.now(), BOX_LOGIN_LIMIT, "admin-login-box", "all",
+            hint = " (from a shell on the box, `msisdn-gateway admin unlock` lets you in now)"
+            ratelimit.enforce(uow, d.now(), BOX_LOGIN_LIMIT, BOX_LOGIN_SCOPE, "all",
                               TooManyRequests)
             uow.commit()
     except TooManyRequests as exc:
         log.warning("admin login refused: too many attempts %s", where)
         return _login_page(429, f"Too many login attempts {where}: wait "
-                                f"{exc.retry_after} s.", exc.retry_after)
+                                f"{exc.retry_after} s{hint}.", exc.retry_after)
     return None
 
 
