@@ -4,9 +4,10 @@ A signal sent to a process goes to any one of its threads that does not block it
 runs its handlers in the main thread only, and only between two bytecodes: when the kernel
 hands the signal to another thread (the modem reader, a pump), a main thread blocked in
 ``Event.wait()`` or ``Lock.acquire()`` is not woken, and the handler waits until it is.
-So ``stop.wait()`` in the main thread of the worker missed about one SIGTERM in ten (9 of
-100 in a process with six busy threads, measured on 2026-12-01); `serve` then killed the
-worker after STOP_GRACE_SECONDS, the SMS being sent left to be recovered at the next start.
+So ``stop.wait()`` in the main thread of the worker missed SIGTERMs: 1 in 113 stops during
+a send under CPU load, and one CI run (a bare process with six busy threads: 9 in 100;
+measured on 2026-12-01). `serve` then killed the worker after STOP_GRACE_SECONDS, the SMS
+being sent left to be recovered at the next start.
 
 :class:`StopSignals` waits on a socket instead: ``signal.set_wakeup_fd`` has the C-level
 handler, whichever thread it runs on, write the signal's number there, so the main thread
