@@ -263,13 +263,17 @@ class Mail:
     def of(cls, parts, now: datetime, receives) -> Mail:
         """``parts`` oldest first (rows of sim_pending_parts); ``receives(phone)`` says
         whether a phone takes SMS. A message is delivered when all its parts are there
-        and due, or, when some never came, REASSEMBLY_TIMEOUT after its first part."""
+        and due, or, when some never came, REASSEMBLY_TIMEOUT after its first part, or
+        as soon as a later message reuses its reference (it will not complete: shown as
+        it is, as the gateway's own inbox hands such a set over)."""
         mail = cls()
-        for group in _groups(parts):
+        for group, superseded_at in _groups(parts):
             first, last_due = group[0], max(p.due_at for p in group)
             complete = len(group) == first.part_count
-            ready = last_due if complete else max(last_due,
-                                                  first.submitted_at + REASSEMBLY_TIMEOUT)
+            given_up = first.submitted_at + REASSEMBLY_TIMEOUT
+            if superseded_at is not None:
+                given_up = min(given_up, superseded_at)
+            ready = last_due if complete else max(last_due, given_up)
             if ready > now:
                 mail.next_due = ready if mail.next_due is None else min(mail.next_due, ready)
                 continue
@@ -282,22 +286,24 @@ class Mail:
         return mail
 
 
-def _groups(parts) -> list[list]:
-    """The parts by message: same phone, sender, concatenation reference and count, one
-    part of each number (a reference reused later starts another message)."""
+def _groups(parts) -> list[tuple[list, datetime | None]]:
+    """The parts by message: same phone, sender, concatenation reference and count; each
+    with when a later message reused its reference (None: none did). As the gateway's
+    inbox (modem.inbox) reassembles: one set open per reference; a part whose number the
+    open set already holds closes it and begins the next."""
     groups: list[list] = []
-    open_groups: dict[tuple, list[list]] = {}
+    superseded: dict[int, datetime] = {}  # id(group): when the next set began
+    open_groups: dict[tuple, list] = {}
     for part in parts:
         if part.concat_reference is None:
             groups.append([part])
             continue
         key = (part.phone, part.sender, part.concat_reference, part.part_count)
-        candidates = open_groups.setdefault(key, [])
-        group = next((g for g in candidates
-                      if all(p.part_number != part.part_number for p in g)), None)
-        if group is None:
-            group = []
-            candidates.append(group)
+        group = open_groups.get(key)
+        if group is None or any(p.part_number == part.part_number for p in group):
+            if group is not None:
+                superseded[id(group)] = part.submitted_at
+            group = open_groups[key] = []
             groups.append(group)
         group.append(part)
-    return groups
+    return [(group, superseded.get(id(group))) for group in groups]

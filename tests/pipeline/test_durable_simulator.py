@@ -251,6 +251,19 @@ def test_a_reused_reference_starts_another_message_and_a_refusing_phone_gets_not
     assert sorted(mail.done) == [1, 2, 3, 4, 5]
 
 
+def test_a_message_that_reuses_a_reference_pushes_out_the_unfinished_one_at_once():
+    """As the gateway's own inbox: the old set will not complete; its part shows as it is
+    when the new set begins (not after the 5-minute timeout), and the new set's parts are
+    not mixed into it."""
+    later = T0 + timedelta(seconds=5)
+    parts = [part(1, 1, 3, "old "), part(2, 1, 3, "new1 ", at=later),
+             part(3, 2, 3, "new2 ", at=later), part(4, 3, 3, "new3", at=later)]
+    mail = Mail.of(parts, later + timedelta(seconds=1), lambda phone: True)
+    assert [(m["text"], m["received_at"]) for m in mail.messages] == [
+        ("old ", later), ("new1 new2 new3", later + timedelta(seconds=1))]
+    assert sorted(mail.done) == [1, 2, 3, 4] and mail.next_due is None
+
+
 def test_parts_another_worker_delivered_first_are_not_delivered_again(pipeline):
     """Two workers simulating on one database may both see the same due parts."""
     gw, worker = pipeline(clock=modem.sim.ManualClock(), simulated_delay=DELAY)
