@@ -2,7 +2,8 @@
 chromium-driver, driven by Selenium) against `serve --simulate`, at a phone's 360-pixel
 width. It logs in (after a wrong password is refused), sees the simulated modem with its
 signal, sends a test SMS and watches it become delivered without reloading, switches a
-fault on and sees the modem's state change, then off again. A screenshot of each page is
+fault on and sees the modem's state change, then off again. Every visible text on each
+page has WCAG AA contrast against its background. A screenshot of each page is
 saved under test-artifacts/admin-browser/ (named in the terminal summary).
 
 Skipped, saying why, only when Selenium or the browser cannot be found (`make test`
@@ -112,6 +113,47 @@ def text_of(driver, selector: str) -> str | None:
         selector)
 
 
+# WCAG 2.x contrast of every visible text against the background it is drawn on
+# (the first ancestor with an opaque enough background colour; white at the top).
+CONTRAST = """
+function channel(c) { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); }
+function rgba(text) { var v = text.match(/[0-9.]+/g).map(Number); return v.length > 3 ? v : v.concat([1]); }
+function luminance(v) { return 0.2126 * channel(v[0]) + 0.7152 * channel(v[1]) + 0.0722 * channel(v[2]); }
+function over(top, below) { var a = top[3];
+  return [0, 1, 2].map(function (i) { return top[i] * a + below[i] * (1 - a); }).concat([1]); }
+function background(element) {
+  var layers = [];
+  for (var e = element; e; e = e.parentElement) {
+    var c = rgba(getComputedStyle(e).backgroundColor);
+    if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+  }
+  var colour = [255, 255, 255, 1];
+  for (var i = layers.length - 1; i >= 0; i--) colour = over(layers[i], colour);
+  return colour;
+}
+var failures = [];
+document.querySelectorAll("body *").forEach(function (e) {
+  var own = Array.prototype.some.call(e.childNodes, function (n) {
+    return n.nodeType === 3 && n.textContent.trim(); });
+  var style = getComputedStyle(e), box = e.getBoundingClientRect();
+  if (!own || style.visibility !== "visible" || box.width === 0 || box.height === 0) return;
+  var back = background(e), fore = over(rgba(style.color), back);
+  var l1 = luminance(fore), l2 = luminance(back);
+  var ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+  var size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight, 10) >= 700;
+  var needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  if (ratio < needed) failures.push(e.tagName.toLowerCase() + " '" + e.textContent.trim().slice(0, 30)
+    + "' " + style.color + " on rgb(" + back.slice(0, 3).join(",") + "): " + ratio.toFixed(2));
+});
+return failures;
+"""
+
+
+def low_contrast(driver) -> list[str]:
+    """The visible texts of the page below WCAG AA's contrast (4.5:1, 3:1 when large)."""
+    return driver.execute_script(CONTRAST)
+
+
 def login(driver, url: str, password: str) -> None:
     driver.get(url + "/admin/login")
     driver.find_element(By.ID, "password").send_keys(password)
@@ -127,6 +169,7 @@ def test_an_operator_logs_in_sends_a_test_sms_and_switches_a_fault(served, brows
     wait_for(browser, lambda d: "Wrong password" in (text_of(d, "#login-error") or ""),
              "a wrong password was not refused")
     shot(browser, "01-login-refused")
+    assert low_contrast(browser) == []
 
     login(browser, served, PASSWORD)
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "section.modem"),
@@ -136,7 +179,7 @@ def test_an_operator_logs_in_sends_a_test_sms_and_switches_a_fault(served, brows
         "return document.querySelector('section.modem .signal svg')"
         ".getAttribute('aria-label')")
     assert modem_state(browser) == "ready"
-    assert fits_the_width(browser)
+    assert fits_the_width(browser) and low_contrast(browser) == []
     shot(browser, "02-overview")
 
     browser.get(served + "/admin/send")
@@ -150,6 +193,7 @@ def test_an_operator_logs_in_sends_a_test_sms_and_switches_a_fault(served, brows
              "the test SMS did not become delivered")
     assert browser.current_url == status_url
     assert PHONE not in browser.page_source  # masked
+    assert low_contrast(browser) == []
     shot(browser, "03-test-sms-delivered")
 
     browser.get(served + "/admin/")
@@ -161,6 +205,7 @@ def test_an_operator_logs_in_sends_a_test_sms_and_switches_a_fault(served, brows
     browser.find_element(By.ID, "fault-on").click()
     wait_for(browser, lambda d: modem_state(d) not in (None, "ready"),
              "the modem's state did not change with the fault on")
+    assert low_contrast(browser) == []
     shot(browser, "04-fault-on")
 
     for option in browser.find_element(By.ID, "fault").find_elements(By.TAG_NAME, "option"):
@@ -174,5 +219,5 @@ def test_an_operator_logs_in_sends_a_test_sms_and_switches_a_fault(served, brows
     for name in ("outbox", "inbox", "guard", "clients"):
         browser.get(f"{served}/admin/{name}")
         assert browser.find_element(By.TAG_NAME, "h1").text
-        assert fits_the_width(browser)
+        assert fits_the_width(browser) and low_contrast(browser) == []
         shot(browser, f"05-{name}")
