@@ -257,12 +257,10 @@ class Worker:
 def run_worker(deps: Deps) -> None:
     """Run the worker until SIGTERM/SIGINT (main thread: gateway.process.signals says why
     the wait is not an Event's). A signal that comes while the modems open is kept: the
-    worker stops as soon as it has started."""
+    worker stops as soon as it has started. Later signals change nothing until the
+    process ends (the handlers stay: a second one must not kill a clean stop)."""
     signals = StopSignals()
-    try:
-        worker = Worker(deps)
-        worker.start()
-        signals.wait()
-        worker.stop()
-    finally:
-        signals.close()
+    worker = Worker(deps)
+    worker.start()
+    signals.wait()
+    worker.stop()
