@@ -79,8 +79,8 @@ def test_the_whole_mt_flow_over_real_http_with_requests_hawk(served):
     assert statuses[0] in (400, 410) and statuses[1:] == [401, 401, 401]
 
 
-def test_sigterm_during_a_send_lets_it_finish(served):
-    url, process, state_dir = served
+def a_send_in_progress(url: str, state_dir) -> None:
+    """A code SMS that the simulated modem takes 2 s to submit, being sent now."""
     requests.post(f"{url}/__sim__/modems/sim0/faults", json={"fault": "slow_submit:2"})
     eventually(lambda: query(state_dir, "SELECT outcome FROM sim_modem_commands")
                == [("applied",)])
@@ -88,24 +88,21 @@ def test_sigterm_during_a_send_lets_it_finish(served):
     assert requests.post(url + "/v1/msisdn/sms/mt/verify", json={"msisdn": NUMBER, "mcc": "208"},
                          auth=HawkAuth(hawk_session=token, server_url=url)).status_code == 204
     eventually(lambda: query(state_dir, "SELECT status FROM outbox") == [("sending",)])
+
+
+def test_sigterm_during_a_send_lets_it_finish(served):
+    url, process, state_dir = served
+    a_send_in_progress(url, state_dir)
     process.send_signal(signal.SIGTERM)
     assert process.wait(60) == 0
     assert query(state_dir, "SELECT status FROM outbox")[0][0] in ("sent", "delivered")
-
-
 
 
 def test_a_second_signal_to_the_worker_during_its_stop_changes_nothing(served):
     """Ctrl-C under serve reaches the worker twice (SIGINT from the terminal, then serve's
     SIGTERM): the send in progress still finishes and the worker exits cleanly."""
     url, process, state_dir = served
-    requests.post(f"{url}/__sim__/modems/sim0/faults", json={"fault": "slow_submit:2"})
-    eventually(lambda: query(state_dir, "SELECT outcome FROM sim_modem_commands")
-               == [("applied",)])
-    token = requests.post(url + "/v1/msisdn/register").json()["msisdnSessionToken"]
-    assert requests.post(url + "/v1/msisdn/sms/mt/verify", json={"msisdn": NUMBER, "mcc": "208"},
-                         auth=HawkAuth(hawk_session=token, server_url=url)).status_code == 204
-    eventually(lambda: query(state_dir, "SELECT status FROM outbox") == [("sending",)])
+    a_send_in_progress(url, state_dir)
     worker = worker_pid(process)
     os.kill(worker, signal.SIGINT)
     time.sleep(0.2)  # the stop has begun: the send takes 2 s
