@@ -286,24 +286,24 @@ class Mail:
         return mail
 
 
-def _groups(parts) -> list[tuple[list, datetime | None]]:
-    """The parts by message: same phone, sender, concatenation reference and count; each
-    with when a later message reused its reference (None: none did). As the gateway's
-    inbox (modem.inbox) reassembles: one set open per reference; a part whose number the
-    open set already holds closes it and begins the next."""
+def _groups(parts) -> list[list]:
+    """The parts by message, each ``[parts, superseded_at]``: same phone, sender,
+    concatenation reference and count; ``superseded_at`` when a later message reused its
+    reference (None: none did). As the gateway's inbox (modem.inbox) reassembles: one set
+    open per reference; a part whose number the open set already holds closes it and
+    begins the next."""
     groups: list[list] = []
-    superseded: dict[int, datetime] = {}  # id(group): when the next set began
     open_groups: dict[tuple, list] = {}
     for part in parts:
         if part.concat_reference is None:
-            groups.append([part])
+            groups.append([[part], None])
             continue
         key = (part.phone, part.sender, part.concat_reference, part.part_count)
         group = open_groups.get(key)
-        if group is None or any(p.part_number == part.part_number for p in group):
+        if group is None or any(p.part_number == part.part_number for p in group[0]):
             if group is not None:
-                superseded[id(group)] = part.submitted_at
-            group = open_groups[key] = []
+                group[1] = part.submitted_at
+            group = open_groups[key] = [[], None]
             groups.append(group)
-        group.append(part)
-    return [(group, superseded.get(id(group))) for group in groups]
+        group[0].append(part)
+    return groups

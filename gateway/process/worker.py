@@ -9,11 +9,12 @@ virtual network has a delivery to make); ``webhooks`` delivers due webhooks
 (gateway.pipeline.webhooks, every ``WEBHOOK_INTERVAL`` seconds, when the next retry is due,
 and at once when the doorbell rings for a webhook queued). Each pump is woken by the rings
 of its own kind of work only (gateway.pipeline.doorbell). Jobs (APScheduler): ``status``
-publishes modem health to the database every ``STATUS_INTERVAL`` seconds; ``lease`` renews the worker's heartbeat and the leases
-of the SMS it is sending, and marks unknown those of workers that died, every third of
-``worker_lease`` (gateway.pipeline.leases); ``cleanup`` removes expired rows every
-``cleanup_interval``. Each job is logged with its traceback if it fails, never stopping the
-rest. Inbound SMS and delivery reports arrive on the pool's inbound thread.
+publishes modem health to the database every ``STATUS_INTERVAL`` seconds; ``lease``
+renews the worker's heartbeat and the leases of the SMS it is sending, and marks unknown
+those of workers that died, every third of ``worker_lease`` (gateway.pipeline.leases);
+``cleanup`` removes expired rows every ``cleanup_interval``. Each job is logged with its
+traceback if it fails, never stopping the rest. Inbound SMS and delivery reports arrive
+on the pool's inbound thread.
 
 Stopping (SIGTERM/SIGINT): no new claims, the sends in progress finish, the pool closes.
 Nothing accepted is lost: unsent rows stay queued in the database.
@@ -42,7 +43,6 @@ from gateway.config.worker_identity import worker_identity
 from gateway.pipeline import status
 from gateway.pipeline.dispatch import Dispatcher
 from gateway.pipeline.doorbell import DoorbellListener, bell_address
-from gateway.storage.transaction import OUTBOX_WORK, SIMULATOR_WORK, WEBHOOK_WORK
 from gateway.pipeline.inbound import store_inbound
 from gateway.pipeline.leases import Instance, Presence
 from gateway.pipeline.reports import ReportBacklog
@@ -50,6 +50,7 @@ from gateway.pipeline.simulation import Simulation
 from gateway.pipeline.webhooks import WebhookSender
 from gateway.process.sd_notify import Notifier, modems_status
 from gateway.process.signals import StopSignals
+from gateway.storage.transaction import OUTBOX_WORK, SIMULATOR_WORK, WEBHOOK_WORK
 from gateway.verification import sna
 from gateway.deps import Deps
 from modem.pool import ModemPool

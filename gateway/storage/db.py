@@ -147,8 +147,8 @@ def begin_immediate(connection: Connection, timeout: float | None = None,
                     sleep=None, monotonic=time.monotonic) -> None:
     """BEGIN IMMEDIATE on ``connection``'s driver connection. When another connection
     holds the write lock, try again after 0.1, 0.2, then every 0.5 ms, for up to
-    ``timeout`` seconds (WRITE_LOCK_TIMEOUT when None); then raise the driver's "database is locked" as SQLAlchemy's
-    OperationalError, as the busy timeout did.
+    ``timeout`` seconds (WRITE_LOCK_TIMEOUT when None); then raise the driver's
+    "database is locked" as SQLAlchemy's OperationalError, as the busy timeout did.
 
     Why not SQLite's busy handler: it sleeps 1, 2, 5, 10, 15 ms... between tries, while a
     write transaction of ours holds the lock for about 0.2 ms. Under load a writer that

@@ -106,8 +106,8 @@ class WriterLock:
         if self.held:
             return
         if not self._try():
-            if (threading.active_count() == 1 and _Timer.usable()
-                    and threading.current_thread() is threading.main_thread()):
+            if (threading.current_thread() is threading.main_thread()
+                    and threading.active_count() == 1 and _Timer.usable()):
                 self._wait_with_timer(timeout)
             else:
                 self._wait_in_steps(timeout)

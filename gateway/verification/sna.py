@@ -25,8 +25,8 @@ a verified SMS-link request; else a stranger could wait on it for the holder to 
 A request lives ``sna_request_ttl`` seconds; one still pending after that ends failed
 (7130). What a request must pass (its number, its network, its budgets) is
 gateway.verification.sna_checks. Numbers are stored as keyed digests and sealed; tokens
-and codes as keyed digests only. Errors are gateway.verification.sna_errors' SnaError (an ApiError
-with the seed's ``sna_code``).
+and codes as keyed digests only. Errors are gateway.verification.sna_errors' SnaError
+(an ApiError with the seed's ``sna_code``).
 """
 from __future__ import annotations
 

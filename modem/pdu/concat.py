@@ -56,6 +56,17 @@ def parse_concat_udh(udh: bytes) -> tuple[int, int, int] | None:
     return concat
 
 
+def applicable(concat: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+    """``concat`` (reference, count, number), or None when the message stands alone: no
+    header, or one that TS 23.040 9.2.3.24.1 says to ignore (a count of 0, a part number
+    of 0 or above the count; a count of 1 is one part). Its text is then the whole
+    message."""
+    if concat is None:
+        return None
+    _, count, number = concat
+    return concat if count > 1 and 1 <= number <= count else None
+
+
 @dataclass(frozen=True)
 class Reassembled:
     """A message out of a :class:`Reassembler`: ``sms`` (its parts joined, a gap marker for
@@ -97,13 +108,9 @@ class Reassembler:
     def key_of(part: DeliveredSms) -> ConcatKey | None:
         """The key ``part`` is reassembled under; None for a single-part message (also
         when its header is one TS 23.040 9.2.3.24.1 says to ignore: count 0 or 1, part
-        number 0 or above the count)."""
-        if part.concat is None:
-            return None
-        reference, count, number = part.concat
-        if count <= 1 or not 1 <= number <= count:
-            return None
-        return (part.sender, reference, count)
+        number 0 or above the count: :func:`applicable`)."""
+        concat = applicable(part.concat)
+        return None if concat is None else (part.sender, concat[0], concat[1])
 
     def feed(self, part: DeliveredSms, now: float, held: tuple = ()) -> list[Reassembled]:
         """What ``part`` lets go, oldest first: a set it pushed out (partial), then the whole

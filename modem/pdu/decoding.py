@@ -22,6 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from modem.pdu.charset import decode_gsm7
+from modem.pdu.concat import applicable
 from modem.pdu.types import DeliveredSms, NotReceived, PduError, StatusReport, SubmittedSms
 from modem.pdu.user_data import decode_user_data, unpack_septets, user_data_octets
 
@@ -144,17 +145,7 @@ def _read_deliver(reader: _Reader, smsc: str | None, first: int) -> DeliveredSms
     dcs = reader.octet("data coding scheme")
     stamp = _read_timestamp(reader, "SMSC timestamp")
     text, concat = _read_user_data(reader, dcs, bool(first & 0x40))
-    return DeliveredSms(sender, text, stamp, smsc, _concatenation(concat))
-
-
-def _concatenation(concat: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
-    """The concatenation header, or None when the message stands alone: none, or one that
-    TS 23.040 9.2.3.24.1 says to ignore (a count of 0, a part number of 0 or above the
-    count; a count of 1 is one part). Its text is then the whole message."""
-    if concat is None:
-        return None
-    _, count, number = concat
-    return concat if count > 1 and 1 <= number <= count else None
+    return DeliveredSms(sender, text, stamp, smsc, applicable(concat))
 
 
 def _read_status_report(reader: _Reader) -> StatusReport:
