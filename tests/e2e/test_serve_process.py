@@ -104,9 +104,8 @@ def test_a_second_signal_to_the_worker_during_its_stop_changes_nothing(served):
     url, process, state_dir = served
     a_send_in_progress(url, state_dir)
     worker = worker_pid(process)
-    os.kill(worker, signal.SIGINT)
-    time.sleep(0.2)  # the stop has begun: the send takes 2 s
-    os.kill(worker, signal.SIGTERM)
+    os.kill(worker, signal.SIGINT)  # as the terminal's Ctrl-C, then serve's SIGTERM:
+    os.kill(worker, signal.SIGTERM)  # while the worker stops, the send taking 2 s
     process.send_signal(signal.SIGTERM)
     assert process.wait(60) == 0
     output = process.stdout.read()
